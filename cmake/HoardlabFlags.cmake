@@ -1,0 +1,39 @@
+# Compiler flags shared by every target, and the stricter set that lib/ is built with.
+
+add_compile_options(-Wall -Wextra -Wno-missing-field-initializers)
+
+if(HOARDLAB_SANITIZER STREQUAL "asan-ubsan")
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+elseif(HOARDLAB_SANITIZER STREQUAL "tsan")
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+elseif(NOT HOARDLAB_SANITIZER STREQUAL "none")
+  message(FATAL_ERROR "HOARDLAB_SANITIZER must be none, asan-ubsan or tsan, not '${HOARDLAB_SANITIZER}'")
+endif()
+
+if(HOARDLAB_CHECKED)
+  add_compile_definitions(HOARDLAB_CHECKED=1)
+endif()
+
+# Flags for the allocator itself (DESIGN, "Being a drop-in malloc" / Compiler):
+#  -fno-builtin: gcc would turn calloc's malloc+memset into a call to calloc (infinite recursion);
+#  hidden visibility with an explicit export list; no semantic interposition; no PLT.
+set(HOARDLAB_LIB_FLAGS
+    -fno-builtin
+    -fvisibility=hidden
+    -fvisibility-inlines-hidden
+    -fno-semantic-interposition
+    -fno-plt
+    -ftls-model=initial-exec)
+if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+  list(APPEND HOARDLAB_LIB_FLAGS -Wglobal-constructors -Wexit-time-destructors)
+endif()
+
+function(hoardlab_lib_target target)
+  target_compile_options(${target} PRIVATE ${HOARDLAB_LIB_FLAGS})
+  target_include_directories(${target} PUBLIC
+    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/lib/include>
+    $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+  target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/lib ${PROJECT_SOURCE_DIR})
+endfunction()

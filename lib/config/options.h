@@ -1,0 +1,93 @@
+// The options record, generated from options.def. Layer: config (uses core, pal).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hoardlab::config {
+
+enum class Type : std::uint8_t { Size, Int, Bool, Fraction, Word, Text };
+
+// A fixed-size string, so the record is constinit and parsing never allocates.
+struct TextValue {
+  static constexpr std::size_t kCapacity = 256;
+  char value[kCapacity] = {};
+  constexpr TextValue() = default;
+  constexpr TextValue(const char* s) { // NOLINT(google-explicit-constructor): table defaults
+    for (std::size_t i = 0; s[i] != '\0' && i + 1 < kCapacity; ++i)
+      value[i] = s[i];
+  }
+  constexpr bool empty() const { return value[0] == '\0'; }
+};
+
+template <Type T>
+struct StorageOf;
+template <>
+struct StorageOf<Type::Size> {
+  using type = std::size_t;
+};
+template <>
+struct StorageOf<Type::Int> {
+  using type = std::int64_t;
+};
+template <>
+struct StorageOf<Type::Bool> {
+  using type = bool;
+};
+template <>
+struct StorageOf<Type::Fraction> {
+  using type = double;
+};
+template <>
+struct StorageOf<Type::Word> {
+  using type = std::uint8_t;
+};
+template <>
+struct StorageOf<Type::Text> {
+  using type = TextValue;
+};
+
+// One field per option, named section_key, holding the typed value in effect.
+struct Options {
+#define HOARDLAB_OPTION(section, key, env, kind, dv, dt, mn, mx, words, init, doc)                 \
+  typename StorageOf<Type::kind>::type section##_##key = dv;
+#include "config/options.def"
+#undef HOARDLAB_OPTION
+};
+
+// What the table says of each option, for parsers, `hoardlab options` and the docs.
+struct OptionInfo {
+  const char* section;
+  const char* key;
+  const char* env;
+  Type type;
+  const char* default_text;
+  double min;
+  double max;
+  const char* words; // "a|b|c" for Word
+  bool init_only;
+  const char* doc;
+};
+
+inline constexpr OptionInfo kOptions[] = {
+#define HOARDLAB_OPTION(section, key, env, kind, dv, dt, mn, mx, words, init, doc)                 \
+  {#section, #key, env, Type::kind, dt, static_cast<double>(mn), static_cast<double>(mx),          \
+   words,    init, doc},
+#include "config/options.def"
+#undef HOARDLAB_OPTION
+};
+inline constexpr std::size_t kOptionCount = sizeof(kOptions) / sizeof(kOptions[0]);
+
+// Word option values, by index in the table's words.
+enum class HeapMapping : std::uint8_t { Cpu = 0, ThreadHash = 1, PerThread = 2 };
+enum class RemotePolicy : std::uint8_t { SuperblockList = 0, HeapQueue = 1, OwnerLock = 2 };
+enum class NumaPolicy : std::uint8_t { Local = 0, Interleave = 1, None = 2 };
+
+// The options in effect. Before load() they are the table's defaults.
+const Options& options() noexcept;
+
+// Reads HOARDLAB_CONFIG's file and the HOARDLAB_* environment once, at allocator init:
+// no allocation, no libc call that allocates; errors are written with write(2).
+void load() noexcept;
+
+} // namespace hoardlab::config

@@ -1,0 +1,1 @@
+// hl_* C API (to be written).

@@ -1,0 +1,80 @@
+/* hoardlab: the prefixed C API. It never replaces malloc; libhoardlab-malloc.so does that.
+ *
+ * Semantics follow the C library's counterparts: failure returns NULL with errno = ENOMEM;
+ * every size computation is overflow-checked; hl_malloc(0) returns a unique block;
+ * hl_free(NULL) does nothing and hl_free preserves errno. */
+#ifndef HOARDLAB_HOARDLAB_H
+#define HOARDLAB_HOARDLAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define HOARDLAB_API __attribute__((visibility("default")))
+#else
+#define HOARDLAB_API
+#endif
+
+HOARDLAB_API void* hl_malloc(size_t size);
+HOARDLAB_API void hl_free(void* ptr);
+HOARDLAB_API void* hl_calloc(size_t count, size_t size);
+HOARDLAB_API void* hl_realloc(void* ptr, size_t size);
+HOARDLAB_API void* hl_reallocarray(void* ptr, size_t count, size_t size);
+/* C11 aligned_alloc: alignment must be a power of two (else NULL, EINVAL). */
+HOARDLAB_API void* hl_aligned_alloc(size_t alignment, size_t size);
+/* POSIX: returns 0, EINVAL (alignment not a power of two multiple of sizeof(void*)) or ENOMEM. */
+HOARDLAB_API int hl_posix_memalign(void** out, size_t alignment, size_t size);
+HOARDLAB_API size_t hl_usable_size(const void* ptr);
+/* Frees with a size hint; the size is checked, never trusted. */
+HOARDLAB_API void hl_free_sized(void* ptr, size_t size);
+/* Returns 1 when ptr is a live or cached block of this allocator, else 0. */
+HOARDLAB_API int hl_owns(const void* ptr);
+
+/* Flushes the calling thread's cache and returns empty memory to the OS (madvise). */
+HOARDLAB_API void hl_collect(void);
+
+/* ---- statistics (summed on demand; no shared atomic counter on the fast path) ---- */
+typedef struct hl_stats {
+  uint64_t allocations; /* small + large */
+  uint64_t frees;
+  uint64_t cache_hits;        /* thread-cache hits among allocations */
+  uint64_t remote_frees_sent; /* blocks freed by a thread whose heap does not own them */
+  uint64_t remote_frees_drained;
+  uint64_t superblocks_to_pool;
+  uint64_t superblocks_from_pool;
+  uint64_t heap_pass_overs; /* busy heaps passed over by try-acquire */
+  uint64_t bytes_in_use;    /* U: sum over heaps of u_i plus large objects */
+  uint64_t bytes_held;      /* A: sum over heaps of a_i plus pool plus large objects */
+  uint64_t peak_bytes_in_use;
+  uint64_t os_bytes_mapped;
+  uint64_t os_bytes_purged;
+  uint64_t large_allocations;
+  uint32_t heaps;
+  uint32_t nodes;
+} hl_stats;
+
+HOARDLAB_API void hl_stats_get(hl_stats* out);
+/* Prints the readable summary to the stream (stderr when NULL). */
+HOARDLAB_API void hl_stats_print(FILE* stream);
+
+/* ---- options (see `hoardlab options`) ----
+ * Names are "section.key" as in the config file, e.g. "heap.emptiness_f".
+ * hl_option_get writes the current value as text; returns 0, or -1 for an unknown name.
+ * hl_option_set returns 0, -1 for an unknown name, -2 for a bad value, -3 when the option
+ * applies only at init and the allocator is already running. */
+HOARDLAB_API int hl_option_get(const char* name, char* buf, size_t buf_size);
+HOARDLAB_API int hl_option_set(const char* name, const char* value);
+
+/* Checks every invariant (Hoard's emptiness bound per heap, list membership, counts);
+ * returns 0 when all hold, else the number of violations (each reported on stderr). */
+HOARDLAB_API int hl_check_invariants(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HOARDLAB_HOARDLAB_H */

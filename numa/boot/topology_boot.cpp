@@ -1,0 +1,1 @@
+// numa boot topology: sysfs and synthetic descriptions, usable inside malloc (to be written).

@@ -1,0 +1,1 @@
+// hwloc topology loader, outside malloc (to be written).
