@@ -59,6 +59,34 @@ typedef struct hl_stats {
 } hl_stats;
 
 HOARDLAB_API void hl_stats_get(hl_stats* out);
+
+/* One processor heap: Hoard's u_i (bytes in live blocks) and a_i (bytes in its superblocks). */
+typedef struct hl_heap_stats {
+  uint64_t allocations;
+  uint64_t frees;
+  uint64_t remote_frees_drained;
+  uint64_t bytes_in_use; /* u_i */
+  uint64_t bytes_held;   /* a_i */
+  uint64_t superblocks;
+  uint32_t node;
+} hl_heap_stats;
+/* Returns 0, or -1 when index >= hl_stats.heaps. */
+HOARDLAB_API int hl_stats_heap(uint32_t index, hl_heap_stats* out);
+
+/* One NUMA node (logical; synthetic topologies included). */
+typedef struct hl_node_stats {
+  uint64_t superblocks_held;  /* by this node's heaps and pool */
+  uint64_t bytes_placed;      /* superblock and large-object bytes placed on this node */
+  uint64_t local_allocations; /* served with memory of the allocating thread's node */
+  uint64_t remote_allocations;
+  uint64_t cross_node_remote_frees;
+  int32_t os_node; /* -1 when the node is synthetic (binding only intended) */
+  uint32_t bound;  /* 1 when its arenas are really bound (mbind succeeded) */
+} hl_node_stats;
+HOARDLAB_API int hl_stats_node(uint32_t index, hl_node_stats* out);
+
+/* Where the topology came from: "fallback", "sysfs", "synthetic", "hwloc", "hwloc-xml". */
+HOARDLAB_API const char* hl_topology_source(void);
 /* Prints the readable summary to the stream (stderr when NULL). */
 HOARDLAB_API void hl_stats_print(FILE* stream);
 
