@@ -78,6 +78,16 @@ inline constexpr OptionInfo kOptions[] = {
 };
 inline constexpr std::size_t kOptionCount = sizeof(kOptions) / sizeof(kOptions[0]);
 
+// An option's index in kOptions, by name: OptionId::heap_superblock_size.
+enum class OptionId : std::size_t {
+#define HOARDLAB_OPTION(section, key, env, kind, dv, dt, mn, mx, words, init, doc) section##_##key,
+#include "config/options.def"
+#undef HOARDLAB_OPTION
+};
+constexpr std::size_t index_of(OptionId id) {
+  return static_cast<std::size_t>(id);
+}
+
 // Word option values, by index in the table's words.
 enum class HeapMapping : std::uint8_t { Cpu = 0, ThreadHash = 1, PerThread = 2 };
 enum class RemotePolicy : std::uint8_t { SuperblockList = 0, HeapQueue = 1, OwnerLock = 2 };
@@ -87,7 +97,11 @@ enum class NumaPolicy : std::uint8_t { Local = 0, Interleave = 1, None = 2 };
 const Options& options() noexcept;
 
 // Reads HOARDLAB_CONFIG's file and the HOARDLAB_* environment once, at allocator init:
-// no allocation, no libc call that allocates; errors are written with write(2).
+// no allocation, no libc call that allocates; errors are written with write(2). Later calls do
+// nothing. In a setuid process (AT_SECURE) HOARDLAB_* is ignored. With
+// HOARDLAB_STRICT_CONFIG=1 any error ends the process with _exit(2). See config/loader.h.
 void load() noexcept;
+// True once load() has run: options marked init_only no longer change.
+bool loaded() noexcept;
 
 } // namespace hoardlab::config

@@ -1,1 +1,164 @@
-// hl_* C API (to be written).
+// The hl_* C API (lib/include/hoardlab/hoardlab.h) over mem, with the C library's semantics:
+// overflow-checked sizes, NULL + ENOMEM on failure, EINVAL for bad alignments, malloc(0)
+// returning a unique block, free preserving errno.
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+
+#include "hoardlab/hoardlab.h"
+#include "mem/allocator.h"
+#include "mem/stats.h"
+
+namespace {
+
+using hoardlab::mem::Owner;
+
+// Requests above PTRDIFF_MAX fail, as in glibc: pointer differences inside them would overflow.
+constexpr std::size_t kMaxRequest = static_cast<std::size_t>(PTRDIFF_MAX);
+
+void* fail_enomem() noexcept {
+  errno = ENOMEM;
+  return nullptr;
+}
+
+bool is_pow2(std::size_t x) noexcept {
+  return x != 0 && (x & (x - 1)) == 0;
+}
+
+} // namespace
+
+extern "C" {
+
+HOARDLAB_API void* hl_malloc(size_t size) {
+  if (size > kMaxRequest) return fail_enomem();
+  void* p = hoardlab::mem::allocate(size);
+  return p != nullptr ? p : fail_enomem();
+}
+
+HOARDLAB_API void hl_free(void* ptr) {
+  if (ptr == nullptr) return;
+  hoardlab::mem::deallocate(ptr); // preserves errno: only its slow paths save it
+}
+
+HOARDLAB_API void* hl_calloc(size_t count, size_t size) {
+  size_t bytes = 0;
+  if (__builtin_mul_overflow(count, size, &bytes) || bytes > kMaxRequest) return fail_enomem();
+  void* p = hoardlab::mem::allocate_zeroed(bytes);
+  return p != nullptr ? p : fail_enomem();
+}
+
+HOARDLAB_API void* hl_realloc(void* ptr, size_t size) {
+  if (ptr == nullptr) return hl_malloc(size);
+  if (size > kMaxRequest) return fail_enomem();
+  if (hoardlab::mem::owner_of(ptr) == Owner::kForeign) {
+    // Not ours: nothing can be copied safely, since its size is unknown.
+    errno = EINVAL;
+    return nullptr;
+  }
+  void* p = hoardlab::mem::reallocate(ptr, size);
+  return p != nullptr ? p : fail_enomem();
+}
+
+HOARDLAB_API void* hl_reallocarray(void* ptr, size_t count, size_t size) {
+  size_t bytes = 0;
+  if (__builtin_mul_overflow(count, size, &bytes)) return fail_enomem();
+  return hl_realloc(ptr, bytes);
+}
+
+HOARDLAB_API void* hl_aligned_alloc(size_t alignment, size_t size) {
+  if (!is_pow2(alignment)) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  if (size > kMaxRequest || alignment > kMaxRequest) return fail_enomem();
+  void* p = hoardlab::mem::allocate_aligned(alignment, size);
+  return p != nullptr ? p : fail_enomem();
+}
+
+HOARDLAB_API int hl_posix_memalign(void** out, size_t alignment, size_t size) {
+  if (out == nullptr || !is_pow2(alignment) || alignment % sizeof(void*) != 0) return EINVAL;
+  if (size > kMaxRequest || alignment > kMaxRequest) return ENOMEM;
+  int saved = errno;
+  void* p = hoardlab::mem::allocate_aligned(alignment, size);
+  errno = saved;
+  if (p == nullptr) return ENOMEM;
+  *out = p;
+  return 0;
+}
+
+HOARDLAB_API size_t hl_usable_size(const void* ptr) {
+  if (ptr == nullptr || hoardlab::mem::owner_of(ptr) == Owner::kForeign) return 0;
+  return hoardlab::mem::usable_size(ptr);
+}
+
+HOARDLAB_API void hl_free_sized(void* ptr, size_t size) {
+  if (ptr == nullptr) return;
+  hoardlab::mem::deallocate_sized(ptr, size); // preserves errno: only its slow paths save it
+}
+
+HOARDLAB_API int hl_owns(const void* ptr) {
+  return ptr != nullptr && hoardlab::mem::owner_of(ptr) != Owner::kForeign ? 1 : 0;
+}
+
+HOARDLAB_API void hl_collect(void) {
+  int saved = errno;
+  hoardlab::mem::trim(0);
+  errno = saved;
+}
+
+HOARDLAB_API void hl_stats_get(hl_stats* out) {
+  if (out == nullptr) return;
+  hoardlab::mem::TotalStats t{};
+  hoardlab::mem::stats_total(&t);
+  *out = hl_stats{};
+  out->allocations = t.allocations;
+  out->frees = t.frees;
+  out->cache_hits = t.cache_hits;
+  out->remote_frees_sent = t.remote_frees_sent;
+  out->remote_frees_drained = t.remote_frees_drained;
+  out->superblocks_to_pool = t.superblocks_to_pool;
+  out->superblocks_from_pool = t.superblocks_from_pool;
+  out->heap_pass_overs = t.heap_pass_overs;
+  out->bytes_in_use = t.bytes_in_use;
+  out->bytes_held = t.bytes_held;
+  out->peak_bytes_in_use = t.peak_bytes_in_use;
+  out->os_bytes_mapped = t.os_bytes_mapped;
+  out->os_bytes_purged = t.os_bytes_purged;
+  out->large_allocations = t.large_allocations;
+  out->heaps = t.heaps;
+  out->nodes = t.nodes;
+}
+
+HOARDLAB_API int hl_stats_heap(uint32_t index, hl_heap_stats* out) {
+  hoardlab::mem::HeapStats h{};
+  if (out == nullptr || !hoardlab::mem::stats_heap(index, &h)) return -1;
+  *out = hl_heap_stats{h.allocations, h.frees, h.remote_frees_drained, h.bytes_in_use, h.bytes_held,
+                       h.superblocks, h.node};
+  return 0;
+}
+
+HOARDLAB_API int hl_stats_node(uint32_t index, hl_node_stats* out) {
+  hoardlab::mem::NodeStats n{};
+  if (out == nullptr || !hoardlab::mem::stats_node(index, &n)) return -1;
+  *out = hl_node_stats{n.superblocks_held,
+                       n.bytes_placed,
+                       n.local_allocations,
+                       n.remote_allocations,
+                       n.cross_node_remote_frees,
+                       n.os_node,
+                       n.bound};
+  return 0;
+}
+
+HOARDLAB_API const char* hl_topology_source(void) {
+  return hoardlab::mem::topology_source();
+}
+
+HOARDLAB_API int hl_check_invariants(void) {
+  int saved = errno;
+  int bad = hoardlab::mem::check_invariants();
+  errno = saved;
+  return bad;
+}
+
+} // extern "C"

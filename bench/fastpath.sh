@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Instructions per malloc+free pair, counted by callgrind, for one or more allocators.
+#
+# usage: bench/fastpath.sh [--bin DIR] [--n N] [--sizes "16 64 256 4096"] [--modes "pair batch64"]
+#                          LIB...
+#   LIB: glibc | jemalloc | tcmalloc | mimalloc | tbb | hoardlab | a path to a preloadable .so
+#   --bin: where fastpath-loop is (default build/release/bin)
+#
+# Method: fastpath-loop runs N and 2N iterations of the loop; the difference of the two totals
+# is the cost of N pairs with start-up, first refills and exit cancelled out. The same is
+# done for the loop with malloc and free replaced by compiler barriers, and that difference is
+# subtracted, leaving the allocator's own instructions per pair. --n counts pairs: pair mode runs
+# N iterations, batch64 mode N/64 iterations of 64 pairs.
+# Prints a table: library, size, mode, instructions/pair.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+bin="$here/../build/release/bin"
+n=200000
+sizes="16 64 256 4096"
+modes="pair batch64"
+libs=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --bin) bin=$2; shift 2 ;;
+    --n) n=$2; shift 2 ;;
+    --sizes) sizes=$2; shift 2 ;;
+    --modes) modes=$2; shift 2 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -*) echo "fastpath.sh: unknown flag '$1'" >&2; exit 2 ;;
+    *) libs+=("$1"); shift ;;
+  esac
+done
+[[ ${#libs[@]} -gt 0 ]] || libs=(glibc)
+[[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "fastpath.sh: --n '$n' is not a positive integer" >&2; exit 2; }
+loop="$bin/fastpath-loop"
+[[ -x "$loop" ]] || { echo "fastpath.sh: $loop not found (build the fastpath-loop target)" >&2; exit 2; }
+command -v valgrind >/dev/null || { echo "fastpath.sh: valgrind is not installed" >&2; exit 2; }
+
+libdir=/usr/lib/x86_64-linux-gnu
+resolve() {
+  case "$1" in
+    glibc) echo "" ;;
+    jemalloc) echo "$libdir/libjemalloc.so.2" ;;
+    tcmalloc) echo "$libdir/libtcmalloc_minimal.so.4" ;;
+    mimalloc) echo "$libdir/libmimalloc.so.2" ;;
+    tbb) echo "$libdir/libtbbmalloc_proxy.so.2" ;;
+    hoardlab) echo "$bin/../lib/libhoardlab-malloc.so" ;;
+    *) echo "$1" ;;
+  esac
+}
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# total_instructions PRELOAD MODE SIZE ITERATIONS
+total_instructions() {
+  local out="$tmp/cg.out"
+  LD_PRELOAD="$1" valgrind --tool=callgrind --callgrind-out-file="$out" \
+    "$loop" "$2" "$3" "$4" >/dev/null 2>"$tmp/valgrind.err" || {
+    echo "fastpath.sh: callgrind run failed ($2 $3 $4, preload '${1:-none}'):" >&2
+    cat "$tmp/valgrind.err" >&2
+    exit 1
+  }
+  awk '/^summary:/ { print $2 }' "$out"
+}
+
+printf "%-12s %6s %-8s %16s\n" library size mode instructions/pair
+for lib in "${libs[@]}"; do
+  preload=$(resolve "$lib")
+  if [[ -n "$preload" && ! -f "$preload" ]]; then
+    echo "fastpath.sh: $lib: $preload not found" >&2
+    exit 2
+  fi
+  for size in $sizes; do
+    for mode in $modes; do
+      # N pairs either way: a batch64 iteration is 64 pairs.
+      per=1
+      [[ "$mode" == batch64 ]] && per=64
+      iters=$(((n + per - 1) / per))
+      a=$(total_instructions "$preload" "$mode" "$size" "$iters")
+      b=$(total_instructions "$preload" "$mode" "$size" $((2 * iters)))
+      ea=$(total_instructions "$preload" "$mode-empty" "$size" "$iters")
+      eb=$(total_instructions "$preload" "$mode-empty" "$size" $((2 * iters)))
+      awk -v lib="$lib" -v size="$size" -v mode="$mode" -v a="$a" -v b="$b" -v ea="$ea" \
+          -v eb="$eb" -v iters="$iters" -v per="$per" \
+          'BEGIN { printf "%-12s %6d %-8s %16.1f\n", lib, size, mode, ((b - a) - (eb - ea)) / (iters * per) }'
+    done
+  done
+done

@@ -1,0 +1,205 @@
+#include "harness/summary.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+namespace hoardlab::harness {
+namespace {
+
+std::string fmt_ratio(const Interval& i) {
+  if (!std::isfinite(i.estimate)) return "-";
+  return fmt::format("{:.2f} [{:.2f},{:.2f}]", i.estimate, i.lo, i.hi);
+}
+
+std::string human_rate(double v) {
+  if (!std::isfinite(v)) return "-";
+  if (v >= 1e9) return fmt::format("{:.2f}G", v / 1e9);
+  if (v >= 1e6) return fmt::format("{:.2f}M", v / 1e6);
+  if (v >= 1e3) return fmt::format("{:.1f}k", v / 1e3);
+  return fmt::format("{:.0f}", v);
+}
+
+} // namespace
+
+Summary summarize(const std::vector<CellSummary>& cells, const std::string& baseline,
+                  std::uint64_t seed) {
+  std::vector<std::string> series, benches;
+  std::string base_series;
+  for (const auto& c : cells) {
+    if (std::find(series.begin(), series.end(), c.series) == series.end())
+      series.push_back(c.series);
+    if (std::find(benches.begin(), benches.end(), c.benchmark) == benches.end())
+      benches.push_back(c.benchmark);
+    if (base_series.empty() && c.allocator == baseline) base_series = c.series;
+  }
+  std::map<std::pair<std::string, int>, std::map<std::string, const CellSummary*>> rows;
+  std::vector<std::pair<std::string, int>> row_order;
+  for (const auto& c : cells) {
+    auto key = std::pair(c.benchmark, c.threads);
+    if (!rows.count(key)) row_order.push_back(key);
+    rows[key][c.series] = &c;
+  }
+  std::sort(row_order.begin(), row_order.end(), [&](const auto& a, const auto& b) {
+    auto ia = std::find(benches.begin(), benches.end(), a.first) - benches.begin();
+    auto ib = std::find(benches.begin(), benches.end(), b.first) - benches.begin();
+    return std::tie(ia, a.second) < std::tie(ib, b.second);
+  });
+
+  Summary s;
+  s.json = {
+      {"baseline", baseline}, {"baseline_series", base_series}, {"rows", nlohmann::json::array()}};
+  std::string out;
+  if (base_series.empty()) {
+    out += fmt::format("baseline '{}' has no cells; ratios are not available\n", baseline);
+    s.text = out;
+    return s;
+  }
+  // Each metric is a grid of texts: rows are benchmark/threads plus the geomean, columns the
+  // series. With many series (a parameter sweep) the grid is printed transposed, one series
+  // per line, so it stays readable in a terminal.
+  const bool transpose = series.size() > 6;
+  auto print_grid = [&](const std::string& title, const std::vector<std::string>& row_labels,
+                        const std::vector<std::string>& abs,
+                        const std::vector<std::vector<std::string>>& grid) {
+    out += fmt::format("\n{} (ratio to {}, median [95% CI]; ~ noisy, FAIL failed)\n", title,
+                       base_series);
+    if (!transpose) {
+      std::size_t label_w = 18;
+      for (const auto& l : row_labels)
+        label_w = std::max(label_w, l.size() + 2);
+      std::vector<std::size_t> w;
+      for (std::size_t j = 0; j < series.size(); ++j) {
+        std::size_t width = std::max<std::size_t>(series[j].size(), 17);
+        for (const auto& row : grid)
+          width = std::max(width, row[j].size());
+        w.push_back(width);
+      }
+      out += fmt::format("{:<{}}{:>12}", "benchmark/threads", label_w, baseline + " abs");
+      for (std::size_t j = 0; j < series.size(); ++j)
+        out += fmt::format("  {:>{}}", series[j], w[j]);
+      out += "\n";
+      for (std::size_t i = 0; i < grid.size(); ++i) {
+        out += fmt::format("{:<{}}{:>12}", row_labels[i], label_w, abs[i]);
+        for (std::size_t j = 0; j < series.size(); ++j)
+          out += fmt::format("  {:>{}}", grid[i][j], w[j]);
+        out += "\n";
+      }
+      return;
+    }
+    std::size_t label_w = 10;
+    for (const auto& se : series)
+      label_w = std::max(label_w, se.size() + 2);
+    std::vector<std::size_t> w;
+    for (std::size_t i = 0; i < grid.size(); ++i) {
+      std::size_t width = std::max<std::size_t>(row_labels[i].size(), 17);
+      for (const auto& cell : grid[i])
+        width = std::max(width, cell.size());
+      w.push_back(width);
+    }
+    out += fmt::format("{:<{}}", "series", label_w);
+    for (std::size_t i = 0; i < grid.size(); ++i)
+      out += fmt::format("  {:>{}}", row_labels[i], w[i]);
+    out += "\n";
+    out += fmt::format("{:<{}}", baseline + " abs", label_w);
+    for (std::size_t i = 0; i < grid.size(); ++i)
+      out += fmt::format("  {:>{}}", abs[i], w[i]);
+    out += "\n";
+    for (std::size_t j = 0; j < series.size(); ++j) {
+      out += fmt::format("{:<{}}", series[j], label_w);
+      for (std::size_t i = 0; i < grid.size(); ++i)
+        out += fmt::format("  {:>{}}", grid[i][j], w[i]);
+      out += "\n";
+    }
+  };
+  for (int metric = 0; metric < 2; ++metric) {
+    const bool thr = metric == 0;
+    std::vector<std::string> labels, abs;
+    std::vector<std::vector<std::string>> grid;
+    std::map<std::string, std::vector<std::pair<std::vector<double>, std::vector<double>>>> gm;
+    for (const auto& key : row_order) {
+      auto& row = rows[key];
+      const CellSummary* base = row.count(base_series) ? row[base_series] : nullptr;
+      std::string abs_text = "-";
+      if (base && base->reps_ok > 0)
+        abs_text = thr ? human_rate(base->throughput.estimate)
+                       : fmt::format("{:.0f}MiB", base->rss_median_kib / 1024);
+      labels.push_back(fmt::format("{}/t{}", key.first, key.second));
+      abs.push_back(abs_text);
+      nlohmann::json jrow = {{"benchmark", key.first},
+                             {"threads", key.second},
+                             {"metric", thr ? "throughput" : "peak_rss"}};
+      std::vector<std::string> texts;
+      for (const auto& se : series) {
+        std::string text;
+        auto it = row.find(se);
+        if (it == row.end()) {
+          text = "";
+        } else if (it->second->reps_ok == 0) {
+          text = "FAIL";
+        } else if (!base || base->reps_ok == 0) {
+          text = "no base";
+        } else {
+          const auto& num = thr ? it->second->ops : it->second->rss_kib;
+          const auto& den = thr ? base->ops : base->rss_kib;
+          auto r = bootstrap_ratio(num, den, seed + metric);
+          text = fmt_ratio(r) + (thr && it->second->noisy ? "~" : "");
+          jrow[se] = {
+              {"ratio", r.estimate}, {"lo", r.lo}, {"hi", r.hi}, {"noisy", it->second->noisy}};
+          gm[se].emplace_back(num, den);
+        }
+        texts.push_back(text);
+      }
+      grid.push_back(texts);
+      s.json["rows"].push_back(jrow);
+    }
+    std::vector<std::string> texts;
+    for (const auto& se : series) {
+      auto it = gm.find(se);
+      std::string text = "-";
+      if (it != gm.end()) {
+        auto g = bootstrap_geomean_ratio(it->second, seed + 7 + metric);
+        text = fmt_ratio(g);
+        s.json[thr ? "geomean_throughput" : "geomean_peak_rss"][se] = {
+            {"ratio", g.estimate}, {"lo", g.lo}, {"hi", g.hi}, {"cells", it->second.size()}};
+      }
+      texts.push_back(text);
+    }
+    labels.push_back("geomean");
+    abs.push_back("");
+    grid.push_back(texts);
+    print_grid(thr ? "Throughput (higher is better)" : "Peak RSS (lower is better)", labels, abs,
+               grid);
+  }
+  // Blowup runs report A/U: peak RSS over peak live bytes.
+  bool any_blowup = std::any_of(cells.begin(), cells.end(),
+                                [](const CellSummary& c) { return std::isfinite(c.blowup); });
+  if (any_blowup) {
+    out +=
+        "\nBlowup A/U (peak RSS minus LazyFree, over peak live bytes; median); for "
+        "hoardlab, Hoard's bound (U/(1-f) + P*K*S)/U beside it; A is the whole process's RSS, code "
+        "and stacks included\n";
+    for (const auto& c : cells) {
+      if (!std::isfinite(c.blowup)) continue;
+      std::string bound;
+      if (std::isfinite(c.hoard_bound)) bound = fmt::format("   bound {:.2f}", c.hoard_bound);
+      out += fmt::format("  {:<50} {:>8.2f}{}\n", c.cell_id, c.blowup, bound);
+    }
+  }
+  std::vector<std::string> failed;
+  for (const auto& c : cells)
+    if (c.status != "ok")
+      failed.push_back(
+          fmt::format("  {} ({}/{} ok): {}", c.cell_id, c.reps_ok, c.reps_total, c.reason));
+  if (!failed.empty()) {
+    out += "\nFailed or partial cells:\n";
+    for (const auto& f : failed)
+      out += f + "\n";
+  }
+  s.text = out;
+  return s;
+}
+
+} // namespace hoardlab::harness

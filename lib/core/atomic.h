@@ -1,0 +1,56 @@
+// The atomics wrapper: the only place std::memory_order appears (STYLE.md, "Lock-free code").
+// Layer: core. Every call names its ordering, so a reader sees the protocol at the call site.
+#pragma once
+
+#include <atomic>
+
+namespace hoardlab::core {
+
+template <typename T>
+class Atomic {
+public:
+  constexpr Atomic() noexcept : value_{} {}
+  constexpr explicit Atomic(T v) noexcept : value_{v} {}
+  Atomic(const Atomic&) = delete;
+  Atomic& operator=(const Atomic&) = delete;
+
+  T load_relaxed() const noexcept { return value_.load(std::memory_order_relaxed); }
+  T load_acquire() const noexcept { return value_.load(std::memory_order_acquire); }
+  void store_relaxed(T v) noexcept { value_.store(v, std::memory_order_relaxed); }
+  void store_release(T v) noexcept { value_.store(v, std::memory_order_release); }
+
+  T exchange_acquire(T v) noexcept { return value_.exchange(v, std::memory_order_acquire); }
+  T exchange_acq_rel(T v) noexcept { return value_.exchange(v, std::memory_order_acq_rel); }
+  T exchange_relaxed(T v) noexcept { return value_.exchange(v, std::memory_order_relaxed); }
+
+  // On failure `expected` receives the current value (ordering on failure: relaxed or acquire).
+  bool cas_weak_release(T& expected, T desired) noexcept {
+    return value_.compare_exchange_weak(expected, desired, std::memory_order_release,
+                                        std::memory_order_relaxed);
+  }
+  bool cas_weak_acquire(T& expected, T desired) noexcept {
+    return value_.compare_exchange_weak(expected, desired, std::memory_order_acquire,
+                                        std::memory_order_acquire);
+  }
+  bool cas_weak_acq_rel(T& expected, T desired) noexcept {
+    return value_.compare_exchange_weak(expected, desired, std::memory_order_acq_rel,
+                                        std::memory_order_acquire);
+  }
+  bool cas_strong_acq_rel(T& expected, T desired) noexcept {
+    return value_.compare_exchange_strong(expected, desired, std::memory_order_acq_rel,
+                                          std::memory_order_acquire);
+  }
+
+  // Read-modify-write counters for slow paths only (the fast path uses none).
+  T fetch_add_relaxed(T v) noexcept { return value_.fetch_add(v, std::memory_order_relaxed); }
+  T fetch_sub_relaxed(T v) noexcept { return value_.fetch_sub(v, std::memory_order_relaxed); }
+  T fetch_add_acq_rel(T v) noexcept { return value_.fetch_add(v, std::memory_order_acq_rel); }
+
+  // A counter bumped by its one writer and read by any thread: a plain load and store, no RMW.
+  void add_single_writer(T v) noexcept { store_relaxed(load_relaxed() + v); }
+
+private:
+  std::atomic<T> value_;
+};
+
+} // namespace hoardlab::core

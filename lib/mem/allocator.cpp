@@ -1,0 +1,801 @@
+// The allocator's entry points (allocator.h): thread caches in front of the heaps, large
+// objects, the bootstrap arena, init, thread exit and fork.
+#include "mem/allocator.h"
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+#include "config/options.h"
+#include "core/bits.h"
+#include "mem/internal.h"
+#include "mem/large.h"
+#include "mem/stats.h"
+#include "numa/placement.h"
+#include "pal/pal.h"
+
+namespace hoardlab::mem {
+
+constinit Globals g;
+
+void set_holds_all(bool on) noexcept; // heap.cpp
+
+namespace {
+
+class ErrnoGuard {
+public:
+  ErrnoGuard() noexcept : saved_(errno) {}
+  ~ErrnoGuard() { errno = saved_; }
+  ErrnoGuard(const ErrnoGuard&) = delete;
+  ErrnoGuard& operator=(const ErrnoGuard&) = delete;
+
+private:
+  int saved_;
+};
+
+// ---- thread state: a pointer and a flag (DESIGN, "TLS") ----
+constexpr std::uint8_t kExiting = 1; // the cache was flushed at exit: bypass it from now on
+constexpr std::uint8_t kInInit = 2;  // this thread runs init: re-entrant calls use the bootstrap
+
+constinit const ThreadCache kSentinel{};
+constinit thread_local ThreadCache* tl_cache = const_cast<ThreadCache*>(&kSentinel);
+constinit thread_local std::uint8_t tl_flags = 0;
+
+// ---- bootstrap arena: serves calls made while init runs (dlsym, atfork registration) ----
+constexpr std::size_t kBootBytes = 256 * 1024;
+constexpr std::size_t kBootHeader = 16;
+alignas(64) constinit char g_boot[kBootBytes] = {};
+constinit core::Atomic<std::size_t> g_boot_next{0};
+
+bool in_boot(const void* p) noexcept {
+  return core::addr(p) - core::addr(g_boot) < kBootBytes;
+}
+
+void* boot_allocate(std::size_t size, std::size_t align) noexcept {
+  if (align < 16) align = 16;
+  if (size > kBootBytes || align > 4096) return nullptr;
+  std::size_t old = g_boot_next.load_relaxed();
+  for (;;) {
+    std::size_t start = core::round_up(old + kBootHeader, align);
+    std::size_t next = start + core::round_up(size == 0 ? 1 : size, 16);
+    if (next > kBootBytes) return nullptr;
+    if (g_boot_next.cas_weak_acq_rel(old, next)) {
+      std::memcpy(g_boot + start - sizeof(std::size_t), &size, sizeof(size));
+      return g_boot + start; // never reused, so it reads as zero
+    }
+  }
+}
+
+std::size_t boot_size(const void* p) noexcept {
+  std::size_t size = 0;
+  std::memcpy(&size, static_cast<const char*>(p) - sizeof(std::size_t), sizeof(size));
+  return size;
+}
+
+// ---- topology ----
+// The topology the allocator boots with (numa/boot: sysfs, a synthetic description, or the
+// one-node fallback), callable inside malloc.
+const numa::Topology& boot_topology() noexcept {
+  return numa::boot_topology();
+}
+
+void on_thread_exit(void*) noexcept {
+  thread_exit();
+}
+void on_fork_prepare() {
+  fork_prepare();
+}
+void on_fork_parent() {
+  fork_parent();
+}
+void on_fork_child() {
+  fork_child();
+}
+
+void warn(const char* what, std::uint64_t value, const char* instead) noexcept {
+  pal::Message().text("hoardlab: ").text(what).num(value).text("; using ").text(instead).emit();
+}
+
+std::size_t reserve_small_range(std::size_t sb_size, char** base) noexcept {
+  // As much address space as the platform grants, from 64 GiB down: reservations cost no
+  // memory, and sanitizer runtimes leave less room than a plain process.
+  for (std::size_t bytes = std::size_t{64} << 30; bytes >= (std::size_t{256} << 20); bytes /= 2) {
+    void* p = pal::reserve(bytes + sb_size);
+    if (p != nullptr) {
+      *base = reinterpret_cast<char*>(core::round_up(core::addr(p), sb_size));
+      return bytes;
+    }
+  }
+  *base = nullptr;
+  return 0;
+}
+
+void do_init() noexcept {
+  config::load();
+  const config::Options& o = config::options();
+
+  std::size_t s = o.heap_superblock_size;
+  if (!core::is_pow2(s) || s < 4096 || s > (std::size_t{4} << 20)) {
+    warn("heap.superblock_size must be a power of two in [4KiB, 4MiB], not ", s, "64KiB");
+    s = 64 * 1024;
+  }
+  std::size_t threshold = core::round_down(o.large_threshold, core::SizeClasses::kGranule);
+  if (threshold > s / 2) {
+    warn("large.threshold must be <= superblock_size/2, not ", o.large_threshold, "S/2");
+    threshold = s / 2;
+  }
+  if (threshold > core::SizeClasses::kMaxThreshold) threshold = core::SizeClasses::kMaxThreshold;
+  if (threshold < 256) threshold = 256;
+  unsigned per_doubling = static_cast<unsigned>(o.sizes_classes_per_doubling);
+  if (!g.classes.build(per_doubling, threshold)) {
+    warn("sizes.classes_per_doubling out of range: ", per_doubling, "4");
+    g.classes.build(4, threshold);
+  }
+  g.sb_size = s;
+  g.sb_shift = core::log2_floor(s);
+  g.threshold = threshold;
+  for (std::size_t c = 0; c < g.classes.count(); ++c) {
+    std::size_t bs = g.classes.size_of(c);
+    std::size_t align = core::pow2_factor(bs);
+    if (align > kMaxSmallAlign) align = kMaxSmallAlign;
+    std::size_t off = core::round_up(sizeof(Superblock), align);
+    g.class_offset[c] = static_cast<std::uint32_t>(off);
+    g.class_capacity[c] = static_cast<std::uint32_t>((s - off) / bs);
+  }
+  std::int64_t groups = o.heap_fullness_groups;
+  g.groups = static_cast<unsigned>(
+      groups < 2 ? 2 : (groups > static_cast<std::int64_t>(kMaxGroups) ? kMaxGroups : groups));
+  g.mapping = o.heap_mapping;
+  g.remote_policy = o.remote_policy;
+  if (static_cast<config::RemotePolicy>(g.remote_policy) == config::RemotePolicy::HeapQueue) {
+    pal::Message()
+        .text("hoardlab: remote.policy=heap-queue is not available yet; using superblock-list")
+        .emit();
+    g.remote_policy = static_cast<std::uint8_t>(config::RemotePolicy::SuperblockList);
+  }
+
+  g.topology = &boot_topology();
+  g.nodes = g.topology->nodes == 0 ? 1 : g.topology->nodes;
+  g.pus = g.topology->pus == 0 ? 1 : g.topology->pus;
+
+  unsigned heaps = o.heap_count > 0 ? static_cast<unsigned>(o.heap_count) : 2 * g.pus;
+  if (static_cast<config::HeapMapping>(g.mapping) == config::HeapMapping::PerThread &&
+      o.heap_count == 0 && heaps < 256)
+    heaps = 256; // one per thread; heaps are built on first use, so idle ones cost no memory
+  void* hm = pal::map(core::round_up(sizeof(Heap) * heaps, pal::kPageSize));
+  if (hm == nullptr) heaps = 0;
+  g.heaps = static_cast<Heap*>(hm);
+  for (unsigned i = 0; i < heaps; ++i) {
+    Heap* h = new (&g.heaps[i]) Heap();
+    h->index = i;
+    h->node = g.topology->pu_node[i % g.pus];
+    if (h->node >= g.nodes) h->node = 0;
+  }
+  g.heap_count = heaps;
+
+  char* base = nullptr;
+  std::size_t bytes = heaps == 0 ? 0 : reserve_small_range(s, &base);
+  std::size_t per_node = core::round_down(bytes / g.nodes, s);
+  for (unsigned n = 0; n < g.nodes; ++n) {
+    Arena& ar = g.arenas[n];
+    ar.begin = ar.next = ar.committed = base == nullptr ? nullptr : base + n * per_node;
+    ar.limit = ar.begin == nullptr ? nullptr : ar.begin + per_node;
+    if (ar.begin != nullptr)
+      numa::place_arena(ar.begin, per_node, static_cast<int>(n),
+                        static_cast<numa::PlacementPolicy>(o.numa_policy));
+    Pool& p = g.pools[n];
+    p.empty.set_alignment(s);
+    for (auto& st : p.partial)
+      st.set_alignment(s);
+  }
+  large::set_cache_bound(o.large_cache_bytes);
+  pal::thread_exit_hook_init(on_thread_exit);
+  pal::register_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
+
+  g.sb_mask.store_relaxed(~(std::uintptr_t{s} - 1));
+  g.small_base.store_relaxed(core::addr(base));
+  g.small_size.store_relaxed(base == nullptr ? 0 : per_node * g.nodes);
+}
+
+// ---- thread caches ----
+
+ThreadCache* new_cache_locked() noexcept {
+  if (g.free_caches != nullptr) {
+    ThreadCache* tc = g.free_caches;
+    g.free_caches = tc->next_free;
+    return tc; // keeps its seq: a per-thread heap is adopted by the next thread
+  }
+  std::size_t need = core::round_up(sizeof(ThreadCache), 64);
+  if (g.meta_next == nullptr || g.meta_next + need > g.meta_end) {
+    std::size_t chunk = core::round_up(need * 32, pal::kPageSize);
+    char* m = static_cast<char*>(pal::map(chunk));
+    if (m == nullptr) return nullptr;
+    g.meta_next = m;
+    g.meta_end = m + chunk;
+  }
+  ThreadCache* tc = new (g.meta_next) ThreadCache();
+  g.meta_next += need;
+  tc->seq = g.next_seq++;
+  tc->next_all.store_relaxed(g.all_caches.load_relaxed());
+  g.all_caches.store_release(tc); // [RG1] readers walk the registry from an acquire load
+  return tc;
+}
+
+// The calling thread's cache, made on first use; nullptr when the thread is exiting.
+ThreadCache* thread_cache() noexcept {
+  ThreadCache* tc = tl_cache;
+  if (tc != &kSentinel) return tc;
+  if ((tl_flags & kExiting) != 0) return nullptr;
+  {
+    core::SpinGuard guard(g.registry_lock);
+    tc = new_cache_locked();
+    if (tc == nullptr) return nullptr;
+    tc->live = true;
+    g.live_threads.fetch_add_relaxed(1);
+  }
+  const config::Options& o = config::options();
+  std::size_t classes = g.classes.count();
+  std::size_t cap_limit = 2 * static_cast<std::size_t>(o.cache_batch);
+  for (std::size_t c = 0; c < classes; ++c) {
+    // C = sum_c cap_c * size_c <= cache.bytes: each class gets an equal share of the bound.
+    std::size_t cap = o.cache_bytes / (classes * g.classes.size_of(c));
+    tc->bins[c].cap = static_cast<std::uint32_t>(cap < cap_limit ? cap : cap_limit);
+  }
+  tc->limit = g.threshold;
+  tl_cache = tc;
+  pal::set_thread_value(tc); // after tl_cache is set: a malloc inside it finds the cache
+  return tc;
+}
+
+void count_alloc(ThreadCache* tc) noexcept {
+  if (tc != nullptr)
+    tc->slow_allocations.add_single_writer(1);
+  else
+    g.orphan_allocations.fetch_add_relaxed(1);
+}
+void count_free(ThreadCache* tc) noexcept {
+  if (tc != nullptr)
+    tc->slow_frees.add_single_writer(1);
+  else
+    g.orphan_frees.fetch_add_relaxed(1);
+}
+void count_remote(ThreadCache* tc, std::size_t n) noexcept {
+  if (tc != nullptr)
+    tc->remote_sent.add_single_writer(n);
+  else
+    g.orphan_remote_sent.fetch_add_relaxed(n);
+}
+
+void publish_cached(ThreadCache* tc) noexcept {
+  std::uint64_t bytes = 0;
+  for (std::size_t c = 0; c < g.classes.count(); ++c)
+    bytes += static_cast<std::uint64_t>(tc->bins[c].count) * g.classes.size_of(c);
+  tc->cached_bytes.store_relaxed(bytes);
+}
+
+// Frees through the owner heap when it is free (Hoard 2000), else a lock-free remote push.
+// Under the owner-lock policy the owner's heap is always waited for.
+void free_direct(ThreadCache* tc, Superblock* sb, void* p) noexcept {
+  bool wait = static_cast<config::RemotePolicy>(g.remote_policy) == config::RemotePolicy::OwnerLock;
+  for (;;) {
+    Heap* o = sb->owner.load_acquire(); // [OW2]
+    if (o == nullptr) break;
+    if (wait) {
+      acquire_specific(o);
+    } else if (o->try_acquire()) {
+      enter_heap(o);
+    } else {
+      break;
+    }
+    if (sb->owner.load_relaxed() == o) {
+      heap_free_local(o, sb, p);
+      enforce_invariant(o);
+      release_heap(o);
+      return;
+    }
+    release_heap(o);
+    if (!wait) break;
+  }
+  push_remote(sb, p, p, 1);
+  count_remote(tc, 1);
+}
+
+// Returns n blocks (a chain from the bin's head) to their superblocks: those of the heap the
+// thread enters are freed locally, the others are pushed to their superblocks' remote lists,
+// one pre-linked chain per superblock.
+void flush(ThreadCache* tc, std::size_t cls, std::size_t n) noexcept {
+  CacheBin& bin = tc->bins[cls];
+  if (n > bin.count) n = bin.count;
+  if (n == 0) return;
+  void* chain = bin.head;
+  void* last = chain;
+  for (std::size_t i = 1; i < n; ++i)
+    last = *static_cast<void**>(last);
+  bin.head = *static_cast<void**>(last);
+  bin.count -= static_cast<std::uint32_t>(n);
+  *static_cast<void**>(last) = nullptr;
+
+  struct Run {
+    Superblock* sb;
+    void* first;
+    void* last;
+    std::size_t n;
+  };
+  constexpr std::size_t kRuns = 8;
+  Run runs[kRuns];
+  std::size_t nruns = 0;
+  std::size_t remote = 0;
+  bool owner_lock =
+      static_cast<config::RemotePolicy>(g.remote_policy) == config::RemotePolicy::OwnerLock;
+  void* deferred = nullptr; // owner-lock: blocks freed after leaving h
+
+  Heap* h = acquire_heap(tc);
+  while (chain != nullptr) {
+    void* p = chain;
+    chain = *static_cast<void**>(p);
+    Superblock* sb = superblock_of(p);
+    if (sb->owner.load_relaxed() == h) {
+      heap_free_local(h, sb, p);
+      continue;
+    }
+    if (owner_lock) {
+      *static_cast<void**>(p) = deferred;
+      deferred = p;
+      continue;
+    }
+    std::size_t r = 0;
+    while (r < nruns && runs[r].sb != sb)
+      ++r;
+    if (r == nruns) {
+      if (nruns == kRuns) {
+        for (std::size_t i = 0; i < nruns; ++i)
+          push_remote(runs[i].sb, runs[i].first, runs[i].last, runs[i].n);
+        nruns = 0;
+        r = 0;
+      }
+      runs[r] = {sb, p, p, 0};
+      ++nruns;
+    } else {
+      *static_cast<void**>(p) = runs[r].first;
+      runs[r].first = p;
+    }
+    ++runs[r].n;
+    ++remote;
+  }
+  for (std::size_t i = 0; i < nruns; ++i)
+    push_remote(runs[i].sb, runs[i].first, runs[i].last, runs[i].n);
+  enforce_invariant(h);
+  release_heap(h);
+  while (deferred != nullptr) {
+    void* p = deferred;
+    deferred = *static_cast<void**>(p);
+    free_direct(tc, superblock_of(p), p);
+  }
+  count_remote(tc, remote);
+  publish_cached(tc);
+}
+
+void flush_all(ThreadCache* tc) noexcept {
+  for (std::size_t c = 0; c < g.classes.count(); ++c)
+    flush(tc, c, tc->bins[c].count);
+}
+
+// Serves class cls through the thread cache (refilled by a batch) or straight from a heap.
+void* allocate_class_slow(std::size_t cls) noexcept {
+  ThreadCache* tc = thread_cache();
+  count_alloc(tc);
+  if (tc != nullptr) {
+    CacheBin& bin = tc->bins[cls];
+    if (bin.head != nullptr) { // an aligned request reaches here with a warm bin
+      void* p = bin.head;
+      bin.head = *static_cast<void**>(p);
+      --bin.count;
+      return p;
+    }
+    if (bin.cap != 0) {
+      std::size_t batch = static_cast<std::size_t>(config::options().cache_batch);
+      std::size_t want = batch < bin.cap ? batch : bin.cap;
+      Heap* h = acquire_heap(tc);
+      void* chain = nullptr;
+      std::size_t got = heap_allocate(h, cls, want, &chain);
+      release_heap(h);
+      if (got == 0) return nullptr;
+      void* p = chain;
+      bin.head = *static_cast<void**>(p);
+      bin.count = static_cast<std::uint32_t>(got - 1);
+      publish_cached(tc);
+      return p;
+    }
+  }
+  Heap* h = acquire_heap(tc);
+  void* p = nullptr;
+  heap_allocate(h, cls, 1, &p);
+  release_heap(h);
+  return p;
+}
+
+// Kept out of line: inlined, it would give the fast path a stack frame.
+__attribute__((noinline)) void* allocate_slow(std::size_t size) noexcept {
+  if (!ensure_init()) return boot_allocate(size, 16);
+  if (size > g.threshold) {
+    count_alloc(nullptr);
+    return large::allocate(size, 0, false);
+  }
+  return allocate_class_slow(g.classes.class_of(size));
+}
+
+// Kept out of line: inlined, it would give the fast path a stack frame.
+__attribute__((noinline)) void free_small_slow(Superblock* sb, void* p) noexcept {
+  ErrnoGuard keep; // free preserves errno; the fast path never touches it
+  ThreadCache* tc = thread_cache();
+  count_free(tc);
+  if (tc != nullptr) {
+    CacheBin& bin = tc->bins[sb->cls];
+    if (bin.cap != 0) {
+      std::size_t batch = static_cast<std::size_t>(config::options().cache_batch);
+      flush(tc, sb->cls, batch < bin.count ? batch : bin.count);
+      *static_cast<void**>(p) = bin.head;
+      bin.head = p;
+      ++bin.count;
+      return;
+    }
+  }
+  free_direct(tc, sb, p);
+}
+
+// Kept out of line: inlined, it would give the fast path a stack frame.
+__attribute__((noinline)) void free_other(void* p) noexcept {
+  ErrnoGuard keep;
+  if (p == nullptr || in_boot(p)) return; // bootstrap blocks are never reused
+  if (large::owns(p)) {
+    count_free(nullptr);
+    large::deallocate(p);
+    return;
+  }
+  if (g.reported_foreign.exchange_relaxed(1) == 0 && config::options().general_verbose >= 1)
+    pal::Message().text("hoardlab: free of a pointer it does not own: ").hex(core::addr(p)).emit();
+}
+
+#ifdef HOARDLAB_CHECKED
+// A pointer in the small range that is not a block start of a formatted superblock.
+bool bad_small_pointer(const Superblock* sb, const void* p) noexcept {
+  if (sb->cls == kNoClass || sb->block_size == 0) return true;
+  std::uintptr_t off = core::addr(p) - core::addr(sb) - sb->first_offset;
+  return core::addr(p) < core::addr(sb) + sb->first_offset || off % sb->block_size != 0 ||
+         off / sb->block_size >= sb->capacity;
+}
+#endif
+
+} // namespace
+
+bool ensure_init() noexcept {
+  if (g.state.load_acquire() == kStateReady) return true;
+  int expected = kStateUninit;
+  if (g.state.cas_strong_acq_rel(expected, kStateIniting)) {
+    tl_flags |= kInInit;
+    do_init();
+    tl_flags &= static_cast<std::uint8_t>(~kInInit);
+    g.state.store_release(kStateReady);
+    return true;
+  }
+  if ((tl_flags & kInInit) != 0) return false;
+  while (g.state.load_acquire() != kStateReady)
+    pal::yield();
+  return true;
+}
+
+Owner owner_of(const void* p) noexcept {
+  if (in_small_range(p)) return Owner::kOurs;
+  if (in_boot(p)) return Owner::kBootstrap;
+  if (large::owns(p)) return Owner::kOurs;
+  return Owner::kForeign;
+}
+
+void* allocate(std::size_t size) noexcept {
+  ThreadCache* tc = tl_cache;
+  // size - 1 < limit: 1 <= size <= limit; the sentinel's limit is 0, so nothing passes.
+  if (size - 1 < tc->limit) {
+    CacheBin& bin = tc->bins[g.classes.class_of(size)];
+    void* p = bin.head;
+    if (p != nullptr) {
+      bin.head = *static_cast<void**>(p);
+      --bin.count;
+      tc->hits.add_single_writer(1);
+      return p;
+    }
+  }
+  return allocate_slow(size);
+}
+
+void* allocate_zeroed(std::size_t size) noexcept {
+  if (ensure_init() && size > g.threshold) {
+    count_alloc(nullptr);
+    return large::allocate(size, 0, true);
+  }
+  void* p = allocate(size);
+  if (p != nullptr && !in_boot(p)) std::memset(p, 0, size);
+  return p;
+}
+
+void* allocate_aligned(std::size_t alignment, std::size_t size) noexcept {
+  if (alignment <= core::SizeClasses::kGranule) return allocate(size);
+  if (!ensure_init()) return boot_allocate(size, alignment);
+  if (alignment <= kMaxSmallAlign && size <= g.threshold) {
+    std::size_t cls = g.classes.class_of_aligned(size < alignment ? alignment : size, alignment);
+    if (cls < g.classes.count()) return allocate_class_slow(cls);
+  }
+  count_alloc(nullptr);
+  return large::allocate(size, alignment, false);
+}
+
+void deallocate(void* p) noexcept {
+  if (in_small_range(p)) {
+    Superblock* sb = superblock_of(p);
+#ifdef HOARDLAB_CHECKED
+    if (bad_small_pointer(sb, p)) {
+      pal::Message().text("hoardlab: invalid free of ").hex(core::addr(p)).emit();
+      return;
+    }
+#endif
+    ThreadCache* tc = tl_cache;
+    CacheBin& bin = tc->bins[sb->cls];
+    if (bin.count < bin.cap) { // the sentinel's cap is 0: never taken before a cache exists
+      *static_cast<void**>(p) = bin.head;
+      bin.head = p;
+      ++bin.count;
+      tc->cached_frees.add_single_writer(1);
+      return;
+    }
+    free_small_slow(sb, p);
+    return;
+  }
+  free_other(p);
+}
+
+void deallocate_sized(void* p, std::size_t size_hint) noexcept {
+  // The hint is not trusted (deletes through a base class pass the wrong size): the block's own
+  // superblock or header decides.
+  (void)size_hint;
+  deallocate(p);
+}
+
+std::size_t usable_size(const void* p) noexcept {
+  if (p == nullptr) return 0;
+  if (in_small_range(p)) return superblock_of(p)->block_size;
+  if (in_boot(p)) return boot_size(p);
+  if (large::owns(p)) return large::usable_size(p);
+  return 0;
+}
+
+void* reallocate(void* p, std::size_t size) noexcept {
+  std::size_t old = usable_size(p);
+  if (in_small_range(p)) {
+    // Stay in place when the block fits and is not more than twice what is needed.
+    if (size <= old && (size > old / 2 || old <= 64)) return p;
+  } else if (!in_boot(p) && size > g.threshold) {
+    return large::reallocate(p, size);
+  }
+  void* q = allocate(size);
+  if (q == nullptr) return nullptr;
+  std::memcpy(q, p, size < old ? size : old);
+  deallocate(p);
+  return q;
+}
+
+void thread_exit() noexcept {
+  ThreadCache* tc = tl_cache;
+  tl_flags |= kExiting;
+  if (tc == &kSentinel) return;
+  flush_all(tc);
+  tl_cache = const_cast<ThreadCache*>(&kSentinel);
+  core::SpinGuard guard(g.registry_lock);
+  tc->live = false;
+  tc->next_free = g.free_caches;
+  g.free_caches = tc;
+  g.live_threads.fetch_sub_relaxed(1);
+}
+
+void fork_prepare() noexcept {
+  if (g.state.load_acquire() != kStateReady) return;
+  g.registry_lock.lock();
+  for (unsigned i = 0; i < g.heap_count; ++i)
+    while (!g.heaps[i].try_acquire())
+      pal::yield();
+  for (unsigned n = 0; n < g.nodes; ++n)
+    g.arenas[n].lock.lock();
+  large::fork_prepare();
+  // Other libraries' prepare handlers run after ours and may allocate: this thread keeps using
+  // the heaps it now holds.
+  set_holds_all(true);
+}
+
+void fork_parent() noexcept {
+  if (g.state.load_acquire() != kStateReady) return;
+  set_holds_all(false);
+  large::fork_parent();
+  for (unsigned n = 0; n < g.nodes; ++n)
+    g.arenas[n].lock.unlock();
+  for (unsigned i = 0; i < g.heap_count; ++i)
+    g.heaps[i].release_lock();
+  g.registry_lock.unlock();
+}
+
+void fork_child() noexcept {
+  if (g.state.load_acquire() != kStateReady) return;
+  set_holds_all(false);
+  large::fork_child();
+  for (unsigned n = 0; n < g.nodes; ++n)
+    g.arenas[n].lock.reset_in_child();
+  for (unsigned i = 0; i < g.heap_count; ++i)
+    g.heaps[i].release_lock();
+  // Only the forking thread survives; the caches of the others are leaked (their blocks stay
+  // counted as in use).
+  g.live_threads.store_relaxed(tl_cache != &kSentinel ? 1 : 0);
+  g.registry_lock.reset_in_child();
+}
+
+bool trim(std::size_t pad) noexcept {
+  (void)pad;
+  if (g.state.load_acquire() != kStateReady) return false;
+  ThreadCache* tc = tl_cache;
+  if (tc != &kSentinel) flush_all(tc);
+  for (unsigned i = 0; i < g.heap_count; ++i) {
+    Heap* h = &g.heaps[i];
+    acquire_specific(h);
+    heap_collect(h);
+    release_heap(h);
+  }
+  std::size_t released = purge_pools();
+  released += large::trim();
+  return released != 0;
+}
+
+// ---- stats (stats.h) ----
+
+void stats_total(TotalStats* out) noexcept {
+  *out = TotalStats{};
+  if (g.state.load_acquire() != kStateReady) return;
+  TotalStats& t = *out;
+  for (ThreadCache* tc = g.all_caches.load_acquire(); tc != nullptr;
+       tc = tc->next_all.load_relaxed()) {
+    std::uint64_t hits = tc->hits.load_relaxed();
+    t.cache_hits += hits;
+    t.allocations += hits + tc->slow_allocations.load_relaxed();
+    t.frees += tc->cached_frees.load_relaxed() + tc->slow_frees.load_relaxed();
+    t.remote_frees_sent += tc->remote_sent.load_relaxed();
+    t.heap_pass_overs += tc->pass_overs.load_relaxed();
+    t.cached_bytes += tc->cached_bytes.load_relaxed();
+  }
+  t.allocations += g.orphan_allocations.load_relaxed();
+  t.frees += g.orphan_frees.load_relaxed();
+  t.remote_frees_sent += g.orphan_remote_sent.load_relaxed();
+  t.heap_pass_overs += g.orphan_pass_overs.load_relaxed();
+  std::uint64_t u = 0;
+  std::uint64_t a = 0;
+  for (unsigned i = 0; i < g.heap_count; ++i) {
+    Heap& h = g.heaps[i];
+    t.remote_frees_drained += h.remote_drained.load_relaxed();
+    t.superblocks_to_pool += h.to_pool.load_relaxed();
+    t.superblocks_from_pool += h.from_pool.load_relaxed();
+    u += h.pub_u.load_relaxed();
+    a += h.pub_a.load_relaxed();
+  }
+  std::uint64_t pool_sb = 0;
+  std::uint64_t mapped = 0;
+  for (unsigned n = 0; n < g.nodes; ++n) {
+    std::int64_t c = g.pools[n].superblocks.load_relaxed();
+    pool_sb += c > 0 ? static_cast<std::uint64_t>(c) : 0;
+    mapped += g.arenas[n].committed_bytes.load_relaxed();
+  }
+  large::Stats ls = large::stats();
+  t.large_allocations = ls.allocations;
+  t.bytes_in_use = u + ls.live_bytes;
+  t.pool_bytes = pool_sb * g.sb_size;
+  t.bytes_held = a + t.pool_bytes + ls.mapped_bytes;
+  t.os_bytes_mapped = mapped + ls.mapped_bytes;
+  t.os_bytes_purged = g.purged_bytes.load_relaxed();
+  std::int64_t pending = g.pending_bytes.load_relaxed();
+  t.pending_bytes = pending > 0 ? static_cast<std::uint64_t>(pending) : 0;
+  // The peak is sampled here and never decreases.
+  std::uint64_t peak = g.peak_in_use.load_relaxed();
+  while (t.bytes_in_use > peak && !g.peak_in_use.cas_weak_acq_rel(peak, t.bytes_in_use)) {
+  }
+  t.peak_bytes_in_use = t.bytes_in_use > peak ? t.bytes_in_use : peak;
+  t.heaps = g.heap_count;
+  t.nodes = g.nodes;
+  t.superblock_size = g.sb_size;
+}
+
+bool stats_heap(std::uint32_t index, HeapStats* out) noexcept {
+  if (g.state.load_acquire() != kStateReady || index >= g.heap_count) return false;
+  Heap& h = g.heaps[index];
+  *out = HeapStats{h.allocations.load_relaxed(),
+                   h.frees.load_relaxed(),
+                   h.remote_drained.load_relaxed(),
+                   h.pub_u.load_relaxed(),
+                   h.pub_a.load_relaxed(),
+                   h.pub_superblocks.load_relaxed(),
+                   h.node};
+  return true;
+}
+
+bool stats_node(std::uint32_t index, NodeStats* out) noexcept {
+  ensure_init();
+  if (index >= g.nodes) return false;
+  NodeStats s{};
+  std::int64_t pool = g.pools[index].superblocks.load_relaxed();
+  s.superblocks_held = pool > 0 ? static_cast<std::uint64_t>(pool) : 0;
+  for (unsigned i = 0; i < g.heap_count; ++i) {
+    if (g.heaps[i].node != index) continue;
+    s.superblocks_held += g.heaps[i].pub_superblocks.load_relaxed();
+    s.local_allocations += g.heaps[i].allocations.load_relaxed();
+  }
+  numa::NodePlacement np = numa::node_placement(static_cast<int>(index));
+  s.bytes_placed = g.arenas[index].committed_bytes.load_relaxed();
+  s.os_node = np.os_node;
+  s.bound = np.bound ? 1 : 0;
+  *out = s;
+  return true;
+}
+
+const char* topology_source() noexcept {
+  ensure_init();
+  switch (g.topology->source) {
+  case numa::Source::kFallback:
+    return "fallback";
+  case numa::Source::kSysfs:
+    return "sysfs";
+  case numa::Source::kSynthetic:
+    return "synthetic";
+  case numa::Source::kHwloc:
+    return "hwloc";
+  case numa::Source::kHwlocXml:
+    return "hwloc-xml";
+  }
+  return "fallback";
+}
+
+int check_invariants() noexcept {
+  if (g.state.load_acquire() != kStateReady) return 0;
+  int bad = 0;
+  for (unsigned i = 0; i < g.heap_count; ++i) {
+    Heap* h = &g.heaps[i];
+    acquire_specific(h);
+    bad += check_heap(h, true); // acquire_specific has just drained and enforced
+    release_heap(h);
+  }
+  for (unsigned n = 0; n < g.nodes; ++n) {
+    Pool& p = g.pools[n];
+    if (p.empty_count.load_relaxed() < 0 || p.superblocks.load_relaxed() < 0) {
+      ++bad;
+      pal::Message()
+          .text("hoardlab: invariant violated in pool ")
+          .num(n)
+          .text(": P1 negative count")
+          .emit();
+    }
+  }
+  return bad;
+}
+
+BoundSample sample_bound() noexcept {
+  BoundSample s{};
+  if (g.state.load_acquire() != kStateReady) return s;
+  const config::Options& o = config::options();
+  double f = o.heap_emptiness_f;
+  std::uint64_t ks = static_cast<std::uint64_t>(o.heap_emptiness_k) * g.sb_size;
+  for (unsigned i = 0; i < g.heap_count; ++i) {
+    Heap* h = &g.heaps[i];
+    acquire_specific(h);
+    std::uint64_t u = h->u;
+    s.held += h->a;
+    if (h->a != 0) ++s.heaps_used;
+    std::uint64_t b1 = u + ks;
+    std::uint64_t b2 = static_cast<std::uint64_t>(static_cast<double>(u) / (1.0 - f));
+    s.bound += b1 > b2 ? b1 : b2;
+    release_heap(h);
+  }
+  return s;
+}
+
+} // namespace hoardlab::mem

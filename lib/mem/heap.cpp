@@ -1,0 +1,579 @@
+// Processor heaps, the per-node pool and the arenas: the slow paths of the allocator.
+// Hoard §3 (heaps, fullness groups, the emptiness invariant) with lock-free remote frees.
+#include <new>
+
+#include "config/options.h"
+#include "core/bits.h"
+#include "mem/internal.h"
+#include "numa/placement.h"
+#include "numa/topology.h"
+#include "pal/pal.h"
+
+namespace hoardlab::mem {
+
+namespace {
+
+constexpr std::uint16_t kEmptyGroup = 0xffff;
+// Arenas are committed in chunks: fewer mprotect calls, and adjacent read-write ranges merge
+// into one mapping, so the number of mappings stays small however many superblocks exist.
+constexpr std::size_t kCommitChunk = std::size_t{4} << 20;
+
+void ensure_ready(Heap* h) noexcept {
+  if (h->ready) return;
+  h->empty.clear();
+  for (auto& cls_groups : h->groups)
+    for (auto& l : cls_groups)
+      l.clear();
+  h->ready = true;
+}
+
+core::IntrusiveList& list_of(Heap* h, Superblock* sb) noexcept {
+  return sb->group == kEmptyGroup ? h->empty : h->groups[sb->cls][sb->group];
+}
+
+std::uint16_t group_for(const Superblock* sb) noexcept {
+  if (sb->used == 0) return kEmptyGroup;
+  if (sb->used >= sb->capacity) return static_cast<std::uint16_t>(g.groups);
+  return static_cast<std::uint16_t>(static_cast<std::size_t>(sb->used) * g.groups / sb->capacity);
+}
+
+void regroup(Heap* h, Superblock* sb) noexcept {
+  std::uint16_t ng = group_for(sb);
+  if (ng == sb->group) return;
+  list_of(h, sb).remove(&sb->link);
+  sb->group = ng;
+  list_of(h, sb).push_front(&sb->link);
+}
+
+void format(Superblock* sb, std::size_t cls) noexcept {
+  sb->cls = static_cast<std::uint32_t>(cls);
+  sb->block_size = static_cast<std::uint32_t>(g.classes.size_of(cls));
+  sb->capacity = g.class_capacity[cls];
+  sb->first_offset = g.class_offset[cls];
+  sb->free_list = nullptr;
+  sb->bump = sb->base() + sb->first_offset;
+  sb->end = sb->bump + static_cast<std::size_t>(sb->capacity) * sb->block_size;
+  sb->used = 0;
+}
+
+// h takes sb (fresh, or popped from the pool): [OW1].
+void adopt(Heap* h, Superblock* sb) noexcept {
+  sb->owner.store_release(h); // [OW1]
+  sb->group = group_for(sb);
+  list_of(h, sb).push_front(&sb->link);
+  h->a += g.sb_size;
+  h->u += static_cast<std::size_t>(sb->used) * sb->block_size;
+  ++h->superblocks;
+}
+
+// The owner takes sb's whole remote list ([RF2]) and returns the blocks to its free list.
+std::size_t drain_remote(Heap* h, Superblock* sb) noexcept {
+  if (sb->remote_head.load_relaxed() == nullptr) return 0;
+  void* list = sb->remote_head.exchange_acquire(nullptr); // [RF2]
+  if (list == nullptr) return 0;
+  std::size_t n = 1;
+  void* tail = list;
+  while (*static_cast<void**>(tail) != nullptr) {
+    tail = *static_cast<void**>(tail);
+    ++n;
+  }
+  if (n > sb->used) {
+    // More blocks came back than were handed out: a double free. The count cannot be trusted;
+    // keep the superblock consistent by clamping and report.
+    pal::Message().text("hoardlab: double free detected in superblock ").hex(core::addr(sb)).emit();
+    n = sb->used;
+  }
+  *static_cast<void**>(tail) = sb->free_list;
+  sb->free_list = list;
+  sb->used -= static_cast<std::uint32_t>(n);
+  std::size_t bytes = n * sb->block_size;
+  h->u -= bytes;
+  g.pending_bytes.fetch_sub_relaxed(static_cast<std::int64_t>(bytes));
+  h->remote_drained.add_single_writer(n);
+  regroup(h, sb);
+  return n;
+}
+
+// Tells sb's owner that sb has remote frees ([PN1], [HN1]).
+void notify_owner(Superblock* sb) noexcept {
+  if (sb->in_pending.exchange_acq_rel(true)) // [PN1] already on a pending stack
+    return;
+  Heap* o = sb->owner.load_acquire(); // [OW2]
+  if (o == nullptr) {
+    // In the pool: whoever pops it drains it.
+    sb->in_pending.store_release(false); // [PN2]
+    return;
+  }
+  Superblock* old = o->pending_head.load_relaxed();
+  do {
+    sb->pending_next.store_relaxed(old);
+  } while (!o->pending_head.cas_weak_release(old, sb)); // [HN1]
+}
+
+void drain_pending(Heap* h) noexcept {
+  if (h->pending_head.load_relaxed() == nullptr) return;
+  Superblock* s = h->pending_head.exchange_acquire(nullptr); // [HN2]
+  h->pending_blocks.store_relaxed(0);
+  while (s != nullptr) {
+    Superblock* next = s->pending_next.load_relaxed();
+    s->in_pending.store_release(false); // [PN2] a later push notifies again
+    if (s->owner.load_relaxed() == h)
+      drain_remote(h, s);
+    else if (s->remote_head.load_relaxed() != nullptr)
+      notify_owner(s); // it changed owner since: tell the new one
+    s = next;
+  }
+}
+
+void on_acquire(Heap* h) noexcept {
+  ensure_ready(h);
+  drain_pending(h);
+  enforce_invariant(h);
+}
+
+Pool& pool_of(const Superblock* sb) noexcept {
+  return g.pools[sb->node];
+}
+
+// Puts an empty superblock (owner already nullptr) on its pool's empty stack. Beyond the
+// retention bound its block pages go back to the OS; the header page stays, since a concurrent
+// pop may read it (the pool's ABA argument).
+void push_empty(Pool& p, Superblock* sb) noexcept {
+  if (!sb->purged) {
+    if (p.unpurged_empty.load_relaxed() >= config::options().purge_retain_superblocks) {
+      pal::purge(sb->base() + pal::kPageSize, g.sb_size - pal::kPageSize);
+      sb->purged = true;
+      g.purged_bytes.fetch_add_relaxed(g.sb_size - pal::kPageSize);
+    } else {
+      p.unpurged_empty.fetch_add_relaxed(1);
+    }
+  }
+  p.empty_count.fetch_add_relaxed(1);
+  p.empty.push(sb);
+}
+
+void give_to_pool(Heap* h, Superblock* sb) noexcept {
+  drain_remote(h, sb);
+  list_of(h, sb).remove(&sb->link);
+  h->a -= g.sb_size;
+  h->u -= static_cast<std::size_t>(sb->used) * sb->block_size;
+  --h->superblocks;
+  h->to_pool.add_single_writer(1);
+  Pool& p = pool_of(sb);
+  sb->owner.store_release(nullptr); // [OW1]
+  p.superblocks.fetch_add_relaxed(1);
+  if (sb->used == 0)
+    push_empty(p, sb);
+  else
+    p.partial[sb->cls].push(sb);
+}
+
+Superblock* pop_empty(Pool& p) noexcept {
+  Superblock* sb = p.empty.pop();
+  if (sb != nullptr) {
+    p.superblocks.fetch_sub_relaxed(1);
+    p.empty_count.fetch_sub_relaxed(1);
+    if (!sb->purged) p.unpurged_empty.fetch_sub_relaxed(1);
+    sb->purged = false;
+  }
+  return sb;
+}
+
+// A superblock with a free block of class cls for h, or nullptr when memory is exhausted.
+Superblock* get_superblock(Heap* h, std::size_t cls) noexcept {
+  if (core::ListNode* n = h->empty.front()) {
+    Superblock* sb = Superblock::of_link(n);
+    h->empty.remove(n);
+    format(sb, cls);
+    sb->group = group_for(sb);
+    list_of(h, sb).push_front(&sb->link);
+    return sb;
+  }
+  Pool& pool = g.pools[h->node];
+  // Partially used superblocks of this class first (Hoard's global heap), a few at a time: one
+  // that turns out full stays with h, as in Hoard.
+  for (int tries = 0; tries < 4; ++tries) {
+    Superblock* sb = pool.partial[cls].pop();
+    if (sb == nullptr) break;
+    pool.superblocks.fetch_sub_relaxed(1);
+    h->from_pool.add_single_writer(1);
+    adopt(h, sb);
+    drain_remote(h, sb);
+    if (sb->used == 0) {
+      h->empty.remove(&sb->link);
+      format(sb, cls);
+      sb->group = group_for(sb);
+      list_of(h, sb).push_front(&sb->link);
+    }
+    if (sb->has_free()) return sb;
+  }
+  Superblock* sb = pop_empty(pool);
+  if (sb != nullptr) {
+    h->from_pool.add_single_writer(1);
+  } else {
+    sb = carve_superblock(static_cast<unsigned>(
+        numa::superblock_node(static_cast<int>(h->node),
+                              static_cast<numa::PlacementPolicy>(config::options().numa_policy))));
+    if (sb == nullptr && h->node != 0) sb = carve_superblock(h->node);
+    if (sb == nullptr) return nullptr;
+  }
+  format(sb, cls);
+  adopt(h, sb);
+  return sb;
+}
+
+Superblock* fullest_with_free(Heap* h, std::size_t cls) noexcept {
+  for (int gi = static_cast<int>(g.groups) - 1; gi >= 0; --gi) {
+    core::ListNode* n = h->groups[cls][gi].front();
+    if (n != nullptr) return Superblock::of_link(n);
+  }
+  return nullptr;
+}
+
+Superblock* emptiest(Heap* h) noexcept {
+  if (core::ListNode* n = h->empty.front()) return Superblock::of_link(n);
+  Superblock* best = nullptr;
+  std::size_t best_bytes = SIZE_MAX;
+  for (std::size_t c = 0; c < g.classes.count(); ++c) {
+    for (unsigned gi = 0; gi < g.groups; ++gi) {
+      core::ListNode* n = h->groups[c][gi].front();
+      if (n == nullptr) continue;
+      Superblock* sb = Superblock::of_link(n);
+      std::size_t bytes = static_cast<std::size_t>(sb->used) * sb->block_size;
+      if (bytes < best_bytes) {
+        best = sb;
+        best_bytes = bytes;
+      }
+      break;
+    }
+  }
+  return best;
+}
+
+bool invariant_violated(const Heap* h, std::size_t k, double f) noexcept {
+  // u < a - K*S  and  u < (1-f) a
+  return h->u + k * g.sb_size < h->a &&
+         static_cast<double>(h->u) < (1.0 - f) * static_cast<double>(h->a);
+}
+
+bool at_least_f_empty(const Superblock* sb, double f) noexcept {
+  std::size_t used_bytes = static_cast<std::size_t>(sb->used) * sb->block_size;
+  return static_cast<double>(g.sb_size - used_bytes) >= f * static_cast<double>(g.sb_size);
+}
+
+constinit thread_local bool tl_holds_all = false;
+
+} // namespace
+
+std::size_t drain_threshold() noexcept {
+  return static_cast<std::size_t>(config::options().heap_drain_threshold);
+}
+
+Superblock* carve_superblock(unsigned node) noexcept {
+  Arena& ar = g.arenas[node];
+  core::SpinGuard guard(ar.lock);
+  if (ar.next == nullptr || ar.next + g.sb_size > ar.limit) return nullptr;
+  char* p = ar.next;
+  if (p + g.sb_size > ar.committed) {
+    std::size_t chunk = kCommitChunk > g.sb_size ? kCommitChunk : g.sb_size;
+    if (ar.committed + chunk > ar.limit) chunk = static_cast<std::size_t>(ar.limit - ar.committed);
+    if (!pal::commit(ar.committed, chunk)) return nullptr;
+    ar.committed += chunk;
+    ar.committed_bytes.store_relaxed(static_cast<std::uint64_t>(ar.committed - ar.begin));
+  }
+  ar.next = p + g.sb_size;
+  Superblock* sb = new (p) Superblock();
+  sb->node = node;
+  return sb;
+}
+
+void set_holds_all(bool on) noexcept {
+  tl_holds_all = on;
+}
+
+Heap* acquire_heap(ThreadCache* tc) noexcept {
+  unsigned home = 0;
+  std::uint32_t seq = tc != nullptr ? tc->seq : 0;
+  if (tc == nullptr) {
+    // A thread without a cache (exiting, or its cache could not be made): hash its TLS address.
+    static constinit thread_local char tl_marker = 0;
+    seq = static_cast<std::uint32_t>(core::addr(&tl_marker) >> 12);
+  }
+  switch (static_cast<config::HeapMapping>(g.mapping)) {
+  case config::HeapMapping::Cpu: {
+    home = static_cast<unsigned>(numa::current_pu()) % g.pus;
+    // More threads than PUs: 2 x PUs heaps, a thread's parity picking its half.
+    if (g.live_threads.load_relaxed() > g.pus && g.heap_count >= 2 * g.pus)
+      home += g.pus * (seq & 1u);
+    break;
+  }
+  case config::HeapMapping::ThreadHash:
+    home = static_cast<unsigned>((seq * 2654435761u) >> 7);
+    break;
+  case config::HeapMapping::PerThread:
+    home = seq;
+    break;
+  }
+  home %= g.heap_count;
+  if (tl_holds_all) {
+    Heap* h = &g.heaps[home];
+    ensure_ready(h);
+    return h;
+  }
+  unsigned tries = g.pus < g.heap_count ? g.pus : g.heap_count; // home and at most P-1 others
+  std::uint64_t passes = 0;
+  for (;;) {
+    for (unsigned i = 0; i < tries; ++i) {
+      Heap* h = &g.heaps[(home + i) % g.heap_count];
+      if (h->try_acquire()) {
+        if (passes != 0) {
+          if (tc != nullptr)
+            tc->pass_overs.add_single_writer(passes);
+          else
+            g.orphan_pass_overs.fetch_add_relaxed(passes);
+        }
+        on_acquire(h);
+        return h;
+      }
+      ++passes;
+    }
+    pal::yield();
+  }
+}
+
+void enter_heap(Heap* h) noexcept {
+  on_acquire(h);
+}
+
+void acquire_specific(Heap* h) noexcept {
+  if (!tl_holds_all) {
+    while (!h->try_acquire())
+      pal::yield();
+  }
+  on_acquire(h);
+}
+
+void release_heap(Heap* h) noexcept {
+  h->pub_u.store_relaxed(h->u);
+  h->pub_a.store_relaxed(h->a);
+  h->pub_superblocks.store_relaxed(h->superblocks);
+#ifdef HOARDLAB_CHECKED
+  // Every 16th slow-path step: the full walk is O(superblocks). H3 is left out here: it holds
+  // after drains, flushes and frees, while a refill may just have taken a superblock.
+  if ((++h->checks & 15u) == 0) check_heap(h, false);
+#endif
+  if (!tl_holds_all) h->release_lock();
+}
+
+std::size_t heap_allocate(Heap* h, std::size_t cls, std::size_t want, void** head) noexcept {
+  std::size_t got = 0;
+  void* chain = nullptr;
+  while (got < want) {
+    Superblock* sb = fullest_with_free(h, cls);
+    if (sb == nullptr) {
+      sb = get_superblock(h, cls);
+      if (sb == nullptr) break;
+    }
+    std::size_t before = got;
+    while (got < want) {
+      void* p = sb->take_block();
+      if (p == nullptr) {
+        if (drain_remote(h, sb) != 0) continue;
+        break;
+      }
+      *static_cast<void**>(p) = chain;
+      chain = p;
+      ++got;
+    }
+    h->u += (got - before) * sb->block_size;
+    regroup(h, sb);
+  }
+  h->allocations.add_single_writer(got);
+  *head = chain;
+  return got;
+}
+
+void heap_free_local(Heap* h, Superblock* sb, void* p) noexcept {
+  sb->put_block(p);
+  h->u -= sb->block_size;
+  h->frees.add_single_writer(1);
+  regroup(h, sb);
+}
+
+void push_remote(Superblock* sb, void* first, void* last, std::size_t n) noexcept {
+  g.pending_bytes.fetch_add_relaxed(static_cast<std::int64_t>(n * sb->block_size));
+  void* old = sb->remote_head.load_relaxed();
+  do {
+    *static_cast<void**>(last) = old;
+  } while (!sb->remote_head.cas_weak_release(old, first)); // [RF1]
+  if (old == nullptr) notify_owner(sb);
+  Heap* o = sb->owner.load_acquire(); // [OW2]
+  auto n_signed = static_cast<std::int64_t>(n);
+  auto threshold = static_cast<std::int64_t>(drain_threshold());
+  if (o == nullptr) {
+    // In the pool: no heap drains it until it is popped. Past the threshold, the freeing
+    // thread sweeps the pool, so superblocks emptied there are purged and reused.
+    Pool& p = pool_of(sb);
+    if (p.pending_blocks.fetch_add_relaxed(n_signed) + n_signed >= threshold) {
+      p.pending_blocks.store_relaxed(0);
+      sweep_pool(p);
+    }
+    return;
+  }
+  // A heap nobody enters any more (its threads left or moved) would keep these blocks: past
+  // the threshold, the freeing thread drains it itself, if it can enter without waiting.
+  if (o->pending_blocks.fetch_add_relaxed(n_signed) + n_signed >= threshold && !tl_holds_all &&
+      o->try_acquire()) {
+    on_acquire(o);
+    release_heap(o);
+  }
+}
+
+void enforce_invariant(Heap* h) noexcept {
+  const auto& o = config::options();
+  std::size_t k = static_cast<std::size_t>(o.heap_emptiness_k);
+  double f = o.heap_emptiness_f;
+  while (invariant_violated(h, k, f)) {
+    Superblock* sb = emptiest(h);
+    if (sb == nullptr || !at_least_f_empty(sb, f)) break;
+    give_to_pool(h, sb);
+  }
+}
+
+void heap_collect(Heap* h) noexcept {
+  for (std::size_t c = 0; c < g.classes.count(); ++c) {
+    for (unsigned gi = 0; gi <= g.groups; ++gi) {
+      core::IntrusiveList& l = h->groups[c][gi];
+      core::ListNode* n = l.front();
+      while (n != nullptr) {
+        core::ListNode* next = l.next_of(n); // saved: a drain may move n to another list
+        drain_remote(h, Superblock::of_link(n));
+        n = next;
+      }
+    }
+  }
+  while (core::ListNode* n = h->empty.front())
+    give_to_pool(h, Superblock::of_link(n));
+  enforce_invariant(h);
+}
+
+namespace {
+
+// The popper of a pool superblock is its only user: it may drain the remote list without a
+// heap (no heap counts its bytes while it is in the pool).
+void drain_pooled(Superblock* sb) noexcept {
+  if (sb->remote_head.load_relaxed() == nullptr) return;
+  void* list = sb->remote_head.exchange_acquire(nullptr); // [RF2]
+  std::size_t n = 0;
+  void* tail = nullptr;
+  for (void* p = list; p != nullptr; p = *static_cast<void**>(p)) {
+    tail = p;
+    ++n;
+  }
+  if (n == 0) return;
+  if (n > sb->used) n = sb->used;
+  *static_cast<void**>(tail) = sb->free_list;
+  sb->free_list = list;
+  sb->used -= static_cast<std::uint32_t>(n);
+  g.pending_bytes.fetch_sub_relaxed(static_cast<std::int64_t>(n * sb->block_size));
+}
+
+// Pops every superblock of a stack into a chain through link.next (unused while pooled).
+core::ListNode* pop_all(SuperblockStack& st) noexcept {
+  core::ListNode* chain = nullptr;
+  while (Superblock* sb = st.pop()) {
+    sb->link.next = chain;
+    chain = &sb->link;
+  }
+  return chain;
+}
+
+} // namespace
+
+void sweep_pool(Pool& p) noexcept {
+  // Partial superblocks whose blocks have all come back by remote frees become empty ones.
+  for (std::size_t c = 0; c < g.classes.count(); ++c) {
+    if (p.partial[c].empty()) continue;
+    core::ListNode* chain = pop_all(p.partial[c]);
+    while (chain != nullptr) {
+      Superblock* sb = Superblock::of_link(chain);
+      chain = chain->next;
+      sb->link.next = nullptr;
+      drain_pooled(sb);
+      if (sb->used == 0)
+        push_empty(p, sb);
+      else
+        p.partial[c].push(sb);
+    }
+  }
+}
+
+std::size_t purge_pools() noexcept {
+  std::size_t released = 0;
+  for (unsigned node = 0; node < g.nodes; ++node) {
+    Pool& p = g.pools[node];
+    sweep_pool(p);
+    // Take every empty superblock out, purge it, put it back. Pops meanwhile find the stack
+    // empty for a moment and carve fresh memory; trimming is rare.
+    core::ListNode* chain = pop_all(p.empty);
+    while (chain != nullptr) {
+      Superblock* sb = Superblock::of_link(chain);
+      chain = chain->next;
+      sb->link.next = nullptr;
+      if (!sb->purged) {
+        pal::purge(sb->base() + pal::kPageSize, g.sb_size - pal::kPageSize);
+        sb->purged = true;
+        p.unpurged_empty.fetch_sub_relaxed(1);
+        released += g.sb_size - pal::kPageSize;
+      }
+      p.empty.push(sb);
+    }
+  }
+  g.purged_bytes.fetch_add_relaxed(released);
+  return released;
+}
+
+int check_heap(Heap* h, bool emptiness) noexcept {
+  int bad = 0;
+  auto report = [&](const char* what) {
+    ++bad;
+    pal::Message()
+        .text("hoardlab: invariant violated in heap ")
+        .num(h->index)
+        .text(": ")
+        .text(what)
+        .emit();
+  };
+  std::size_t u = 0;
+  std::size_t count = 0;
+  bool releasable = false;
+  const auto& o = config::options();
+  double f = o.heap_emptiness_f;
+  auto visit = [&](core::IntrusiveList& l, std::uint32_t cls, std::uint16_t group) {
+    for (core::ListNode* n = l.front(); n != nullptr; n = l.next_of(n)) {
+      Superblock* sb = Superblock::of_link(n);
+      ++count;
+      if (sb->owner.load_relaxed() != h) report("H1: a listed superblock has another owner");
+      if (group != kEmptyGroup && sb->cls != cls)
+        report("H1: superblock in the list of another class");
+      if (sb->group != group || group_for(sb) != group)
+        report("H1: superblock in the wrong fullness group");
+      if (sb->used > sb->capacity) report("S1: used exceeds capacity");
+      u += static_cast<std::size_t>(sb->used) * sb->block_size;
+      if (group != g.groups && at_least_f_empty(sb, f)) releasable = true;
+    }
+  };
+  visit(h->empty, 0, kEmptyGroup);
+  for (std::size_t c = 0; c < g.classes.count(); ++c)
+    for (unsigned gi = 0; gi <= g.groups; ++gi)
+      visit(h->groups[c][gi], static_cast<std::uint32_t>(c), static_cast<std::uint16_t>(gi));
+  if (u != h->u) report("H2: u differs from the sum over its superblocks");
+  if (count != h->superblocks || count * g.sb_size != h->a)
+    report("H2: a differs from S times its superblocks");
+  if (emptiness && invariant_violated(h, static_cast<std::size_t>(o.heap_emptiness_k), f) &&
+      releasable)
+    report("H3: emptiness invariant broken while a superblock is at least f empty");
+  return bad;
+}
+
+} // namespace hoardlab::mem

@@ -1,0 +1,66 @@
+// Processor heaps (Hoard §3): superblocks per size class in fullness groups, entered by an
+// atomic try-acquire. Layer: mem.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/atomic.h"
+#include "core/intrusive_list.h"
+#include "core/size_classes.h"
+#include "mem/superblock.h"
+
+namespace hoardlab::mem {
+
+inline constexpr std::size_t kMaxGroups = 16;
+
+/// A processor heap.
+///
+/// Protocol:   a thread enters with try_acquire (or acquire, which spins and yields) and leaves
+///             with release; everything but `busy_`, `pending_head` and the published counters
+///             is touched only in between. Any thread pushes superblocks onto pending_head
+///             (notify); the holder takes the whole stack by exchange.
+/// Invariants: (H1) every superblock s with s.owner == this is in exactly one list:
+///             groups[s.cls][s.group] (s.group in [0, G], G = full) or empty (s.used == 0).
+///             (H2) u == sum of s.used * s.block_size, a == S * |superblocks|.
+///             (H3, Hoard's emptiness invariant, after each drain/flush/free):
+///                  u >= a - K*S  or  u >= (1-f)*a  or  no superblock is at least f empty.
+/// Ordering:   [HP1] try_acquire's exchange is acquire, pairing with [HP2] release's store.
+///             [HN1] notify's CAS on pending_head is release; [HN2] the holder's exchange is
+///             acquire and pairs with it.
+/// ABA:        pending_head is emptied whole by exchange, never popped singly.
+struct Heap {
+  core::Atomic<bool> busy{false};
+  std::uint32_t index = 0;
+  std::uint32_t node = 0;
+  bool ready = false; // lists built (on first entry: unused heaps cost no resident memory)
+
+  alignas(64) std::size_t u = 0; // Hoard's u_i: bytes in blocks handed out
+  std::size_t a = 0;             // Hoard's a_i: bytes of superblocks held
+  std::size_t superblocks = 0;
+  std::uint32_t checks = 0;
+  core::IntrusiveList empty;
+  core::IntrusiveList groups[core::SizeClasses::kMaxClasses][kMaxGroups + 1];
+
+  alignas(64) core::Atomic<Superblock*> pending_head{nullptr};
+  // Blocks pushed to this heap's superblocks since its last drain (approximate: a statistic
+  // that decides when a freeing thread drains the heap itself).
+  core::Atomic<std::int64_t> pending_blocks{0};
+
+  // Published for readers on other threads (single writer: the holder; relaxed).
+  alignas(64) core::Atomic<std::uint64_t> allocations{0};
+  core::Atomic<std::uint64_t> frees{0};
+  core::Atomic<std::uint64_t> remote_drained{0};
+  core::Atomic<std::uint64_t> to_pool{0};
+  core::Atomic<std::uint64_t> from_pool{0};
+  core::Atomic<std::uint64_t> pub_u{0};
+  core::Atomic<std::uint64_t> pub_a{0};
+  core::Atomic<std::uint64_t> pub_superblocks{0};
+
+  bool try_acquire() noexcept {
+    return !busy.load_relaxed() && !busy.exchange_acquire(true); // [HP1]
+  }
+  void release_lock() noexcept { busy.store_release(false); } // [HP2]
+};
+
+} // namespace hoardlab::mem

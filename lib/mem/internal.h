@@ -1,0 +1,57 @@
+// What the parts of mem share with each other and with tests: heap operations, the pool, the
+// thread state. Not for lib/front (it uses allocator.h and stats.h). Layer: mem.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "mem/state.h"
+
+namespace hoardlab::mem {
+
+inline Superblock* superblock_of(const void* p) noexcept {
+  return reinterpret_cast<Superblock*>(reinterpret_cast<std::uintptr_t>(p) &
+                                       g.sb_mask.load_relaxed());
+}
+inline bool in_small_range(const void* p) noexcept {
+  return reinterpret_cast<std::uintptr_t>(p) - g.small_base.load_relaxed() <
+         g.small_size.load_relaxed();
+}
+
+// Starts the allocator if needed; false when the caller re-entered during init (it must then
+// use the bootstrap arena).
+bool ensure_init() noexcept;
+
+// ---- heaps (heap.cpp) ----
+// Enters a heap for the calling thread: its home heap or, if busy, up to P-1 others, then
+// yields and retries. Drains the heap's pending remote frees and restores the invariant.
+Heap* acquire_heap(ThreadCache* tc) noexcept;
+// After a successful h->try_acquire(): drains pending remote frees, restores the invariant.
+void enter_heap(Heap* h) noexcept;
+// Enters this heap, waiting for it.
+void acquire_specific(Heap* h) noexcept;
+void release_heap(Heap* h) noexcept;
+// Hands out up to `want` blocks of class cls linked through their first word; returns the count.
+std::size_t heap_allocate(Heap* h, std::size_t cls, std::size_t want, void** head) noexcept;
+// The holder of h frees p, a block of sb, with sb->owner == h.
+void heap_free_local(Heap* h, Superblock* sb, void* p) noexcept;
+// Pushes a chain of blocks of sb (first..last, n blocks, pre-linked) onto its remote list.
+void push_remote(Superblock* sb, void* first, void* last, std::size_t n) noexcept;
+// Hoard's emptiness invariant (H3): gives the emptiest superblocks to the pool while violated.
+void enforce_invariant(Heap* h) noexcept;
+// Drains every superblock's remote list and gives empty superblocks to the pool (trim).
+void heap_collect(Heap* h) noexcept;
+// Checks H1, H2 (and H3 when `emptiness`, i.e. right after a drain) for a held heap; returns
+// the number of violations (each reported).
+int check_heap(Heap* h, bool emptiness) noexcept;
+// Drains the remote lists of a pool's partial superblocks; those now empty move to the empty
+// stack (purged beyond the retention bound).
+void sweep_pool(Pool& p) noexcept;
+// Purges every empty pool superblock not yet purged; returns the bytes given back.
+std::size_t purge_pools() noexcept;
+std::size_t drain_threshold() noexcept;
+
+// Per-node superblock supply (pool.cpp part of heap.cpp).
+Superblock* carve_superblock(unsigned node) noexcept;
+
+} // namespace hoardlab::mem

@@ -1,0 +1,271 @@
+#include "mem/large.h"
+
+#include <cstring>
+
+#include "core/atomic.h"
+#include "core/bits.h"
+#include "core/spin_lock.h"
+#include "pal/pal.h"
+
+namespace hoardlab::mem::large {
+
+namespace {
+
+constexpr std::uintptr_t kMagic = 0x686c6c617267ull; // "hllarg"
+constexpr std::size_t kPage = pal::kPageSize;
+
+// Pagemap: one bit per 4 KiB page of the 47-bit user address space, set on the first page of
+// every live large object. Two levels, leaves (one per GiB, 32 KiB) mapped on first use, so an
+// unknown pointer costs two loads to reject and nothing is ever allocated through malloc.
+constexpr unsigned kLeafShift = 30;
+constexpr std::size_t kTopEntries = std::size_t{1} << (47 - kLeafShift);
+constexpr std::size_t kLeafWords = (std::size_t{1} << (kLeafShift - 12)) / 64;
+using Leaf = core::Atomic<std::uint64_t>[kLeafWords];
+constinit core::Atomic<Leaf*> g_top[kTopEntries] = {};
+constinit core::SpinLock g_leaf_lock;
+
+core::Atomic<std::uint64_t>* bit_word(std::uintptr_t a, bool create, std::uint64_t* bit) noexcept {
+  std::size_t top = a >> kLeafShift;
+  if (top >= kTopEntries) return nullptr;
+  Leaf* leaf = g_top[top].load_acquire(); // [PM1] pairs with [PM2]
+  if (leaf == nullptr) {
+    if (!create) return nullptr;
+    core::SpinGuard guard(g_leaf_lock);
+    leaf = g_top[top].load_acquire();
+    if (leaf == nullptr) {
+      leaf = static_cast<Leaf*>(pal::map(sizeof(Leaf)));
+      if (leaf == nullptr) return nullptr;
+      g_top[top].store_release(leaf); // [PM2] the zeroed leaf is visible before its pointer
+    }
+  }
+  std::size_t page = (a >> 12) & ((std::size_t{1} << (kLeafShift - 12)) - 1);
+  *bit = std::uint64_t{1} << (page & 63);
+  return &(*leaf)[page / 64];
+}
+
+bool mark(std::uintptr_t a, bool on) noexcept {
+  std::uint64_t bit = 0;
+  core::Atomic<std::uint64_t>* w = bit_word(a, on, &bit);
+  if (w == nullptr) return false;
+  // A leaf word is shared by 64 pages: a CAS loop, on the large path only.
+  std::uint64_t old = w->load_relaxed();
+  for (;;) {
+    std::uint64_t desired = on ? (old | bit) : (old & ~bit);
+    if (w->cas_weak_acq_rel(old, desired)) return true;
+  }
+}
+
+// Freed mappings kept for reuse, bounded in bytes.
+struct CacheEntry {
+  void* base;
+  std::size_t bytes;
+};
+constexpr std::size_t kCacheSlots = 32;
+constinit core::SpinLock g_cache_lock;
+constinit CacheEntry g_cache[kCacheSlots] = {};
+constinit std::size_t g_cache_count = 0;
+constinit std::size_t g_cache_bytes = 0;
+constinit core::Atomic<std::size_t> g_cache_bound{32u << 20};
+
+constinit core::Atomic<std::uint64_t> g_allocations{0};
+constinit core::Atomic<std::uint64_t> g_live_bytes{0};
+constinit core::Atomic<std::uint64_t> g_mapped_bytes{0};
+constinit core::Atomic<std::uint64_t> g_cached_stat{0};
+
+Header* header_of(const void* p) noexcept {
+  return reinterpret_cast<Header*>(const_cast<char*>(static_cast<const char*>(p)) - sizeof(Header));
+}
+
+// A cached mapping of at least `bytes` and at most 1.5x that; nullptr if none.
+void* cache_take(std::size_t bytes, std::size_t* got) noexcept {
+  core::SpinGuard guard(g_cache_lock);
+  for (std::size_t i = 0; i < g_cache_count; ++i) {
+    if (g_cache[i].bytes >= bytes && g_cache[i].bytes <= bytes + bytes / 2) {
+      void* base = g_cache[i].base;
+      *got = g_cache[i].bytes;
+      g_cache_bytes -= *got;
+      for (std::size_t j = i + 1; j < g_cache_count; ++j) // keep oldest-first order
+        g_cache[j - 1] = g_cache[j];
+      --g_cache_count;
+      g_cached_stat.store_relaxed(g_cache_bytes);
+      return base;
+    }
+  }
+  return nullptr;
+}
+
+// Keeps a freed mapping, evicting the oldest ones when the slots or the byte bound are full:
+// recent sizes are the likeliest to be asked for again. Returns false (the caller unmaps) when
+// the mapping alone exceeds the bound. Evicted mappings are unmapped outside the lock.
+bool cache_put(void* base, std::size_t bytes) noexcept {
+  std::size_t bound = g_cache_bound.load_relaxed();
+  if (bytes > bound) return false;
+  CacheEntry evicted[kCacheSlots];
+  std::size_t n_evicted = 0;
+  {
+    core::SpinGuard guard(g_cache_lock);
+    std::size_t drop = 0;
+    std::size_t freed = 0;
+    while (drop < g_cache_count &&
+           (g_cache_count - drop == kCacheSlots || g_cache_bytes - freed + bytes > bound)) {
+      freed += g_cache[drop].bytes;
+      evicted[n_evicted++] = g_cache[drop++];
+    }
+    for (std::size_t i = drop; i < g_cache_count; ++i)
+      g_cache[i - drop] = g_cache[i];
+    g_cache_count -= drop;
+    g_cache_bytes -= freed;
+    g_cache[g_cache_count++] = {base, bytes};
+    g_cache_bytes += bytes;
+    g_cached_stat.store_relaxed(g_cache_bytes);
+  }
+  for (std::size_t i = 0; i < n_evicted; ++i) {
+    pal::unmap(evicted[i].base, evicted[i].bytes);
+    g_mapped_bytes.fetch_sub_relaxed(evicted[i].bytes);
+  }
+  return true;
+}
+
+} // namespace
+
+void* allocate(std::size_t size, std::size_t alignment, bool zeroed) noexcept {
+  if (alignment < kPage) alignment = kPage;
+  // map = header page + padding for the alignment + the object, in pages; overflow-checked.
+  std::size_t extra = kPage + (alignment - kPage);
+  if (size > (SIZE_MAX >> 2) - extra) return nullptr;
+  std::size_t bytes = core::round_up(size + extra, kPage);
+  std::size_t got = 0;
+  bool fresh = false;
+  char* base = static_cast<char*>(cache_take(bytes, &got));
+  if (base == nullptr) {
+    base = static_cast<char*>(pal::map(bytes));
+    if (base == nullptr) return nullptr;
+    got = bytes;
+    fresh = true;
+    g_mapped_bytes.fetch_add_relaxed(got);
+  }
+  char* user = reinterpret_cast<char*>(core::round_up(core::addr(base) + kPage, alignment));
+  if (!mark(core::addr(user), true)) {
+    pal::unmap(base, got);
+    g_mapped_bytes.fetch_sub_relaxed(got);
+    return nullptr;
+  }
+  Header* h = header_of(user);
+  h->magic = kMagic;
+  h->base = base;
+  h->map_bytes = got;
+  h->usable = static_cast<std::size_t>(base + got - user);
+  h->requested = size;
+  if (zeroed && !fresh) std::memset(user, 0, size);
+  g_allocations.fetch_add_relaxed(1);
+  g_live_bytes.fetch_add_relaxed(size);
+  return user;
+}
+
+bool owns(const void* p) noexcept {
+  std::uintptr_t a = core::addr(p);
+  if ((a & (kPage - 1)) != 0 || a == 0) return false;
+  std::uint64_t bit = 0;
+  core::Atomic<std::uint64_t>* w = bit_word(a, false, &bit);
+  return w != nullptr && (w->load_acquire() & bit) != 0;
+}
+
+void deallocate(void* p) noexcept {
+  Header* h = header_of(p);
+  if (h->magic != kMagic) return;
+  h->magic = 0;
+  mark(core::addr(p), false);
+  g_live_bytes.fetch_sub_relaxed(h->requested);
+  void* base = h->base;
+  std::size_t bytes = h->map_bytes;
+  if (!cache_put(base, bytes)) {
+    pal::unmap(base, bytes);
+    g_mapped_bytes.fetch_sub_relaxed(bytes);
+  }
+}
+
+std::size_t usable_size(const void* p) noexcept {
+  return header_of(p)->usable;
+}
+
+void* reallocate(void* p, std::size_t size) noexcept {
+  Header* h = header_of(p);
+  if (size <= h->usable) {
+    g_live_bytes.fetch_add_relaxed(size);
+    g_live_bytes.fetch_sub_relaxed(h->requested);
+    h->requested = size;
+    return p;
+  }
+  std::size_t offset =
+      static_cast<std::size_t>(static_cast<char*>(p) - static_cast<char*>(h->base));
+  if (size > (SIZE_MAX >> 2) - offset) return nullptr;
+  std::size_t bytes = core::round_up(offset + size, kPage);
+  std::size_t old_bytes = h->map_bytes;
+  void* old_base = h->base;
+  std::size_t old_requested = h->requested;
+  char* base = static_cast<char*>(pal::remap(old_base, old_bytes, bytes));
+  if (base == nullptr) return nullptr;
+  char* user = base + offset;
+  if (user != p) {
+    // The mapping moved: the old first page is no longer ours, the new one is.
+    // mark() fails only when a 32 KiB pagemap leaf cannot be mapped; the object then stays
+    // valid but unrecorded (free and usable_size no longer recognise it), a leak, never a crash.
+    (void)mark(core::addr(user), true);
+    mark(core::addr(p), false);
+  }
+  Header* nh = header_of(user);
+  nh->base = base;
+  nh->map_bytes = bytes;
+  nh->usable = bytes - offset;
+  nh->requested = size;
+  g_mapped_bytes.fetch_add_relaxed(bytes);
+  g_mapped_bytes.fetch_sub_relaxed(old_bytes);
+  g_live_bytes.fetch_add_relaxed(size);
+  g_live_bytes.fetch_sub_relaxed(old_requested);
+  return user;
+}
+
+std::size_t trim() noexcept {
+  CacheEntry local[kCacheSlots];
+  std::size_t n = 0;
+  {
+    core::SpinGuard guard(g_cache_lock);
+    n = g_cache_count;
+    for (std::size_t i = 0; i < n; ++i)
+      local[i] = g_cache[i];
+    g_cache_count = 0;
+    g_cache_bytes = 0;
+    g_cached_stat.store_relaxed(0);
+  }
+  std::size_t released = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    pal::unmap(local[i].base, local[i].bytes);
+    released += local[i].bytes;
+  }
+  g_mapped_bytes.fetch_sub_relaxed(released);
+  return released;
+}
+
+Stats stats() noexcept {
+  return {g_allocations.load_relaxed(), g_live_bytes.load_relaxed(), g_mapped_bytes.load_relaxed(),
+          g_cached_stat.load_relaxed()};
+}
+
+void set_cache_bound(std::size_t bytes) noexcept {
+  g_cache_bound.store_relaxed(bytes);
+}
+
+void fork_prepare() noexcept {
+  g_leaf_lock.lock();
+  g_cache_lock.lock();
+}
+void fork_parent() noexcept {
+  g_cache_lock.unlock();
+  g_leaf_lock.unlock();
+}
+void fork_child() noexcept {
+  g_cache_lock.reset_in_child();
+  g_leaf_lock.reset_in_child();
+}
+
+} // namespace hoardlab::mem::large

@@ -1,0 +1,44 @@
+// Large objects (above large.threshold, or aligned beyond kMaxSmallAlign): page runs mapped from
+// the OS, found again through a pagemap bit on their first page, kept in a bounded cache when
+// freed. Layer: mem.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hoardlab::mem::large {
+
+// The header sits just below the (page-aligned) user pointer.
+struct Header {
+  std::uintptr_t magic;
+  void* base;            // the mapping
+  std::size_t map_bytes; // its length
+  std::size_t usable;    // bytes from the user pointer to the mapping's end
+  std::size_t requested;
+  std::uint64_t reserved[3];
+};
+static_assert(sizeof(Header) == 64);
+
+void* allocate(std::size_t size, std::size_t alignment, bool zeroed) noexcept;
+bool owns(const void* p) noexcept;
+void deallocate(void* p) noexcept;
+std::size_t usable_size(const void* p) noexcept;
+// Grows in place when the mapping has room, else mremap; nullptr on failure (p still valid).
+void* reallocate(void* p, std::size_t size) noexcept;
+// Unmaps every cached mapping; returns the bytes released.
+std::size_t trim() noexcept;
+
+struct Stats {
+  std::uint64_t allocations;
+  std::uint64_t live_bytes;   // requested bytes of live objects
+  std::uint64_t mapped_bytes; // live + cached mappings
+  std::uint64_t cached_bytes;
+};
+Stats stats() noexcept;
+void set_cache_bound(std::size_t bytes) noexcept;
+
+void fork_prepare() noexcept;
+void fork_parent() noexcept;
+void fork_child() noexcept;
+
+} // namespace hoardlab::mem::large

@@ -1,0 +1,48 @@
+// The per-node global superblock pool and the arena superblocks are carved from. Layer: mem.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/atomic.h"
+#include "core/size_classes.h"
+#include "core/spin_lock.h"
+#include "core/tagged_stack.h"
+#include "mem/superblock.h"
+
+namespace hoardlab::mem {
+
+using SuperblockStack = core::TaggedStack<Superblock, &Superblock::pool_next>;
+
+/// A node's pool (Hoard's global heap): superblocks owned by no heap.
+///
+/// Protocol:   any thread pushes a superblock it holds (owner already set to nullptr [OW1]) and
+///             pops one; the popper becomes its only user and sets its owner.
+/// Invariants: (P1) each superblock is in at most one stack, and then owner == nullptr;
+///             (P2) empty holds superblocks with used == 0, partial[c] superblocks of class c
+///             with used > 0 at the time of the push (remote frees may empty them since).
+///             superblocks == |empty| + sum_c |partial[c]| once pushes and pops settle.
+/// Ordering:   the stacks' own [TS1]/[TS2]; the counters are relaxed statistics.
+/// ABA:        tag in the low log2(S) bits of each head (core::TaggedStack); headers are never
+///             unmapped (purge is madvise on the block pages only).
+struct Pool {
+  SuperblockStack empty;
+  SuperblockStack partial[core::SizeClasses::kMaxClasses];
+  core::Atomic<std::int64_t> superblocks{0};
+  core::Atomic<std::int64_t> empty_count{0};
+  core::Atomic<std::int64_t> unpurged_empty{0};
+  core::Atomic<std::int64_t> pending_blocks{0}; // remote frees into pooled superblocks (approx.)
+};
+
+/// A node's arena: a slice of the reserved small-object range, committed in chunks.
+/// Protocol: carve under lock (slow path, once per new superblock).
+struct Arena {
+  core::SpinLock lock;
+  char* begin = nullptr;
+  char* limit = nullptr;
+  char* next = nullptr;      // next superblock to carve
+  char* committed = nullptr; // end of the read-write part
+  core::Atomic<std::uint64_t> committed_bytes{0};
+};
+
+} // namespace hoardlab::mem

@@ -1,0 +1,71 @@
+// The allocator's process-wide state: one constinit, trivially destructible record, so that
+// malloc may run before any constructor. Layer: mem.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/atomic.h"
+#include "core/size_classes.h"
+#include "core/spin_lock.h"
+#include "mem/heap.h"
+#include "mem/pool.h"
+#include "mem/thread_cache.h"
+#include "numa/topology.h"
+
+namespace hoardlab::mem {
+
+inline constexpr int kStateUninit = 0;
+inline constexpr int kStateIniting = 1;
+inline constexpr int kStateReady = 2;
+
+struct Globals {
+  core::Atomic<int> state{kStateUninit};
+
+  // Read on every free (relaxed: they change only during init, before any block exists).
+  core::Atomic<std::uintptr_t> small_base{0};
+  core::Atomic<std::uintptr_t> small_size{0};
+  core::Atomic<std::uintptr_t> sb_mask{0};
+
+  // Fixed at init.
+  std::size_t sb_size = 0;
+  unsigned sb_shift = 0;
+  std::size_t threshold = 0;
+  core::SizeClasses classes;
+  std::uint32_t class_offset[core::SizeClasses::kMaxClasses] = {};
+  std::uint32_t class_capacity[core::SizeClasses::kMaxClasses] = {};
+  std::uint32_t cache_cap[core::SizeClasses::kMaxClasses] = {};
+  unsigned groups = 4;
+  unsigned pus = 1;
+  unsigned nodes = 1;
+  unsigned heap_count = 0; // heaps allocated
+  std::uint8_t mapping = 0;
+  std::uint8_t remote_policy = 0;
+  const numa::Topology* topology = nullptr;
+  Heap* heaps = nullptr;
+  Arena arenas[numa::kMaxNodes];
+  Pool pools[numa::kMaxNodes];
+
+  // Thread registry.
+  core::SpinLock registry_lock;
+  core::Atomic<ThreadCache*> all_caches{nullptr};
+  ThreadCache* free_caches = nullptr;
+  std::uint32_t next_seq = 0;
+  core::Atomic<std::uint32_t> live_threads{0};
+  char* meta_next = nullptr;
+  char* meta_end = nullptr;
+
+  // Counters of work done without a thread cache (slow paths only, so RMW is fine).
+  core::Atomic<std::uint64_t> orphan_allocations{0};
+  core::Atomic<std::uint64_t> orphan_frees{0};
+  core::Atomic<std::uint64_t> orphan_remote_sent{0};
+  core::Atomic<std::uint64_t> orphan_pass_overs{0};
+  core::Atomic<std::int64_t> pending_bytes{0}; // bytes in remote lists, not yet drained
+  core::Atomic<std::uint64_t> purged_bytes{0};
+  core::Atomic<std::uint64_t> peak_in_use{0};
+  core::Atomic<std::uint32_t> reported_foreign{0};
+};
+
+extern constinit Globals g;
+
+} // namespace hoardlab::mem

@@ -1,0 +1,91 @@
+// Superblocks: S-byte, S-aligned chunks of the small-object range, each holding blocks of one
+// size class (Hoard §3). The header sits at the superblock's start, so a block's header is
+// p & ~(S-1). Layer: mem.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/atomic.h"
+#include "core/intrusive_list.h"
+
+namespace hoardlab::mem {
+
+struct Heap;
+
+inline constexpr std::uint32_t kNoClass = 0xffffffffu;
+// Small-path alignments up to this are served by picking a class whose size they divide; the
+// first block of a superblock is aligned to min(pow2_factor(size), kMaxSmallAlign).
+inline constexpr std::size_t kMaxSmallAlign = 256;
+
+/// A superblock header.
+///
+/// Protocol:   the hot line is written only when the superblock is (re)formatted, which happens
+///             only while it has no block outside its free list (used == 0); any thread holding a
+///             block of it may read it. The owner line is read and written only by the thread that
+///             holds the owning heap (or that just popped the superblock from the pool). Any thread
+///             pushes freed blocks onto remote_head; the owner takes the whole list.
+/// Invariants: (S1) used = |blocks handed out| = live + in thread caches + in remote_head;
+///             used + |free_list| + (end - bump)/block_size == capacity.
+///             (S2) owner == nullptr  <=>  the superblock is in its node's pool.
+///             (S3) in_pending == true while it is on some heap's pending stack (at most one).
+/// Ordering:   [RF1] a remote push's CAS is release, publishing the chain's links; [RF2] the
+///             owner's exchange is acquire and pairs with [RF1]. [OW1] owner is stored release
+///             by the heap that hands the superblock on, after draining; [OW2] readers load it
+///             acquire. [PN1]/[PN2]: in_pending exchange acq_rel / store release.
+/// ABA:        remote_head is only pushed to and emptied whole by exchange, never popped one
+///             at a time, so no ABA is possible and no popper reads a block a user may write.
+struct alignas(64) Superblock {
+  // ---- hot line: read by every free ----
+  std::uint32_t cls = kNoClass;
+  std::uint32_t block_size = 0;
+  std::uint32_t capacity = 0;
+  std::uint32_t node = 0;
+  std::uint32_t first_offset = 0;
+  core::Atomic<Heap*> owner{nullptr};
+
+  // ---- owner line: guarded by the owning heap ----
+  alignas(64) core::ListNode link;
+  void* free_list = nullptr;
+  char* bump = nullptr;
+  char* end = nullptr;
+  std::uint32_t used = 0;
+  std::uint16_t group = 0;
+  bool purged = false;                       // block pages were given back to the OS (read as zero)
+  core::Atomic<std::uintptr_t> pool_next{0}; // [TS3] link of the pool's tagged stack
+
+  // ---- remote line: written by any thread ----
+  alignas(64) core::Atomic<void*> remote_head{nullptr};
+  core::Atomic<Superblock*> pending_next{nullptr};
+  core::Atomic<bool> in_pending{false};
+
+  static Superblock* of_link(core::ListNode* n) noexcept {
+    return reinterpret_cast<Superblock*>(reinterpret_cast<char*>(n) - offsetof(Superblock, link));
+  }
+  char* base() noexcept { return reinterpret_cast<char*>(this); }
+  bool has_free() const noexcept { return free_list != nullptr || bump < end; }
+
+  // The owner takes one block; nullptr when none is left locally.
+  void* take_block() noexcept {
+    void* p = free_list;
+    if (p != nullptr) {
+      free_list = *static_cast<void**>(p);
+    } else if (bump < end) {
+      p = bump;
+      bump += block_size;
+    } else {
+      return nullptr;
+    }
+    ++used;
+    return p;
+  }
+  void put_block(void* p) noexcept {
+    *static_cast<void**>(p) = free_list;
+    free_list = p;
+    --used;
+  }
+};
+
+static_assert(sizeof(Superblock) <= 256, "the header must leave room for blocks");
+
+} // namespace hoardlab::mem

@@ -1,0 +1,43 @@
+// The process environment, small files and stderr, through raw system calls only: config reads
+// its options with these at allocator init, where no call may allocate. Layer: pal.
+#pragma once
+
+#include <cstddef>
+
+namespace hoardlab::pal {
+
+// The process's `environ`, read directly (getenv would do, but config needs every HOARDLAB_*
+// name to report misspelt ones, so it scans the whole block).
+const char* const* environment() noexcept;
+
+// True when the process runs with elevated privileges (setuid/setgid, file capabilities):
+// getauxval(AT_SECURE). HOARDLAB_* is then ignored, so a stats file cannot be written as root.
+bool secure_process() noexcept;
+
+struct ReadResult {
+  std::size_t bytes = 0;  // bytes read into the buffer
+  int error = 0;          // errno of the failing open/read, 0 on success
+  bool truncated = false; // the file is longer than the buffer
+};
+// Reads at most capacity bytes of the file with open/read/close (O_CLOEXEC).
+ReadResult read_file(const char* path, char* buffer, std::size_t capacity) noexcept;
+
+// Writes all of the bytes, retrying on EINTR and short writes; gives up silently on error
+// (there is nowhere left to report it). errno is preserved.
+void write_all(int fd, const char* data, std::size_t size) noexcept;
+inline void write_stderr(const char* data, std::size_t size) noexcept {
+  write_all(2, data, size);
+}
+
+// open(path, O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC, 0644); -1 on failure (errno set).
+int create_file(const char* path) noexcept;
+void close_file(int fd) noexcept;
+
+// _exit: never exit() inside malloc (atexit handlers and stdio would run there).
+[[noreturn]] void exit_immediately(int status) noexcept;
+
+// A short name for the errno values a file open or read can meet; "error" otherwise.
+// strerror is avoided: with a locale it may allocate.
+const char* errno_text(int error) noexcept;
+
+} // namespace hoardlab::pal

@@ -1,0 +1,70 @@
+// The platform layer: the only place that calls mmap, munmap, madvise, mremap, getcpu, reads
+// `environ`, and registers the atfork and thread-exit hooks. Layer: pal (uses core).
+// Everything here is callable from inside malloc: no allocation, errno preserved where noted.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hoardlab::pal {
+
+inline constexpr std::size_t kPageSize = 4096;
+
+// ---- memory ----
+// Reserves address space with no access and no commit charge; nullptr on failure.
+void* reserve(std::size_t bytes) noexcept;
+// Makes [p, p+bytes) of a reservation readable and writable (zero-filled on first touch).
+bool commit(void* p, std::size_t bytes) noexcept;
+// A fresh read-write anonymous mapping; nullptr on failure.
+void* map(std::size_t bytes) noexcept;
+void unmap(void* p, std::size_t bytes) noexcept;
+// Gives the pages back to the OS; the range stays mapped and reads as zero afterwards.
+void purge(void* p, std::size_t bytes) noexcept;
+// Grows or shrinks a mapping, moving it when needed; nullptr on failure (the old one stays).
+void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes) noexcept;
+// Resident bytes of the process (from /proc/self/statm); 0 when unreadable.
+std::size_t resident_bytes() noexcept;
+
+// ---- processors and threads ----
+// The CPU the caller runs on (sched_getcpu through the vDSO); 0 when unknown.
+unsigned current_cpu() noexcept;
+// Processors the process may run on (online CPUs), at least 1.
+unsigned cpu_count() noexcept;
+void yield() noexcept;
+// Monotonic milliseconds.
+std::uint64_t now_ms() noexcept;
+
+// ---- environment ----
+// Scans `environ` directly (getenv may be interposed and some libcs lock); nullptr if unset.
+const char* getenv(const char* name) noexcept;
+// True when the process runs setuid/setgid or with capabilities (AT_SECURE): HOARDLAB_* is
+// then ignored.
+bool secure_mode() noexcept;
+
+// ---- diagnostics (write(2) only; errno preserved) ----
+void write_error(const char* text) noexcept;
+// Appends decimal / text into a fixed buffer; the caller writes it with write_error.
+class Message {
+public:
+  Message& text(const char* s) noexcept;
+  Message& num(std::uint64_t v) noexcept;
+  Message& hex(std::uintptr_t v) noexcept;
+  void emit() noexcept; // writes the message and a newline to stderr
+  const char* c_str() noexcept {
+    buf_[len_] = '\0';
+    return buf_;
+  }
+
+private:
+  char buf_[512] = {};
+  std::size_t len_ = 0;
+};
+
+// ---- process and thread life cycle ----
+// Calls hook(value) when a thread that called set_thread_value exits (pthread key destructor).
+bool thread_exit_hook_init(void (*hook)(void*)) noexcept;
+void set_thread_value(void* value) noexcept;
+// pthread_atfork; false on failure.
+bool register_atfork(void (*prepare)(), void (*parent)(), void (*child)()) noexcept;
+
+} // namespace hoardlab::pal

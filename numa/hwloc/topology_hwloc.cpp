@@ -1,1 +1,0 @@
-// hwloc topology loader, outside malloc (to be written).

@@ -1,0 +1,166 @@
+// The statistics report: the readable summary (hl_stats_print) and the JSON written at exit,
+// formatted from canned figures that this test provides in place of lib/mem's.
+#include <gtest/gtest.h>
+
+#include "config/options.h"
+#include "hoardlab/hoardlab.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+extern "C" {
+void hl_stats_get(hl_stats* out) {
+  *out = hl_stats{};
+  out->allocations = 1000;
+  out->frees = 900;
+  out->cache_hits = 750;
+  out->remote_frees_sent = 40;
+  out->remote_frees_drained = 38;
+  out->superblocks_to_pool = 5;
+  out->superblocks_from_pool = 7;
+  out->bytes_in_use = 1 << 20;
+  out->bytes_held = 3 << 19; // A/U = 1.5
+  out->peak_bytes_in_use = 2 << 20;
+  out->os_bytes_mapped = 8 << 20;
+  out->os_bytes_purged = 1 << 20;
+  out->large_allocations = 3;
+  out->heaps = 2;
+  out->nodes = 2;
+}
+int hl_stats_heap(uint32_t index, hl_heap_stats* out) {
+  if (index >= 2) return -1;
+  *out = hl_heap_stats{};
+  out->allocations = 600 - 200 * index;
+  out->frees = 500 - 100 * index;
+  out->remote_frees_drained = 19;
+  out->bytes_in_use = 512 * 1024;
+  out->bytes_held = 768 * 1024;
+  out->superblocks = 12;
+  out->node = index;
+  return 0;
+}
+int hl_stats_node(uint32_t index, hl_node_stats* out) {
+  if (index >= 2) return -1;
+  *out = hl_node_stats{};
+  out->superblocks_held = 12;
+  out->bytes_placed = 4 << 20;
+  out->local_allocations = 490;
+  out->remote_allocations = 10;
+  out->cross_node_remote_frees = 4;
+  out->os_node = -1;
+  return 0;
+}
+const char* hl_topology_source(void) {
+  return "synthetic";
+}
+}
+
+namespace {
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string print_to_string() {
+  const std::string path = ::testing::TempDir() + "stats_print.txt";
+  FILE* f = std::fopen(path.c_str(), "w");
+  std::fputs("before\n", f); // stdio text already buffered comes first
+  hl_stats_print(f);
+  std::fclose(f);
+  return read_all(path);
+}
+
+TEST(StatsPrint, SummaryHasTotalsRatesHeapsAndNodes) {
+  const std::string text = print_to_string();
+  EXPECT_EQ(text.rfind("before\nhoardlab statistics (pid ", 0), 0u) << text;
+  for (const char* expected : {"allocations",
+                               "1000",
+                               "(large 3)",
+                               "frees",
+                               "900",
+                               "cache hit rate",
+                               "75.0%",
+                               "sent 40, drained 38",
+                               "to pool 5, from pool 7",
+                               "in use U",
+                               "1.00 MiB",
+                               "(peak 2.00 MiB)",
+                               "held A",
+                               "1.50 MiB",
+                               "blowup A/U",
+                               "1.500",
+                               "mapped 8.00 MiB",
+                               "purged 1.00 MiB",
+                               "heaps (2):",
+                               "u/a",
+                               "0.67",
+                               "nodes (2), topology from synthetic",
+                               "synthetic"})
+    EXPECT_NE(text.find(expected), std::string::npos) << "missing " << expected << " in\n" << text;
+}
+
+TEST(StatsPrint, ListsOptionsThatDifferFromTheDefaultsWithTheirSource) {
+  ASSERT_EQ(hl_option_set("heap.emptiness_k", "2"), 0);
+  const std::string text = print_to_string();
+  EXPECT_NE(text.find("heap.emptiness_k = 2  (set by the program)"), std::string::npos) << text;
+  ASSERT_EQ(hl_option_set("heap.emptiness_k", "4"), 0);
+  EXPECT_NE(print_to_string().find("  (none)\n"), std::string::npos);
+}
+
+TEST(StatsAtExit, StatsFileIsJsonWithTheOptionsRecordAndNodes) {
+  const std::string path = ::testing::TempDir() + "stats.json";
+  std::remove(path.c_str());
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        setenv("HOARDLAB_STATS_FILE", path.c_str(), 1);
+        setenv("HOARDLAB_HEAP_EMPTINESS_F", "1/8", 1);
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0), "");
+  const auto json = nlohmann::json::parse(read_all(path));
+  EXPECT_EQ(json["options"]["heap.emptiness_f"]["text"], "1/8");
+  EXPECT_DOUBLE_EQ(json["options"]["heap.emptiness_f"]["value"].get<double>(), 0.125);
+  EXPECT_EQ(json["options"]["heap.emptiness_f"]["source"], "from the environment");
+  EXPECT_EQ(json["options"]["heap.superblock_size"]["value"], 65536);
+  EXPECT_EQ(json["options"].size(), hoardlab::config::kOptionCount);
+  EXPECT_EQ(json["totals"]["allocations"], 1000);
+  EXPECT_DOUBLE_EQ(json["totals"]["blowup"].get<double>(), 1.5);
+  EXPECT_EQ(json["heaps"].size(), 2u);
+  EXPECT_EQ(json["heaps"][1]["allocations"], 400);
+  ASSERT_EQ(json["nodes"].size(), 2u);
+  EXPECT_EQ(json["nodes"][0]["os_node"], -1);
+  EXPECT_EQ(json["topology_source"], "synthetic");
+}
+
+TEST(StatsAtExit, StatsOnePrintsTheSummaryOnStderr) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        setenv("HOARDLAB_STATS", "1", 1);
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0), "hoardlab statistics.*blowup A/U");
+}
+
+TEST(StatsAtExit, UnwritableStatsFileIsOneMessage) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        setenv("HOARDLAB_STATS_FILE", "/nonexistent/dir/stats.json", 1);
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0),
+      "cannot write the statistics file /nonexistent/dir/stats.json \\(HOARDLAB_STATS_FILE\\): "
+      "no such file");
+}
+
+} // namespace

@@ -1,0 +1,53 @@
+// Helpers shared by the core tests.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+
+namespace hoardlab::test {
+
+// A deterministic generator (splitmix64): every test is seeded.
+class Rng {
+public:
+  explicit Rng(std::uint64_t seed) : s_(seed) {}
+  std::uint64_t next() {
+    std::uint64_t z = (s_ += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  std::uint64_t below(std::uint64_t n) { return next() % n; }
+
+private:
+  std::uint64_t s_;
+};
+
+// Fills a block with a pattern derived from its address and a tag; check_pattern finds any
+// byte another owner wrote.
+inline void fill_pattern(void* p, std::size_t n, std::uint8_t tag) {
+  auto* b = static_cast<std::uint8_t*>(p);
+  for (std::size_t i = 0; i < n; ++i)
+    b[i] = static_cast<std::uint8_t>(tag + i * 31);
+}
+inline bool check_pattern(const void* p, std::size_t n, std::uint8_t tag) {
+  auto* b = static_cast<const std::uint8_t*>(p);
+  for (std::size_t i = 0; i < n; ++i)
+    if (b[i] != static_cast<std::uint8_t>(tag + i * 31)) return false;
+  return true;
+}
+
+// A deadline for time-boxed loops.
+class Deadline {
+public:
+  explicit Deadline(double seconds)
+      : end_(std::chrono::steady_clock::now() +
+             std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                 std::chrono::duration<double>(seconds))) {}
+  bool passed() const { return std::chrono::steady_clock::now() >= end_; }
+
+private:
+  std::chrono::steady_clock::time_point end_;
+};
+
+} // namespace hoardlab::test

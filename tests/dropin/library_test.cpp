@@ -1,0 +1,164 @@
+// The shared object itself: what it exports, what runs when it loads, what it leaves
+// unresolved, and that a process with both libhoardlab.so and the shim has one allocator.
+#include "process.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+
+namespace hoardlab::dropin {
+namespace {
+
+std::string command_output(const std::string& command) {
+  std::string out;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return out;
+  char buffer[4096];
+  std::size_t n;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0)
+    out.append(buffer, n);
+  pclose(pipe);
+  return out;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line))
+    lines.push_back(line);
+  return lines;
+}
+
+// The shim of this build tree (these tests are about hoardlab's own library).
+std::string shim() {
+  return HOARDLAB_DROPIN_DEFAULT_LIB;
+}
+
+const std::set<std::string>& malloc_family() {
+  static const std::set<std::string> names = {"malloc",
+                                              "free",
+                                              "calloc",
+                                              "realloc",
+                                              "reallocarray",
+                                              "posix_memalign",
+                                              "aligned_alloc",
+                                              "memalign",
+                                              "valloc",
+                                              "pvalloc",
+                                              "malloc_usable_size",
+                                              "free_sized",
+                                              "free_aligned_sized",
+                                              "malloc_trim",
+                                              "mallinfo",
+                                              "mallinfo2",
+                                              "malloc_stats"};
+  return names;
+}
+
+const std::set<std::string>& new_delete() {
+  static const std::set<std::string> names = {"_Znwm",
+                                              "_Znam",
+                                              "_ZnwmRKSt9nothrow_t",
+                                              "_ZnamRKSt9nothrow_t",
+                                              "_ZnwmSt11align_val_t",
+                                              "_ZnamSt11align_val_t",
+                                              "_ZnwmSt11align_val_tRKSt9nothrow_t",
+                                              "_ZnamSt11align_val_tRKSt9nothrow_t",
+                                              "_ZdlPv",
+                                              "_ZdaPv",
+                                              "_ZdlPvRKSt9nothrow_t",
+                                              "_ZdaPvRKSt9nothrow_t",
+                                              "_ZdlPvm",
+                                              "_ZdaPvm",
+                                              "_ZdlPvSt11align_val_t",
+                                              "_ZdaPvSt11align_val_t",
+                                              "_ZdlPvmSt11align_val_t",
+                                              "_ZdaPvmSt11align_val_t",
+                                              "_ZdlPvSt11align_val_tRKSt9nothrow_t",
+                                              "_ZdaPvSt11align_val_tRKSt9nothrow_t"};
+  return names;
+}
+
+TEST(SharedObject, ExportsOnlyTheMallocFamilyNewDeleteAndTheHlApi) {
+  std::set<std::string> exported;
+  for (const auto& line : lines_of(command_output("nm -D --defined-only '" + shim() + "'"))) {
+    std::istringstream fields(line);
+    std::string address, type, name;
+    if (!(fields >> address >> type >> name)) continue;
+    exported.insert(name.substr(0, name.find('@')));
+  }
+  ASSERT_FALSE(exported.empty()) << "nm printed nothing for " << shim();
+  for (const auto& name : exported) {
+    const bool allowed =
+        malloc_family().count(name) || new_delete().count(name) || name.rfind("hl_", 0) == 0;
+    EXPECT_TRUE(allowed) << "unexpected export: " << name;
+  }
+  for (const auto& name : malloc_family())
+    EXPECT_TRUE(exported.count(name)) << "missing export: " << name;
+  for (const auto& name : new_delete())
+    EXPECT_TRUE(exported.count(name)) << "missing export: " << name;
+  for (const char* name : {"hl_malloc", "hl_free", "hl_stats_get", "hl_owns"})
+    EXPECT_TRUE(exported.count(name)) << "missing export: " << name;
+}
+
+// Static initialisers run before main and before other libraries' constructors, which already
+// call malloc (libstdc++'s emergency pool): anything malloc reaches is constinit instead.
+// gcc's crtbegin.o adds one entry of its own, frame_dummy (exception frame registration).
+TEST(SharedObject, HasNoInitArrayEntryBeyondTheToolchainsFrameDummy) {
+  std::uint64_t addr = 0, size = 0;
+  for (const auto& line : lines_of(command_output("readelf -W -S '" + shim() + "'"))) {
+    const auto at = line.find(".init_array");
+    if (at == std::string::npos) continue;
+    std::istringstream fields(line.substr(at));
+    std::string name, type, a, off, sz;
+    fields >> name >> type >> a >> off >> sz;
+    addr = std::stoull(a, nullptr, 16);
+    size = std::stoull(sz, nullptr, 16);
+  }
+  if (size == 0) return; // no .init_array at all
+  std::set<std::uint64_t> targets;
+  for (const auto& line : lines_of(command_output("readelf -W -r '" + shim() + "'"))) {
+    std::istringstream fields(line);
+    std::string offset, info, type;
+    if (!(fields >> offset >> info >> type)) continue;
+    std::uint64_t where = 0;
+    try {
+      where = std::stoull(offset, nullptr, 16);
+    } catch (...) {
+      continue;
+    }
+    if (where < addr || where >= addr + size) continue;
+    ASSERT_EQ(type, "R_X86_64_RELATIVE") << line;
+    std::string addend;
+    fields >> addend;
+    targets.insert(std::stoull(addend, nullptr, 16));
+  }
+  EXPECT_EQ(targets.size(), size / 8) << "every entry is a relative relocation";
+  std::map<std::uint64_t, std::string> symbols;
+  for (const auto& line : lines_of(command_output("nm '" + shim() + "'"))) {
+    std::istringstream fields(line);
+    std::string a, type, name;
+    if (!(fields >> a >> type >> name)) continue;
+    try {
+      symbols[std::stoull(a, nullptr, 16)] = name;
+    } catch (...) {
+    }
+  }
+  for (std::uint64_t target : targets) {
+    const std::string name = symbols.count(target) ? symbols[target] : "?";
+    EXPECT_EQ(name, "frame_dummy") << "unexpected .init_array entry at 0x" << std::hex << target;
+  }
+}
+
+TEST(SharedObject, LeavesNoSymbolUnresolved) {
+  const std::string out = command_output("ldd -r '" + shim() + "' 2>&1");
+  EXPECT_EQ(out.find("undefined symbol"), std::string::npos) << out;
+}
+
+} // namespace
+} // namespace hoardlab::dropin
