@@ -17,13 +17,7 @@
 
 using namespace hoardlab::bench;
 
-namespace {
-struct Block {
-  void* p;
-  uint64_t size;
-  uint64_t tag;
-};
-} // namespace
+namespace {} // namespace
 
 int main(int argc, char** argv) {
   Flags flags("blowup", "Phased producer-consumer: each round, threads allocate and their "

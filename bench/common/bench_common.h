@@ -64,6 +64,13 @@ private:
   std::function<void()> quick_;
 };
 
+/// A block a workload holds: its address, size, and the tag its pattern was written with.
+struct Block {
+  void* p;
+  uint64_t size;
+  uint64_t tag;
+};
+
 /// Common flag values; each workload registers the ones it uses with add_common().
 struct Common {
   uint64_t threads = 2;

@@ -17,11 +17,6 @@
 using namespace hoardlab::bench;
 
 namespace {
-struct Block {
-  void* p;
-  uint64_t size;
-  uint64_t tag;
-};
 void release(Block& b) {
   pattern_verify("fragment", b.p, b.size, b.tag);
   std::free(b.p);

@@ -15,11 +15,6 @@
 using namespace hoardlab::bench;
 
 namespace {
-struct Block {
-  void* p;
-  uint64_t size;
-  uint64_t tag;
-};
 // A batch's kept blocks, parked for the neighbour (sh8bench variant). `full` hands the slot
 // over: the owner fills it and sets full (release); the neighbour frees the blocks and clears it.
 struct Parking {

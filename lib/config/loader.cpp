@@ -99,6 +99,19 @@ Suggestion suggest_key(const char* key, std::size_t key_size, const char* sectio
   return best;
 }
 
+// Appends "; did you mean KEY under [SECTION]?" for the nearest key of any section; false when
+// no key is near enough.
+bool put_suggestion_in_any_section(TextSink& sink, const char* key, std::size_t key_size) {
+  const Suggestion s = suggest_key(key, key_size, nullptr, 0);
+  if (s.index < 0) return false;
+  sink.put("; did you mean ")
+      .put(kOptions[s.index].key)
+      .put(" under [")
+      .put(kOptions[s.index].section)
+      .put("]?");
+  return true;
+}
+
 Suggestion suggest_section(const char* name, std::size_t size) {
   Suggestion best;
   for (std::size_t i = 0; i < kOptionCount; ++i) {
@@ -410,14 +423,7 @@ void apply_file_text(const char* text, std::size_t size, const char* source_name
       TextSink& sink = begin_message(messages, source_name, line, nullptr, 0);
       put_shown(sink, key, key_size);
       sink.put(" is outside any section");
-      const Suggestion s = suggest_key(key, key_size, nullptr, 0);
-      if (s.index >= 0)
-        sink.put("; did you mean ")
-            .put(kOptions[s.index].key)
-            .put(" under [")
-            .put(kOptions[s.index].section)
-            .put("]?");
-      else
+      if (!put_suggestion_in_any_section(sink, key, key_size))
         sink.put("; put it under its [section]");
       end_message(messages);
       p = next;
@@ -430,18 +436,11 @@ void apply_file_text(const char* text, std::size_t size, const char* source_name
       TextSink& sink = begin_message(messages, source_name, line, nullptr, 0);
       sink.put("unknown key ").put(section_name).put('.');
       put_shown(sink, key, key_size);
-      Suggestion s = suggest_key(key, key_size, section_name, section_size);
+      const Suggestion s = suggest_key(key, key_size, section_name, section_size);
       if (s.index >= 0) {
         sink.put("; did you mean ").put(kOptions[s.index].key).put("?");
       } else {
-        s = suggest_key(key, key_size, nullptr, 0);
-        if (s.index >= 0)
-          sink.put("; did you mean ")
-              .put(kOptions[s.index].key)
-              .put(" under [")
-              .put(kOptions[s.index].section)
-              .put("]?");
-        else
+        if (!put_suggestion_in_any_section(sink, key, key_size))
           sink.put("; `hoardlab options` lists the keys");
       }
       end_message(messages);

@@ -1,6 +1,7 @@
 // The allocator's entry points (allocator.h): thread caches in front of the heaps, large
 // objects, the bootstrap arena, init, thread exit and fork.
 #include "mem/allocator.h"
+#include "mem/fast_path.h"
 
 #include <cerrno>
 #include <cstring>
@@ -38,8 +39,14 @@ constexpr std::uint8_t kExiting = 1; // the cache was flushed at exit: bypass it
 constexpr std::uint8_t kInInit = 2;  // this thread runs init: re-entrant calls use the bootstrap
 
 constinit const ThreadCache kSentinel{};
-constinit thread_local ThreadCache* tl_cache = const_cast<ThreadCache*>(&kSentinel);
 constinit thread_local std::uint8_t tl_flags = 0;
+
+} // namespace
+
+// Not file-local: lib/front inlines the cache hits (fast_path.h).
+constinit thread_local ThreadCache* tl_cache = const_cast<ThreadCache*>(&kSentinel);
+
+namespace {
 
 // ---- bootstrap arena: serves calls made while init runs (dlsym, atfork registration) ----
 constexpr std::size_t kBootBytes = 256 * 1024;
@@ -96,10 +103,18 @@ void warn(const char* what, std::uint64_t value, const char* instead) noexcept {
   pal::Message().text("hoardlab: ").text(what).num(value).text("; using ").text(instead).emit();
 }
 
-std::size_t reserve_small_range(std::size_t sb_size, char** base) noexcept {
+std::size_t reserve_small_range(std::size_t sb_size, unsigned nodes, char** base) noexcept {
   // As much address space as the platform grants, from 64 GiB down: reservations cost no
-  // memory, and sanitizer runtimes leave less room than a plain process.
-  for (std::size_t bytes = std::size_t{64} << 30; bytes >= (std::size_t{256} << 20); bytes /= 2) {
+  // memory, and sanitizer runtimes leave less room than a plain process. Under RLIMIT_AS a
+  // reservation counts in full against the limit: start from half of what is left, so that
+  // large objects, thread stacks and libraries loaded later share the other half, and go down
+  // to a few superblocks per node before giving up.
+  std::size_t start = std::size_t{64} << 30;
+  std::size_t left = pal::address_space_left();
+  if (left != SIZE_MAX && left / 2 < start) start = left / 2;
+  std::size_t floor = std::size_t{8} * sb_size * nodes;
+  for (std::size_t bytes = core::round_down(start, sb_size); bytes >= floor;
+       bytes = core::round_down(bytes / 2, sb_size)) {
     void* p = pal::reserve(bytes + sb_size);
     if (p != nullptr) {
       *base = reinterpret_cast<char*>(core::round_up(core::addr(p), sb_size));
@@ -153,6 +168,10 @@ void do_init() noexcept {
         .emit();
     g.remote_policy = static_cast<std::uint8_t>(config::RemotePolicy::SuperblockList);
   }
+  if (o.purge_background)
+    pal::Message()
+        .text("hoardlab: purge.background is not available yet; due purges run on slow paths")
+        .emit();
 
   g.topology = &boot_topology();
   g.nodes = g.topology->nodes == 0 ? 1 : g.topology->nodes;
@@ -174,7 +193,7 @@ void do_init() noexcept {
   g.heap_count = heaps;
 
   char* base = nullptr;
-  std::size_t bytes = heaps == 0 ? 0 : reserve_small_range(s, &base);
+  std::size_t bytes = heaps == 0 ? 0 : reserve_small_range(s, g.nodes, &base);
   std::size_t per_node = core::round_down(bytes / g.nodes, s);
   for (unsigned n = 0; n < g.nodes; ++n) {
     Arena& ar = g.arenas[n];
@@ -188,7 +207,7 @@ void do_init() noexcept {
     for (auto& st : p.partial)
       st.set_alignment(s);
   }
-  large::set_cache_bound(o.large_cache_bytes);
+  publish_options();
   pal::thread_exit_hook_init(on_thread_exit);
   pal::register_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
 
@@ -233,14 +252,11 @@ ThreadCache* thread_cache() noexcept {
     tc->live = true;
     g.live_threads.fetch_add_relaxed(1);
   }
-  const config::Options& o = config::options();
-  std::size_t classes = g.classes.count();
-  std::size_t cap_limit = 2 * static_cast<std::size_t>(o.cache_batch);
-  for (std::size_t c = 0; c < classes; ++c) {
-    // C = sum_c cap_c * size_c <= cache.bytes: each class gets an equal share of the bound.
-    std::size_t cap = o.cache_bytes / (classes * g.classes.size_of(c));
-    tc->bins[c].cap = static_cast<std::uint32_t>(cap < cap_limit ? cap : cap_limit);
-  }
+  // Every bin starts with no capacity; a class earns it on its first misses (grow_cap), so the
+  // bound goes to the classes the thread uses. A recycled cache was flushed at its thread's exit.
+  for (std::size_t c = 0; c < g.classes.count(); ++c)
+    tc->caps[c] = tc->rooms[c] = tc->misses[c] = 0;
+  tc->cap_bytes = 0;
   tc->limit = g.threshold;
   tl_cache = tc;
   pal::set_thread_value(tc); // after tl_cache is set: a malloc inside it finds the cache
@@ -269,7 +285,7 @@ void count_remote(ThreadCache* tc, std::size_t n) noexcept {
 void publish_cached(ThreadCache* tc) noexcept {
   std::uint64_t bytes = 0;
   for (std::size_t c = 0; c < g.classes.count(); ++c)
-    bytes += static_cast<std::uint64_t>(tc->bins[c].count) * g.classes.size_of(c);
+    bytes += static_cast<std::uint64_t>(tc->bin(c).count()) * g.classes.size_of(c);
   tc->cached_bytes.store_relaxed(bytes);
 }
 
@@ -304,15 +320,15 @@ void free_direct(ThreadCache* tc, Superblock* sb, void* p) noexcept {
 // thread enters are freed locally, the others are pushed to their superblocks' remote lists,
 // one pre-linked chain per superblock.
 void flush(ThreadCache* tc, std::size_t cls, std::size_t n) noexcept {
-  CacheBin& bin = tc->bins[cls];
-  if (n > bin.count) n = bin.count;
+  CacheBin bin = tc->bin(cls);
+  if (n > bin.count()) n = bin.count();
   if (n == 0) return;
   void* chain = bin.head;
   void* last = chain;
   for (std::size_t i = 1; i < n; ++i)
     last = *static_cast<void**>(last);
   bin.head = *static_cast<void**>(last);
-  bin.count -= static_cast<std::uint32_t>(n);
+  bin.room += static_cast<std::uint32_t>(n);
   *static_cast<void**>(last) = nullptr;
 
   struct Run {
@@ -377,7 +393,74 @@ void flush(ThreadCache* tc, std::size_t cls, std::size_t n) noexcept {
 
 void flush_all(ThreadCache* tc) noexcept {
   for (std::size_t c = 0; c < g.classes.count(); ++c)
-    flush(tc, c, tc->bins[c].count);
+    flush(tc, c, tc->bin(c).count());
+}
+
+// ---- per-class capacity (C1: sum_c cap_c * size_c <= cache.bytes) ----
+//
+// A class's capacity adapts to its use, as tcmalloc's and jemalloc's per-class counts do: it
+// starts at 0, and each miss (an allocation finding the bin empty, a free finding it full)
+// doubles it, from the refill batch up to 4 batches, and never beyond what the whole bound holds
+// of that class. So a thread that works through 64 blocks at a time keeps all of them cached,
+// whatever their size up to cache.bytes / 64. Capacity for a growing class is taken from the
+// others: first what they do not use (cap lowered to count, no block moves), then, if still
+// short, their blocks (flushed to the heaps, cap 0). The bound is on capacity, so the bytes a
+// thread caches never exceed cache.bytes however the capacity moves.
+
+std::size_t cache_bound() noexcept {
+  return static_cast<std::size_t>(g.tune.cache_bytes.load_relaxed());
+}
+
+// Misses of a class at the bound before it takes capacity from the others.
+constexpr std::uint8_t kMissesToTake = 4;
+
+// Lowers other classes' capacity until `need` bytes of it are free under the bound.
+void make_room(ThreadCache* tc, std::size_t keep, std::size_t need) noexcept {
+  const std::size_t bound = cache_bound();
+  for (int pass = 0; pass < 2; ++pass) {
+    // Largest classes first: each of their blocks frees the most capacity.
+    for (std::size_t c = g.classes.count(); c-- > 0;) {
+      if (tc->cap_bytes + need <= bound) return;
+      CacheBin bin = tc->bin(c);
+      if (c == keep || bin.cap == 0) continue;
+      if (pass == 1) flush(tc, c, bin.count());
+      tc->cap_bytes -= static_cast<std::size_t>(bin.room) * g.classes.size_of(c);
+      bin.cap -= bin.room;
+      bin.room = 0;
+    }
+  }
+}
+
+// A miss on class cls: doubles its capacity within the bound (see above).
+void grow_cap(ThreadCache* tc, std::size_t cls) noexcept {
+  CacheBin bin = tc->bin(cls);
+  const std::size_t size = g.classes.size_of(cls);
+  const std::size_t bound = cache_bound();
+  const std::size_t batch = static_cast<std::size_t>(g.tune.cache_batch.load_relaxed());
+  std::size_t most = 4 * batch;
+  if (most > bound / size) most = bound / size;
+  if (bin.cap >= most) return;
+  std::size_t want = bin.cap == 0 ? batch : 2 * static_cast<std::size_t>(bin.cap);
+  if (want > most) want = most;
+  std::size_t need = (want - bin.cap) * size;
+  if (tc->cap_bytes + need > bound) {
+    // Taking capacity from the others costs a walk over the classes and may flush: only a class
+    // that keeps missing gets it, so classes of similar use do not trade it back and forth on
+    // every miss. cache.bytes may also have been lowered at run time below what the thread
+    // holds: then the others give back at once.
+    if (++tc->misses[cls] >= kMissesToTake || tc->cap_bytes > bound) {
+      tc->misses[cls] = 0;
+      make_room(tc, cls, need);
+    }
+    if (tc->cap_bytes + need > bound) { // what the others did not give: take what is left
+      std::size_t left = bound > tc->cap_bytes ? bound - tc->cap_bytes : 0;
+      want = bin.cap + left / size;
+      need = (want - bin.cap) * size;
+    }
+  }
+  tc->cap_bytes += need;
+  bin.room += static_cast<std::uint32_t>(want - bin.cap);
+  bin.cap = static_cast<std::uint32_t>(want);
 }
 
 // Serves class cls through the thread cache (refilled by a batch) or straight from a heap.
@@ -385,15 +468,16 @@ void* allocate_class_slow(std::size_t cls) noexcept {
   ThreadCache* tc = thread_cache();
   count_alloc(tc);
   if (tc != nullptr) {
-    CacheBin& bin = tc->bins[cls];
+    CacheBin bin = tc->bin(cls);
     if (bin.head != nullptr) { // an aligned request reaches here with a warm bin
       void* p = bin.head;
       bin.head = *static_cast<void**>(p);
-      --bin.count;
+      ++bin.room;
       return p;
     }
+    grow_cap(tc, cls);
     if (bin.cap != 0) {
-      std::size_t batch = static_cast<std::size_t>(config::options().cache_batch);
+      std::size_t batch = static_cast<std::size_t>(g.tune.cache_batch.load_relaxed());
       std::size_t want = batch < bin.cap ? batch : bin.cap;
       Heap* h = acquire_heap(tc);
       void* chain = nullptr;
@@ -402,7 +486,7 @@ void* allocate_class_slow(std::size_t cls) noexcept {
       if (got == 0) return nullptr;
       void* p = chain;
       bin.head = *static_cast<void**>(p);
-      bin.count = static_cast<std::uint32_t>(got - 1);
+      bin.room = bin.cap - static_cast<std::uint32_t>(got - 1);
       publish_cached(tc);
       return p;
     }
@@ -430,13 +514,16 @@ __attribute__((noinline)) void free_small_slow(Superblock* sb, void* p) noexcept
   ThreadCache* tc = thread_cache();
   count_free(tc);
   if (tc != nullptr) {
-    CacheBin& bin = tc->bins[sb->cls];
+    CacheBin bin = tc->bin(sb->cls);
+    grow_cap(tc, sb->cls);
     if (bin.cap != 0) {
-      std::size_t batch = static_cast<std::size_t>(config::options().cache_batch);
-      flush(tc, sb->cls, batch < bin.count ? batch : bin.count);
+      if (bin.room == 0) { // no capacity gained: make room
+        std::size_t batch = static_cast<std::size_t>(g.tune.cache_batch.load_relaxed());
+        flush(tc, sb->cls, batch < bin.count() ? batch : bin.count());
+      }
       *static_cast<void**>(p) = bin.head;
       bin.head = p;
-      ++bin.count;
+      --bin.room;
       return;
     }
   }
@@ -452,7 +539,7 @@ __attribute__((noinline)) void free_other(void* p) noexcept {
     large::deallocate(p);
     return;
   }
-  if (g.reported_foreign.exchange_relaxed(1) == 0 && config::options().general_verbose >= 1)
+  if (g.reported_foreign.exchange_relaxed(1) == 0 && g.tune.verbose.load_relaxed() >= 1)
     pal::Message().text("hoardlab: free of a pointer it does not own: ").hex(core::addr(p)).emit();
 }
 
@@ -492,18 +579,7 @@ Owner owner_of(const void* p) noexcept {
 }
 
 void* allocate(std::size_t size) noexcept {
-  ThreadCache* tc = tl_cache;
-  // size - 1 < limit: 1 <= size <= limit; the sentinel's limit is 0, so nothing passes.
-  if (size - 1 < tc->limit) {
-    CacheBin& bin = tc->bins[g.classes.class_of(size)];
-    void* p = bin.head;
-    if (p != nullptr) {
-      bin.head = *static_cast<void**>(p);
-      --bin.count;
-      tc->hits.add_single_writer(1);
-      return p;
-    }
-  }
+  if (void* p = allocate_hit(size)) return p;
   return allocate_slow(size);
 }
 
@@ -529,6 +605,7 @@ void* allocate_aligned(std::size_t alignment, std::size_t size) noexcept {
 }
 
 void deallocate(void* p) noexcept {
+  if (deallocate_hit(p)) return; // never taken in the checked build
   if (in_small_range(p)) {
     Superblock* sb = superblock_of(p);
 #ifdef HOARDLAB_CHECKED
@@ -536,16 +613,16 @@ void deallocate(void* p) noexcept {
       pal::Message().text("hoardlab: invalid free of ").hex(core::addr(p)).emit();
       return;
     }
-#endif
     ThreadCache* tc = tl_cache;
-    CacheBin& bin = tc->bins[sb->cls];
-    if (bin.count < bin.cap) { // the sentinel's cap is 0: never taken before a cache exists
+    CacheBin bin = tc->bin(sb->cls);
+    if (bin.room != 0) {
       *static_cast<void**>(p) = bin.head;
       bin.head = p;
-      ++bin.count;
+      --bin.room;
       tc->cached_frees.add_single_writer(1);
       return;
     }
+#endif
     free_small_slow(sb, p);
     return;
   }
@@ -604,6 +681,7 @@ void fork_prepare() noexcept {
   for (unsigned n = 0; n < g.nodes; ++n)
     g.arenas[n].lock.lock();
   large::fork_prepare();
+  purge_fork_prepare();
   // Other libraries' prepare handlers run after ours and may allocate: this thread keeps using
   // the heaps it now holds.
   set_holds_all(true);
@@ -612,6 +690,7 @@ void fork_prepare() noexcept {
 void fork_parent() noexcept {
   if (g.state.load_acquire() != kStateReady) return;
   set_holds_all(false);
+  purge_fork_release();
   large::fork_parent();
   for (unsigned n = 0; n < g.nodes; ++n)
     g.arenas[n].lock.unlock();
@@ -623,6 +702,7 @@ void fork_parent() noexcept {
 void fork_child() noexcept {
   if (g.state.load_acquire() != kStateReady) return;
   set_holds_all(false);
+  purge_fork_release();
   large::fork_child();
   for (unsigned n = 0; n < g.nodes; ++n)
     g.arenas[n].lock.reset_in_child();
@@ -730,6 +810,8 @@ bool stats_node(std::uint32_t index, NodeStats* out) noexcept {
     s.superblocks_held += g.heaps[i].pub_superblocks.load_relaxed();
     s.local_allocations += g.heaps[i].allocations.load_relaxed();
   }
+  s.remote_allocations = g.remote_allocations[index].load_relaxed();
+  s.cross_node_remote_frees = g.cross_node_remote_frees[index].load_relaxed();
   numa::NodePlacement np = numa::node_placement(static_cast<int>(index));
   s.bytes_placed = g.arenas[index].committed_bytes.load_relaxed();
   s.os_node = np.os_node;
@@ -781,9 +863,8 @@ int check_invariants() noexcept {
 BoundSample sample_bound() noexcept {
   BoundSample s{};
   if (g.state.load_acquire() != kStateReady) return s;
-  const config::Options& o = config::options();
-  double f = o.heap_emptiness_f;
-  std::uint64_t ks = static_cast<std::uint64_t>(o.heap_emptiness_k) * g.sb_size;
+  double f = g.tune.emptiness_f.load_relaxed();
+  std::uint64_t ks = std::uint64_t{g.tune.emptiness_k.load_relaxed()} * g.sb_size;
   for (unsigned i = 0; i < g.heap_count; ++i) {
     Heap* h = &g.heaps[i];
     acquire_specific(h);

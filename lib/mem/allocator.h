@@ -38,4 +38,9 @@ void fork_child() noexcept; // reset locks; leak caches of threads that no longe
 // malloc_trim: flush caches, purge empty superblocks; returns true when memory was released.
 bool trim(std::size_t pad) noexcept;
 
+// Copies the run-time-settable options from the options table into the fields the allocator
+// reads (atomics: no data race with threads allocating meanwhile). Called at init and by
+// hl_option_set after each accepted change; callers are serialized (one at a time).
+void publish_options() noexcept;
+
 } // namespace hoardlab::mem

@@ -1,6 +1,7 @@
 // Processor heaps, the per-node pool and the arenas: the slow paths of the allocator.
 // Hoard §3 (heaps, fullness groups, the emptiness invariant) with lock-free remote frees.
 #include <new>
+#include <span>
 
 #include "config/options.h"
 #include "core/bits.h"
@@ -135,21 +136,42 @@ Pool& pool_of(const Superblock* sb) noexcept {
   return g.pools[sb->node];
 }
 
+void purge_blocks(Superblock* sb) noexcept {
+  pal::purge(sb->base() + pal::kPageSize, g.sb_size - pal::kPageSize);
+  sb->purged = true;
+  g.purged_bytes.fetch_add_relaxed(g.sb_size - pal::kPageSize);
+}
+
 // Puts an empty superblock (owner already nullptr) on its pool's empty stack. Beyond the
-// retention bound its block pages go back to the OS; the header page stays, since a concurrent
-// pop may read it (the pool's ABA argument).
+// retention bound its block pages go back to the OS, at once when purge.delay_ms is 0, else
+// once the delay has passed (purge_deferred): a superblock emptied and reused again within the
+// delay costs no madvise and no page faults. The header page stays, since a concurrent pop may
+// read it (the pool's ABA argument).
 void push_empty(Pool& p, Superblock* sb) noexcept {
+  bool defer = false;
+  std::uint64_t stamp = 0; // sb is not ours to read once pushed: a pop may reuse it at once
   if (!sb->purged) {
-    if (p.unpurged_empty.load_relaxed() >= config::options().purge_retain_superblocks) {
-      pal::purge(sb->base() + pal::kPageSize, g.sb_size - pal::kPageSize);
-      sb->purged = true;
-      g.purged_bytes.fetch_add_relaxed(g.sb_size - pal::kPageSize);
+    if (static_cast<std::uint64_t>(p.unpurged_empty.load_relaxed()) >=
+        g.tune.retain_superblocks.load_relaxed()) {
+      if (g.tune.purge_delay_ms.load_relaxed() == 0) {
+        purge_blocks(sb);
+      } else {
+        defer = true;
+        stamp = pal::now_ms();
+        sb->empty_since_ms = stamp;
+        p.unpurged_empty.fetch_add_relaxed(1);
+      }
     } else {
       p.unpurged_empty.fetch_add_relaxed(1);
     }
   }
   p.empty_count.fetch_add_relaxed(1);
   p.empty.push(sb);
+  if (defer) {
+    p.deferred.fetch_add_relaxed(1);
+    std::uint64_t old = 0; // only the first deferred one sets the oldest stamp
+    p.oldest_deferred_ms.cas_strong_acq_rel(old, stamp);
+  }
 }
 
 void give_to_pool(Heap* h, Superblock* sb) noexcept {
@@ -175,6 +197,7 @@ Superblock* pop_empty(Pool& p) noexcept {
     p.empty_count.fetch_sub_relaxed(1);
     if (!sb->purged) p.unpurged_empty.fetch_sub_relaxed(1);
     sb->purged = false;
+    sb->empty_since_ms = 0;
   }
   return sb;
 }
@@ -208,6 +231,33 @@ Superblock* get_superblock(Heap* h, std::size_t cls) noexcept {
     if (sb->has_free()) return sb;
   }
   Superblock* sb = pop_empty(pool);
+  if (sb == nullptr && g.nodes > 1) {
+    // The own node's pool is dry: memory other nodes' heaps gave back is reused before fresh
+    // memory is carved, nearest node first (a remote superblock is slower to use, but carving
+    // one more would let the pools grow without bound while some node's pool sits idle).
+    int order[numa::kMaxNodes];
+    int n = numa::nearest_nodes(static_cast<int>(h->node), std::span<int>(order, g.nodes));
+    for (int i = 0; i < n && sb == nullptr; ++i) {
+      if (order[i] < 0 || static_cast<unsigned>(order[i]) >= g.nodes ||
+          static_cast<unsigned>(order[i]) == h->node)
+        continue;
+      Pool& other = g.pools[order[i]];
+      if (Superblock* part = other.partial[cls].pop()) {
+        other.superblocks.fetch_sub_relaxed(1);
+        h->from_pool.add_single_writer(1);
+        adopt(h, part);
+        drain_remote(h, part);
+        if (part->used == 0) {
+          h->empty.remove(&part->link);
+          format(part, cls);
+          part->group = group_for(part);
+          list_of(h, part).push_front(&part->link);
+        }
+        if (part->has_free()) return part;
+      }
+      sb = pop_empty(other);
+    }
+  }
   if (sb != nullptr) {
     h->from_pool.add_single_writer(1);
   } else {
@@ -266,7 +316,7 @@ constinit thread_local bool tl_holds_all = false;
 } // namespace
 
 std::size_t drain_threshold() noexcept {
-  return static_cast<std::size_t>(config::options().heap_drain_threshold);
+  return g.tune.drain_threshold.load_relaxed();
 }
 
 Superblock* carve_superblock(unsigned node) noexcept {
@@ -363,11 +413,20 @@ void release_heap(Heap* h) noexcept {
   if ((++h->checks & 15u) == 0) check_heap(h, false);
 #endif
   if (!tl_holds_all) h->release_lock();
+  // Empty superblocks whose purge.delay_ms has run out are purged on the way out of a slow step.
+  Pool& p = g.pools[h->node];
+  if (p.deferred.load_relaxed() > 0) purge_deferred(p, false);
 }
 
 std::size_t heap_allocate(Heap* h, std::size_t cls, std::size_t want, void** head) noexcept {
   std::size_t got = 0;
   void* chain = nullptr;
+  unsigned here = 0;
+  std::size_t remote = 0;
+  if (g.nodes > 1) {
+    here = static_cast<unsigned>(numa::current_node());
+    if (here >= g.nodes) here = 0;
+  }
   while (got < want) {
     Superblock* sb = fullest_with_free(h, cls);
     if (sb == nullptr) {
@@ -386,8 +445,10 @@ std::size_t heap_allocate(Heap* h, std::size_t cls, std::size_t want, void** hea
       ++got;
     }
     h->u += (got - before) * sb->block_size;
+    if (sb->node != here) remote += got - before;
     regroup(h, sb);
   }
+  if (remote != 0) g.remote_allocations[here].fetch_add_relaxed(remote);
   h->allocations.add_single_writer(got);
   *head = chain;
   return got;
@@ -402,6 +463,8 @@ void heap_free_local(Heap* h, Superblock* sb, void* p) noexcept {
 
 void push_remote(Superblock* sb, void* first, void* last, std::size_t n) noexcept {
   g.pending_bytes.fetch_add_relaxed(static_cast<std::int64_t>(n * sb->block_size));
+  if (g.nodes > 1 && static_cast<unsigned>(numa::current_node()) != sb->node)
+    g.cross_node_remote_frees[sb->node].fetch_add_relaxed(n);
   void* old = sb->remote_head.load_relaxed();
   do {
     *static_cast<void**>(last) = old;
@@ -430,9 +493,8 @@ void push_remote(Superblock* sb, void* first, void* last, std::size_t n) noexcep
 }
 
 void enforce_invariant(Heap* h) noexcept {
-  const auto& o = config::options();
-  std::size_t k = static_cast<std::size_t>(o.heap_emptiness_k);
-  double f = o.heap_emptiness_f;
+  std::size_t k = g.tune.emptiness_k.load_relaxed();
+  double f = g.tune.emptiness_f.load_relaxed();
   while (invariant_violated(h, k, f)) {
     Superblock* sb = emptiest(h);
     if (sb == nullptr || !at_least_f_empty(sb, f)) break;
@@ -508,6 +570,59 @@ void sweep_pool(Pool& p) noexcept {
   }
 }
 
+std::size_t purge_deferred(Pool& p, bool force) noexcept {
+  if (p.deferred.load_relaxed() <= 0) return 0;
+  std::uint64_t delay = g.tune.purge_delay_ms.load_relaxed();
+  std::uint64_t oldest = p.oldest_deferred_ms.load_relaxed();
+  std::uint64_t now = pal::now_ms();
+  if (!force && (oldest == 0 || now < oldest + delay)) return 0;
+  if (p.purging.load_relaxed() || p.purging.exchange_acquire(true)) return 0;
+  // Take every empty superblock out and purge, oldest stamps first in effect, those whose delay
+  // has run out while more than the retention bound stay unpurged. Pops meanwhile find the
+  // stack empty for a moment and carve fresh memory; a pass runs at most once per delay.
+  core::ListNode* chain = pop_all(p.empty);
+  std::uint64_t retain = g.tune.retain_superblocks.load_relaxed();
+  std::uint64_t next_oldest = 0;
+  std::int64_t waiting = 0;
+  std::size_t released = 0;
+  while (chain != nullptr) {
+    Superblock* sb = Superblock::of_link(chain);
+    chain = chain->next;
+    sb->link.next = nullptr;
+    if (!sb->purged && sb->empty_since_ms != 0) {
+      bool over = static_cast<std::uint64_t>(p.unpurged_empty.load_relaxed()) > retain;
+      if (over && (force || now >= sb->empty_since_ms + delay)) {
+        purge_blocks(sb);
+        sb->empty_since_ms = 0;
+        p.unpurged_empty.fetch_sub_relaxed(1);
+        released += g.sb_size - pal::kPageSize;
+      } else if (over) {
+        ++waiting;
+        if (next_oldest == 0 || sb->empty_since_ms < next_oldest) next_oldest = sb->empty_since_ms;
+      } else {
+        sb->empty_since_ms = 0; // within the retention bound now: kept unpurged
+      }
+    }
+    p.empty.push(sb);
+  }
+  p.deferred.store_relaxed(waiting);
+  p.oldest_deferred_ms.store_relaxed(next_oldest);
+  p.purging.store_release(false);
+  return released;
+}
+
+// No purge pass may be in flight across fork: a pass holds a pool's empty superblocks in a
+// private chain, which the child would lose. The forking thread takes every pool's pass flag.
+void purge_fork_prepare() noexcept {
+  for (unsigned n = 0; n < g.nodes; ++n)
+    while (g.pools[n].purging.exchange_acquire(true))
+      pal::yield();
+}
+void purge_fork_release() noexcept {
+  for (unsigned n = 0; n < g.nodes; ++n)
+    g.pools[n].purging.store_release(false);
+}
+
 std::size_t purge_pools() noexcept {
   std::size_t released = 0;
   for (unsigned node = 0; node < g.nodes; ++node) {
@@ -547,8 +662,7 @@ int check_heap(Heap* h, bool emptiness) noexcept {
   std::size_t u = 0;
   std::size_t count = 0;
   bool releasable = false;
-  const auto& o = config::options();
-  double f = o.heap_emptiness_f;
+  double f = g.tune.emptiness_f.load_relaxed();
   auto visit = [&](core::IntrusiveList& l, std::uint32_t cls, std::uint16_t group) {
     for (core::ListNode* n = l.front(); n != nullptr; n = l.next_of(n)) {
       Superblock* sb = Superblock::of_link(n);
@@ -570,8 +684,7 @@ int check_heap(Heap* h, bool emptiness) noexcept {
   if (u != h->u) report("H2: u differs from the sum over its superblocks");
   if (count != h->superblocks || count * g.sb_size != h->a)
     report("H2: a differs from S times its superblocks");
-  if (emptiness && invariant_violated(h, static_cast<std::size_t>(o.heap_emptiness_k), f) &&
-      releasable)
+  if (emptiness && invariant_violated(h, g.tune.emptiness_k.load_relaxed(), f) && releasable)
     report("H3: emptiness invariant broken while a superblock is at least f empty");
   return bad;
 }

@@ -49,6 +49,14 @@ int check_heap(Heap* h, bool emptiness) noexcept;
 void sweep_pool(Pool& p) noexcept;
 // Purges every empty pool superblock not yet purged; returns the bytes given back.
 std::size_t purge_pools() noexcept;
+// purge.delay_ms: purges the pool's empty superblocks beyond the retention bound whose delay has
+// run out (all of them beyond the bound when `force`); returns the bytes given back. Cheap when
+// nothing is due; one pass at a time per pool.
+std::size_t purge_deferred(Pool& p, bool force) noexcept;
+// Fork: no deferred-purge pass may be in flight across fork (prepare takes every pool's pass
+// flag; parent and child release them).
+void purge_fork_prepare() noexcept;
+void purge_fork_release() noexcept;
 std::size_t drain_threshold() noexcept;
 
 // Per-node superblock supply (pool.cpp part of heap.cpp).

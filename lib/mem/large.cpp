@@ -76,10 +76,12 @@ Header* header_of(const void* p) noexcept {
   return reinterpret_cast<Header*>(const_cast<char*>(static_cast<const char*>(p)) - sizeof(Header));
 }
 
-// A cached mapping of at least `bytes` and at most 1.5x that; nullptr if none.
+// A cached mapping of at least `bytes` and at most 1.5x that; nullptr if none. The newest
+// fitting one is taken: its pages are the likeliest to be resident and in the TLB, and the
+// oldest stay first in line for eviction.
 void* cache_take(std::size_t bytes, std::size_t* got) noexcept {
   core::SpinGuard guard(g_cache_lock);
-  for (std::size_t i = 0; i < g_cache_count; ++i) {
+  for (std::size_t i = g_cache_count; i-- > 0;) {
     if (g_cache[i].bytes >= bytes && g_cache[i].bytes <= bytes + bytes / 2) {
       void* base = g_cache[i].base;
       *got = g_cache[i].bytes;
@@ -203,16 +205,20 @@ void* reallocate(void* p, std::size_t size) noexcept {
   std::size_t old_bytes = h->map_bytes;
   void* old_base = h->base;
   std::size_t old_requested = h->requested;
+  // p's bit is cleared before the mapping may move: once mremap returns, the old range can be
+  // mapped again by another thread, and clearing the bit afterwards would erase the mark of that
+  // thread's new object (it would then be taken for a foreign pointer: its free ignored, its
+  // realloc refused). Nobody else may use p meanwhile: the caller owns it.
+  mark(core::addr(p), false);
   char* base = static_cast<char*>(pal::remap(old_base, old_bytes, bytes));
-  if (base == nullptr) return nullptr;
-  char* user = base + offset;
-  if (user != p) {
-    // The mapping moved: the old first page is no longer ours, the new one is.
-    // mark() fails only when a 32 KiB pagemap leaf cannot be mapped; the object then stays
-    // valid but unrecorded (free and usable_size no longer recognise it), a leak, never a crash.
-    (void)mark(core::addr(user), true);
-    mark(core::addr(p), false);
+  if (base == nullptr) {
+    (void)mark(core::addr(p), true); // its leaf exists: p was marked
+    return nullptr;
   }
+  char* user = base + offset;
+  // mark() fails only when a 32 KiB pagemap leaf cannot be mapped; the object then stays valid
+  // but unrecorded (free and usable_size no longer recognise it), a leak, never a crash.
+  (void)mark(core::addr(user), true);
   Header* nh = header_of(user);
   nh->base = base;
   nh->map_bytes = bytes;

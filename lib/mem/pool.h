@@ -32,6 +32,12 @@ struct Pool {
   core::Atomic<std::int64_t> empty_count{0};
   core::Atomic<std::int64_t> unpurged_empty{0};
   core::Atomic<std::int64_t> pending_blocks{0}; // remote frees into pooled superblocks (approx.)
+  // purge.delay_ms: empty superblocks beyond the retention bound wait unpurged; deferred counts
+  // them (approximate: pops take them back unannounced) and oldest_deferred_ms is the earliest
+  // empty_since_ms among them, 0 when none waits. A pass purges those whose delay has run out.
+  core::Atomic<std::int64_t> deferred{0};
+  core::Atomic<std::uint64_t> oldest_deferred_ms{0};
+  core::Atomic<bool> purging{false}; // one deferred-purge pass at a time per pool
 };
 
 /// A node's arena: a slice of the reserved small-object range, committed in chunks.

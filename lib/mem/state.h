@@ -19,8 +19,31 @@ inline constexpr int kStateUninit = 0;
 inline constexpr int kStateIniting = 1;
 inline constexpr int kStateReady = 2;
 
+/// The run-time-settable options the allocator reads (hl_option_set may change them while
+/// other threads allocate).
+///
+/// Protocol:   publish_options() (one thread at a time: init, or hl_option_set under its lock)
+///             copies them from the options table; every other thread only loads them.
+/// Invariants: each field holds a value the options table accepted (its range is checked there).
+/// Ordering:   relaxed both ways: each is an independent tunable, read afresh on each slow path;
+///             no other data is published through them, and a reader seeing an old value for a
+///             while is as correct as one that ran just before the change.
+/// ABA:        none (plain loads and stores).
+struct Tunables {
+  core::Atomic<double> emptiness_f{0.25};
+  core::Atomic<std::uint32_t> emptiness_k{4};
+  core::Atomic<std::uint32_t> drain_threshold{256};
+  core::Atomic<std::uint32_t> cache_batch{32};
+  core::Atomic<std::uint32_t> remote_batch{64};
+  core::Atomic<std::uint32_t> verbose{0};
+  core::Atomic<std::uint64_t> cache_bytes{256 * 1024};
+  core::Atomic<std::uint64_t> retain_superblocks{16};
+  core::Atomic<std::uint64_t> purge_delay_ms{100};
+};
+
 struct Globals {
   core::Atomic<int> state{kStateUninit};
+  Tunables tune;
 
   // Read on every free (relaxed: they change only during init, before any block exists).
   core::Atomic<std::uintptr_t> small_base{0};
@@ -64,6 +87,11 @@ struct Globals {
   core::Atomic<std::uint64_t> purged_bytes{0};
   core::Atomic<std::uint64_t> peak_in_use{0};
   core::Atomic<std::uint32_t> reported_foreign{0};
+  // Per node, slow paths only (RMW is fine): blocks a heap handed out from a superblock of
+  // another node than the allocating thread's (counted on the thread's node), and blocks freed
+  // remotely by a thread of another node than the superblock's (counted on the superblock's).
+  core::Atomic<std::uint64_t> remote_allocations[numa::kMaxNodes];
+  core::Atomic<std::uint64_t> cross_node_remote_frees[numa::kMaxNodes];
 };
 
 extern constinit Globals g;

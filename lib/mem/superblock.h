@@ -52,6 +52,7 @@ struct alignas(64) Superblock {
   std::uint32_t used = 0;
   std::uint16_t group = 0;
   bool purged = false;                       // block pages were given back to the OS (read as zero)
+  std::uint64_t empty_since_ms = 0;          // when it entered its pool empty (purge.delay_ms)
   core::Atomic<std::uintptr_t> pool_next{0}; // [TS3] link of the pool's tagged stack
 
   // ---- remote line: written by any thread ----

@@ -1,7 +1,7 @@
 // The per-thread cache in front of the heaps. Layer: mem.
 //
 // A thread's TLS holds a pointer to its cache. It starts at a read-only empty sentinel whose
-// `limit` and every bin's `cap` are 0: malloc sees it empty and free sees it full, so the fast
+// `limit` and every bin's `room` are 0: malloc sees it empty and free sees it full, so the fast
 // path needs no "initialised?" branch and never writes into the sentinel.
 #pragma once
 
@@ -13,19 +13,31 @@
 
 namespace hoardlab::mem {
 
+// One class's bin, seen through references into ThreadCache's arrays. A bin keeps its free room
+// rather than its count: a cached free then tests and decrements one field, and an allocation
+// increments it. count = cap - room.
 struct CacheBin {
-  void* head = nullptr;
-  std::uint32_t count = 0;
-  std::uint32_t cap = 0;
+  void*& head;
+  std::uint32_t& room; // blocks the bin may still take
+  std::uint32_t& cap;
+
+  std::uint32_t count() const noexcept { return cap - room; }
 };
 
-/// Invariants: (C1) bins[c] holds count blocks of class c, count <= cap;
-///             sum_c cap_c * size_c <= cache.bytes (the per-thread bound C).
+/// Invariants: (C1) bin c holds count() blocks of class c, count() <= cap (room >= 0);
+///             sum_c cap_c * size_c = cap_bytes <= cache.bytes (the per-thread bound C).
 /// Counters have one writer (the thread using the cache) and are read by any thread with
 /// relaxed loads: no read-modify-write on the fast path.
+/// Layout: the bins are arrays by field, not an array of {head, room, cap}: a 16-byte record
+/// costs the fast path a shift and an add to index, an 8- or 4-byte element is one addressing
+/// mode.
 struct ThreadCache {
+  void* heads[core::SizeClasses::kMaxClasses] = {};
+  std::uint32_t rooms[core::SizeClasses::kMaxClasses] = {};
+  std::uint32_t caps[core::SizeClasses::kMaxClasses] = {};
   std::size_t limit = 0; // largest request served by the bins; 0 in the sentinel
-  CacheBin bins[core::SizeClasses::kMaxClasses] = {};
+
+  CacheBin bin(std::size_t cls) noexcept { return CacheBin{heads[cls], rooms[cls], caps[cls]}; }
 
   core::Atomic<std::uint64_t> hits{0};         // allocations served by the bins
   core::Atomic<std::uint64_t> cached_frees{0}; // frees absorbed by the bins
@@ -35,10 +47,33 @@ struct ThreadCache {
   core::Atomic<std::uint64_t> pass_overs{0};
   core::Atomic<std::uint64_t> cached_bytes{0}; // bytes in the bins (published at slow steps)
 
+  std::size_t cap_bytes = 0; // sum_c cap_c * size_c; the owner's alone (slow steps)
+  std::uint8_t misses[core::SizeClasses::kMaxClasses] = {}; // at the bound, since it last grew
+
   std::uint32_t seq = 0; // creation order; picks the heap under thread-hash and per-thread
   bool live = false;
   core::Atomic<ThreadCache*> next_all{nullptr}; // registry of every cache ever made
   ThreadCache* next_free = nullptr;             // free list of caches of exited threads
 };
+
+// Adds 1 to a counter that only the calling thread writes (other threads only load it, relaxed).
+// A relaxed load then store is all that needs, but compilers emit it as three instructions; on
+// x86-64 one `add` to memory is the same two accesses and cannot tear (aligned 8 bytes). Under
+// ThreadSanitizer the portable form, so that the tool sees the write.
+#if defined(__SANITIZE_THREAD__)
+#define HOARDLAB_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define HOARDLAB_TSAN 1
+#endif
+#endif
+inline void bump(core::Atomic<std::uint64_t>& counter) noexcept {
+#if defined(__x86_64__) && !defined(HOARDLAB_TSAN)
+  static_assert(sizeof(counter) == sizeof(std::uint64_t), "the counter is its value alone");
+  asm volatile("addq $1, %0" : "+m"(counter));
+#else
+  counter.add_single_writer(1);
+#endif
+}
 
 } // namespace hoardlab::mem

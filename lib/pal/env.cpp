@@ -15,7 +15,10 @@ const char* const* environment() noexcept {
 }
 
 bool secure_process() noexcept {
-  return getauxval(AT_SECURE) != 0;
+  const int saved = errno; // getauxval sets ENOENT for a missing entry; callers keep errno
+  const bool secure = getauxval(AT_SECURE) != 0;
+  errno = saved;
+  return secure;
 }
 
 ReadResult read_file(const char* path, char* buffer, std::size_t capacity) noexcept {

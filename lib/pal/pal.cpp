@@ -4,12 +4,10 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
-#include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
-
-extern "C" char** environ;
 
 namespace hoardlab::pal {
 
@@ -82,6 +80,28 @@ std::size_t resident_bytes() noexcept {
   return pages * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
 }
 
+std::size_t address_space_left() noexcept {
+  ErrnoKeeper keep;
+  struct rlimit rl {};
+  if (::getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return SIZE_MAX;
+  std::size_t limit = static_cast<std::size_t>(rl.rlim_cur);
+  std::size_t used = 0;
+  int fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    char buf[128];
+    ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+    ::close(fd);
+    if (n > 0) {
+      buf[n] = '\0';
+      std::size_t pages = 0; // statm's first field: the virtual size in pages
+      for (const char* c = buf; *c >= '0' && *c <= '9'; ++c)
+        pages = pages * 10 + static_cast<std::size_t>(*c - '0');
+      used = pages * kPageSize;
+    }
+  }
+  return used < limit ? limit - used : 0;
+}
+
 unsigned current_cpu() noexcept {
   int c = ::sched_getcpu();
   return c < 0 ? 0u : static_cast<unsigned>(c);
@@ -102,25 +122,6 @@ std::uint64_t now_ms() noexcept {
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<std::uint64_t>(ts.tv_sec) * 1000u +
          static_cast<std::uint64_t>(ts.tv_nsec) / 1000000u;
-}
-
-const char* getenv(const char* name) noexcept {
-  if (name == nullptr || environ == nullptr) return nullptr;
-  for (char** e = environ; *e != nullptr; ++e) {
-    const char* a = *e;
-    const char* b = name;
-    while (*b != '\0' && *a == *b) {
-      ++a;
-      ++b;
-    }
-    if (*b == '\0' && *a == '=') return a + 1;
-  }
-  return nullptr;
-}
-
-bool secure_mode() noexcept {
-  ErrnoKeeper keep;
-  return ::getauxval(AT_SECURE) != 0;
 }
 
 void write_error(const char* text) noexcept {

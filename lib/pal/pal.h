@@ -1,5 +1,5 @@
 // The platform layer: the only place that calls mmap, munmap, madvise, mremap, getcpu, reads
-// `environ`, and registers the atfork and thread-exit hooks. Layer: pal (uses core).
+// `environ` (pal/env.h), and registers the atfork and thread-exit hooks. Layer: pal (uses core).
 // Everything here is callable from inside malloc: no allocation, errno preserved where noted.
 #pragma once
 
@@ -24,6 +24,9 @@ void purge(void* p, std::size_t bytes) noexcept;
 void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes) noexcept;
 // Resident bytes of the process (from /proc/self/statm); 0 when unreadable.
 std::size_t resident_bytes() noexcept;
+// Address space the process may still map under RLIMIT_AS (the soft limit minus the current
+// virtual size, from /proc/self/statm); SIZE_MAX when there is no limit.
+std::size_t address_space_left() noexcept;
 
 // ---- processors and threads ----
 // The CPU the caller runs on (sched_getcpu through the vDSO); 0 when unknown.
@@ -34,12 +37,7 @@ void yield() noexcept;
 // Monotonic milliseconds.
 std::uint64_t now_ms() noexcept;
 
-// ---- environment ----
-// Scans `environ` directly (getenv may be interposed and some libcs lock); nullptr if unset.
-const char* getenv(const char* name) noexcept;
-// True when the process runs setuid/setgid or with capabilities (AT_SECURE): HOARDLAB_* is
-// then ignored.
-bool secure_mode() noexcept;
+// ---- environment: see pal/env.h (environment(), secure_process()), the one reader ----
 
 // ---- diagnostics (write(2) only; errno preserved) ----
 void write_error(const char* text) noexcept;

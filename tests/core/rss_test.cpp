@@ -2,9 +2,12 @@
 // beyond the pool's retention bound are purged with MADV_DONTNEED).
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
 #include <vector>
 
 #include "hoardlab/hoardlab.h"
+#include "numa/topology.h"
 #include "pal/pal.h"
 
 namespace {
@@ -22,6 +25,8 @@ TEST(Rss, FallsAfterAPeakIsFreed) {
 #ifdef HOARDLAB_TEST_UNDER_TSAN
   GTEST_SKIP() << "TSan's shadow memory (several bytes per byte touched) stays resident";
 #endif
+  // Purged on the freeing path itself (purge.delay_ms = 0); the delayed mode is tested below.
+  ASSERT_EQ(hl_option_set("purge.delay_ms", "0"), 0);
   std::size_t base = hoardlab::pal::resident_bytes();
   ASSERT_GT(base, 0u) << "/proc/self/statm unreadable";
   constexpr std::size_t kPeak = 256u << 20;
@@ -43,6 +48,48 @@ TEST(Rss, FallsAfterAPeakIsFreed) {
   hl_stats s{};
   hl_stats_get(&s);
   EXPECT_GT(s.os_bytes_purged, kPeak / 2);
+  ASSERT_EQ(hl_option_set("purge.delay_ms", "100"), 0);
+}
+
+std::uint64_t purged_bytes() {
+  hl_stats s{};
+  hl_stats_get(&s);
+  return s.os_bytes_purged;
+}
+
+// Runs f on a thread pinned to PU 0 (so it uses the same node's heaps and pool each time); its
+// first allocation is a slow step, on whose way out due purges run.
+template <typename F>
+void on_pu0(F f) {
+  std::thread t([&f] {
+    hoardlab::numa::force_cpu_for_this_thread(0);
+    f();
+  });
+  t.join();
+}
+
+TEST(Purge, EmptySuperblocksBeyondTheRetentionBoundArePurgedOnlyAfterTheDelay) {
+  // Ten minutes: nothing falls due while the peak is freed, however slow the machine.
+  ASSERT_EQ(hl_option_set("purge.delay_ms", "600000"), 0);
+  constexpr std::size_t kPeak = 64u << 20;
+  std::uint64_t before = 0;
+  on_pu0([&] {
+    std::vector<void*> ps;
+    for (std::size_t held = 0; held < kPeak; held += 1000)
+      ps.push_back(hl_malloc(1000));
+    before = purged_bytes();
+    for (void* p : ps)
+      hl_free(p);
+  });
+  on_pu0([] { hl_free(hl_malloc(1000)); });
+  EXPECT_EQ(purged_bytes(), before) << "purged before purge.delay_ms had passed";
+
+  ASSERT_EQ(hl_option_set("purge.delay_ms", "1"), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20)); // past the (new) delay
+  on_pu0([] { hl_free(hl_malloc(1000)); });
+  EXPECT_GT(purged_bytes(), before + kPeak / 2) << "the empty superblocks were not purged";
+  ASSERT_EQ(hl_option_set("purge.delay_ms", "100"), 0);
+  EXPECT_EQ(hl_check_invariants(), 0);
 }
 
 } // namespace

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <mutex>
@@ -168,6 +169,114 @@ TEST(Stress, PatternedBlocksSurviveCrossThreadFreesReallocAndAlignedAllocation) 
   hl_stats s{};
   hl_stats_get(&s);
   EXPECT_EQ(s.frees, s.allocations) << "every block allocated was freed";
+  EXPECT_EQ(hl_check_invariants(), 0);
+}
+
+// Large objects grown by realloc move (mremap) and free their old range, which another thread
+// may map again at once: the move must never unmark that thread's new object, or its free is
+// ignored (a leak) and its realloc refused as foreign.
+TEST(Stress, LargeObjectsStayOwnedWhileOtherThreadsMoveTheirsByRealloc) {
+  constexpr int kThreads = 4;
+  std::atomic<long> lost{0};
+  std::atomic<long> failed{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; ++t)
+    ts.emplace_back([t, &lost, &failed] {
+      Rng r(0x1a46e000u + static_cast<std::uint64_t>(t));
+      Deadline d(1.5);
+      std::vector<Block> mine;
+      for (long n = 0; !d.passed() || n < 3000; ++n) {
+        std::uint64_t op = r.below(3);
+        if (op == 0 || mine.empty()) {
+          std::size_t size = 33000 + r.below(100000);
+          void* p = hl_malloc(size);
+          if (p == nullptr) {
+            failed.fetch_add(1);
+            continue;
+          }
+          mine.push_back({p, size, static_cast<std::uint8_t>(r.next())});
+        } else if (op == 1) {
+          Block& b = mine[r.below(mine.size())];
+          std::size_t size = b.n + 4096 + r.below(64 * 1024); // grows: mremap, often moving
+          void* q = hl_realloc(b.p, size);
+          if (q == nullptr) {
+            failed.fetch_add(1);
+            continue;
+          }
+          b.p = q;
+          b.n = size;
+        } else {
+          std::size_t i = r.below(mine.size());
+          hl_free(mine[i].p);
+          mine[i] = mine.back();
+          mine.pop_back();
+        }
+        for (const Block& b : mine)
+          if (hl_owns(b.p) == 0) lost.fetch_add(1);
+        if (mine.size() > 16) {
+          for (const Block& b : mine)
+            hl_free(b.p);
+          mine.clear();
+        }
+      }
+      for (const Block& b : mine)
+        hl_free(b.p);
+    });
+  for (auto& th : ts)
+    th.join();
+  EXPECT_EQ(lost.load(), 0) << "a live large object was taken for a foreign pointer";
+  EXPECT_EQ(failed.load(), 0) << "malloc or realloc of a large object failed";
+}
+
+// hl_option_set changes run-time options while other threads allocate and free: the allocator
+// reads them race-free (under TSan a plain store/load pair would be reported and fail the run).
+TEST(Stress, OptionsChangedWhileThreadsAllocateAreReadWithoutADataRace) {
+  // The allocator starts (and reads its options) first: setting options concurrently with the
+  // very first malloc is the options table's loading question, not this test's.
+  hl_free(hl_malloc(1));
+  std::atomic<bool> stop{false};
+  std::atomic<long> errors{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 3; ++t)
+    ts.emplace_back([t, &stop, &errors] {
+      Rng r(0x0b7e0000u + static_cast<std::uint64_t>(t));
+      std::vector<void*> ps;
+      while (!stop.load()) {
+        for (int i = 0; i < 500; ++i) {
+          void* p = hl_malloc(1 + r.below(4000));
+          if (p == nullptr) errors.fetch_add(1);
+          ps.push_back(p);
+        }
+        for (void* p : ps)
+          hl_free(p);
+        ps.clear();
+      }
+    });
+  const char* f_values[] = {"1/2", "1/8", "0.25"};
+  const char* batch_values[] = {"4", "64", "32"};
+  const char* k_values[] = {"0", "8", "4"};
+  Deadline d(1.0);
+  for (int i = 0; !d.passed() || i < 30; ++i) {
+    EXPECT_EQ(hl_option_set("heap.emptiness_f", f_values[i % 3]), 0);
+    EXPECT_EQ(hl_option_set("heap.emptiness_k", k_values[i % 3]), 0);
+    EXPECT_EQ(hl_option_set("cache.batch", batch_values[i % 3]), 0);
+    EXPECT_EQ(hl_option_set("heap.drain_threshold", batch_values[i % 3]), 0);
+    EXPECT_EQ(hl_option_set("purge.retain_superblocks", k_values[i % 3]), 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  stop.store(true);
+  for (auto& th : ts)
+    th.join();
+  EXPECT_EQ(hl_option_set("heap.emptiness_f", "1/4"), 0);
+  EXPECT_EQ(hl_option_set("heap.emptiness_k", "4"), 0);
+  EXPECT_EQ(hl_option_set("cache.batch", "32"), 0);
+  EXPECT_EQ(hl_option_set("heap.drain_threshold", "256"), 0);
+  EXPECT_EQ(hl_option_set("purge.retain_superblocks", "16"), 0);
+  char buf[32];
+  ASSERT_EQ(hl_option_get("cache.batch", buf, sizeof(buf)), 0);
+  EXPECT_STREQ(buf, "32");
+  EXPECT_EQ(errors.load(), 0);
+  hl_collect();
   EXPECT_EQ(hl_check_invariants(), 0);
 }
 

@@ -50,10 +50,10 @@ TEST(AddressLimit, AllocationUnderPrlimitFailsCleanlyWithEnomem) {
   std::cout << "[ prlimit  ] " << r.out;
 }
 
-// A tight limit, below the allocator's smallest small-object reservation today (256 MiB, halved
-// from 64 GiB until mmap agrees): glibc, jemalloc and TBB serve it. Disabled until mem sizes its
-// reservation from getrlimit(RLIMIT_AS) (or reserves in smaller steps); see paper_notes/dropin.md.
-TEST(AddressLimit, DISABLED_SmallAllocationsWorkUnderA192MiBLimit) {
+// A tight limit, below the allocator's old smallest small-object reservation (256 MiB): mem now
+// sizes its reservation from getrlimit(RLIMIT_AS) (half of what is left), as glibc, jemalloc
+// and TBB serve it too.
+TEST(AddressLimit, SmallAllocationsWorkUnderA192MiBLimit) {
   if (access("/usr/bin/prlimit", X_OK) != 0) GTEST_SKIP() << "prlimit is not installed";
   const ProcessResult r = run_preloaded(
       {"/usr/bin/prlimit", "--as=201326592", "--", build_program("dropin_address_limit"), "192"},

@@ -7,6 +7,7 @@
 
 #include "hoardlab/hoardlab.h"
 #include "mem/allocator.h"
+#include "mem/fast_path.h"
 #include "mem/stats.h"
 
 namespace {
@@ -21,6 +22,18 @@ void* fail_enomem() noexcept {
   return nullptr;
 }
 
+// Out of line, so that the inlined cache hits in front of them need no stack frame.
+[[gnu::noinline]] void* malloc_miss(std::size_t size) noexcept {
+  if (size > kMaxRequest) return fail_enomem();
+  void* p = hoardlab::mem::allocate(size);
+  return p != nullptr ? p : fail_enomem();
+}
+
+[[gnu::noinline]] void free_miss(void* ptr) noexcept {
+  if (ptr == nullptr) return;
+  hoardlab::mem::deallocate(ptr); // preserves errno: only its slow paths save it
+}
+
 bool is_pow2(std::size_t x) noexcept {
   return x != 0 && (x & (x - 1)) == 0;
 }
@@ -30,14 +43,15 @@ bool is_pow2(std::size_t x) noexcept {
 extern "C" {
 
 HOARDLAB_API void* hl_malloc(size_t size) {
-  if (size > kMaxRequest) return fail_enomem();
-  void* p = hoardlab::mem::allocate(size);
-  return p != nullptr ? p : fail_enomem();
+  if (void* p = hoardlab::mem::allocate_hit(size)) [[likely]]
+    return p;
+  return malloc_miss(size);
 }
 
 HOARDLAB_API void hl_free(void* ptr) {
-  if (ptr == nullptr) return;
-  hoardlab::mem::deallocate(ptr); // preserves errno: only its slow paths save it
+  if (hoardlab::mem::deallocate_hit(ptr)) [[likely]]
+    return;
+  free_miss(ptr);
 }
 
 HOARDLAB_API void* hl_calloc(size_t count, size_t size) {

@@ -41,7 +41,7 @@ void* allocate_once(std::size_t size, std::size_t alignment) noexcept {
 }
 
 inline void* new_fast(std::size_t size) {
-  if (void* p = allocate_once(size, 0)) [[likely]]
+  if (void* p = mem::allocate_hit(size)) [[likely]]
     return p;
   return new_slow(size, 0);
 }
@@ -54,6 +54,9 @@ inline void* new_aligned(std::size_t size, std::align_val_t alignment) {
 }
 
 inline void* new_nothrow(std::size_t size, std::size_t alignment) noexcept {
+  if (alignment == 0)
+    if (void* p = mem::allocate_hit(size)) [[likely]]
+      return p;
   if (void* p = allocate_once(size, alignment)) [[likely]]
     return p;
   return new_nothrow_slow(size, alignment);

@@ -3,6 +3,7 @@
 
 #include "front/shim/foreign.h"
 #include "mem/allocator.h"
+#include "mem/fast_path.h"
 
 #include <cerrno>
 #include <cstddef>
@@ -22,7 +23,9 @@ inline constexpr std::size_t kMaxObjectSize = PTRDIFF_MAX;
   return nullptr;
 }
 
-inline void* allocate_or_fail(std::size_t size) noexcept {
+// Out of line so that the inlined cache hit in front of it needs no stack frame: a miss is
+// then a tail jump.
+[[gnu::noinline]] inline void* allocate_miss(std::size_t size) noexcept {
   if (size > kMaxObjectSize) [[unlikely]]
     return fail_enomem();
   void* p = mem::allocate(size);
@@ -31,13 +34,29 @@ inline void* allocate_or_fail(std::size_t size) noexcept {
   return p;
 }
 
-// free() and every operator delete: a size or alignment passed to delete is not trusted
-// (a delete through a base class passes the wrong size), so all of them land here.
-inline void free_any(void* p) noexcept {
+// malloc's semantics: a cache hit inline, everything else (size 0, large, ENOMEM) in the miss.
+inline void* allocate_or_fail(std::size_t size) noexcept {
+  if (void* p = mem::allocate_hit(size)) [[likely]]
+    return p;
+  return allocate_miss(size);
+}
+
+// Every free that is not a cache hit: NULL, large blocks, the bootstrap arena, foreign
+// pointers, a full bin. Out of line for the same reason as allocate_miss.
+[[gnu::noinline]] inline void free_miss(void* p) noexcept {
   if (p == nullptr) return;
   if (mem::owner_of(p) == mem::Owner::kForeign) [[unlikely]]
     return foreign_free(p);
   mem::deallocate(p);
+}
+
+// free() and every operator delete: a size or alignment passed to delete is not trusted
+// (a delete through a base class passes the wrong size), so all of them land here. The block's
+// class comes from its superblock header.
+inline void free_any(void* p) noexcept {
+  if (mem::deallocate_hit(p)) [[likely]]
+    return;
+  free_miss(p);
 }
 
 } // namespace hoardlab::front

@@ -1,0 +1,145 @@
+// The thread cache in front of the heaps: hits served inline, per-class capacity that adapts to
+// use, and the per-thread bound (sum of cap * size <= cache.bytes) kept however capacity moves.
+// Each test runs its work on a thread of its own, so that it starts from an empty cache.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "hoardlab/hoardlab.h"
+#include "mem/fast_path.h"
+
+namespace {
+
+namespace mem = hoardlab::mem;
+
+template <class F>
+void on_new_thread(F f) {
+  std::thread(f).join();
+}
+
+hl_stats stats() {
+  hl_stats s{};
+  hl_stats_get(&s);
+  return s;
+}
+
+void batch(std::size_t size, int rounds) {
+  void* blocks[64];
+  for (int r = 0; r < rounds; ++r) {
+    for (void*& p : blocks) {
+      p = hl_malloc(size);
+      ASSERT_NE(p, nullptr);
+      static_cast<char*>(p)[size - 1] = 1;
+    }
+    for (void* p : blocks)
+      hl_free(p);
+  }
+}
+
+// The largest small request (init runs on the first allocation).
+std::size_t threshold() {
+  hl_free(hl_malloc(1));
+  return mem::g.threshold;
+}
+
+bool batch_fits(std::size_t size) {
+  const std::size_t largest = threshold(); // first: the bound is read from the options at init
+  // A class may hold up to 4 refill batches, and no more than the bound holds of it.
+  return 64 * size <= mem::g.tune.cache_bytes.load_relaxed() && size <= largest &&
+         4 * mem::g.tune.cache_batch.load_relaxed() >= 64;
+}
+
+// Every allocation of `rounds` batches of 64 `size`-byte blocks is a cache hit.
+void expect_all_hits(std::size_t size, int rounds) {
+  hl_stats before = stats();
+  batch(size, rounds);
+  hl_stats after = stats();
+  const std::uint64_t n = 64 * static_cast<std::uint64_t>(rounds);
+  EXPECT_EQ(after.allocations - before.allocations, n) << size << " bytes";
+  EXPECT_EQ(after.cache_hits - before.cache_hits, n) << size << " bytes";
+}
+
+// Checks C1 on the calling thread's cache: every bin holds count() <= cap blocks, its chain is
+// that long, and the capacity of all bins together is within the bound.
+void expect_cache_within_bound() {
+  mem::ThreadCache* tc = mem::tl_cache;
+  std::uint64_t cap_bytes = 0;
+  for (std::size_t c = 0; c < mem::g.classes.count(); ++c) {
+    mem::CacheBin bin = tc->bin(c);
+    ASSERT_LE(bin.room, bin.cap) << "class " << c;
+    std::uint32_t chain = 0;
+    for (void* p = bin.head; p != nullptr && chain <= bin.cap; p = *static_cast<void**>(p))
+      ++chain;
+    EXPECT_EQ(chain, bin.count()) << "class " << c;
+    cap_bytes += std::uint64_t{bin.cap} * mem::g.classes.size_of(c);
+  }
+  EXPECT_EQ(cap_bytes, tc->cap_bytes);
+  EXPECT_LE(cap_bytes, mem::g.tune.cache_bytes.load_relaxed());
+}
+
+TEST(ThreadCache, ABlockJustFreedIsTheNextOneHandedOut) {
+  on_new_thread([] {
+    void* p = hl_malloc(64);
+    hl_free(p);
+    void* q = hl_malloc(64);
+    EXPECT_EQ(p, q);
+    hl_free(q);
+  });
+}
+
+TEST(ThreadCache, KeepsWholeBatchesOf64BlocksOnceWarmAtEverySizeTheBoundHolds) {
+  for (std::size_t size : {16, 64, 256, 1024, 4096}) {
+    if (!batch_fits(size)) continue;
+    on_new_thread([size] {
+      batch(size, 8); // the class earns its capacity on its first misses
+      expect_all_hits(size, 10);
+    });
+  }
+}
+
+TEST(ThreadCache, AClassThatNeedsTheWholeBoundTakesItFromTheOthersAndGivesItBack) {
+  if (!batch_fits(4096)) GTEST_SKIP() << "the options leave no room for 64 blocks of 4096 bytes";
+  on_new_thread([] {
+    batch(256, 4);
+    batch(48, 4);
+    batch(4096, 8);
+    expect_all_hits(4096, 10);
+    expect_cache_within_bound();
+    batch(256, 8);
+    expect_all_hits(256, 10);
+    expect_cache_within_bound();
+  });
+}
+
+TEST(ThreadCache, CapacityStaysWithinTheBoundUnderARandomMixOfSizes) {
+  on_new_thread([] {
+    std::mt19937_64 rng(20261124);
+    const std::size_t largest = threshold();
+    std::uniform_int_distribution<std::size_t> small(1, 512);
+    std::uniform_int_distribution<std::size_t> any(1, largest);
+    std::vector<void*> live;
+    for (int i = 0; i < 40000; ++i) {
+      if (live.size() < 600 && (live.empty() || rng() % 2 == 0)) {
+        std::size_t size = rng() % 4 == 0 ? any(rng) : small(rng);
+        void* p = hl_malloc(size);
+        ASSERT_NE(p, nullptr);
+        static_cast<char*>(p)[0] = 1;
+        live.push_back(p);
+      } else {
+        std::size_t k = rng() % live.size();
+        hl_free(live[k]);
+        live[k] = live.back();
+        live.pop_back();
+      }
+      if (i % 500 == 0) expect_cache_within_bound();
+    }
+    for (void* p : live)
+      hl_free(p);
+    expect_cache_within_bound();
+  });
+}
+
+} // namespace
