@@ -6,10 +6,13 @@
 
 #include "hoardlab/hoardlab.h"
 
+#include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -147,9 +150,72 @@ TEST(OptionEffect, StatsOnePrintsTheSummaryAtExit) {
               ::testing::ExitedWithCode(0), "hoardlab statistics.*allocations +[1-9]");
 }
 
-TEST(OptionEffect, EmptinessAndRemotePoliciesNeedWorkloads) {
-  GTEST_SKIP() << "heap.emptiness_f/k, remote.policy and heap.mapping are shown by the blowup and "
-                  "producer-consumer workloads (bench/), whose figures depend on scheduling";
+// Hoard's release rule: a heap gives a superblock back while u < a - K*S and u < (1-f)a.
+// One heap, no cache: freeing 40000 live 64-byte blocks empties ~40 superblocks.
+TEST(OptionEffect, EmptinessSlackKKeepsSuperblocksInTheHeap) {
+  const Environment keep = {{"HOARDLAB_CACHE_BYTES", "0"},
+                            {"HOARDLAB_HEAP_COUNT", "1"},
+                            {"HOARDLAB_HEAP_EMPTINESS_K", "1024"}};
+  EXPECT_CASE(keep, [] {
+    churn(64, 1, 40000);
+    return report(stats().superblocks_to_pool == 0, "K = 1024 still gave superblocks back");
+  });
+  const Environment release = {{"HOARDLAB_CACHE_BYTES", "0"},
+                               {"HOARDLAB_HEAP_COUNT", "1"},
+                               {"HOARDLAB_HEAP_EMPTINESS_K", "0"}};
+  EXPECT_CASE(release, [] {
+    churn(64, 1, 40000);
+    return report(stats().superblocks_to_pool > 0, "K = 0 gave no superblock back");
+  });
+}
+
+// A smaller f makes the (1-f)a threshold higher, so the heap gives superblocks back sooner.
+// f is a run-time option: both phases run in one process through hl_option_set.
+TEST(OptionEffect, SmallerEmptinessFractionGivesMoreSuperblocksBack) {
+  const Environment env = {{"HOARDLAB_CACHE_BYTES", "0"},
+                           {"HOARDLAB_HEAP_COUNT", "1"},
+                           {"HOARDLAB_HEAP_EMPTINESS_K", "0"}};
+  EXPECT_CASE(env, [] {
+    if (hl_option_set("heap.emptiness_f", "0.99") != 0) return report(false, "set f = 0.99");
+    const std::uint64_t start = stats().superblocks_to_pool;
+    churn(64, 1, 40000);
+    const std::uint64_t lax = stats().superblocks_to_pool - start;
+    if (hl_option_set("heap.emptiness_f", "1/8") != 0) return report(false, "set f = 1/8");
+    const std::uint64_t middle = stats().superblocks_to_pool;
+    churn(64, 1, 40000);
+    const std::uint64_t eager = stats().superblocks_to_pool - middle;
+    return report(eager > lax, "f = 1/8 gave no more superblocks back than f = 0.99");
+  });
+}
+
+// per-thread: every live thread has a heap of its own.
+TEST(OptionEffect, PerThreadMappingGivesEachLiveThreadItsOwnHeap) {
+  const Environment env = {{"HOARDLAB_HEAP_MAPPING", "per-thread"}};
+  EXPECT_CASE(env, [] {
+    constexpr int kThreads = 6;
+    std::atomic<int> ready{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t)
+      threads.emplace_back([&ready] {
+        std::vector<void*> blocks;
+        for (int k = 0; k < 100; ++k)
+          blocks.push_back(hl_malloc(64));
+        ready.fetch_add(1);
+        while (ready.load() < kThreads) // all alive at once: none can adopt another's heap
+          std::this_thread::yield();
+        for (void* b : blocks)
+          hl_free(b);
+      });
+    for (auto& t : threads)
+      t.join();
+    const hl_stats s = stats();
+    int used = 0;
+    for (std::uint32_t i = 0; i < s.heaps; ++i) {
+      hl_heap_stats h{};
+      if (hl_stats_heap(i, &h) == 0 && h.allocations > 0) ++used;
+    }
+    return report(used >= kThreads, "six live threads did not use six heaps");
+  });
 }
 
 } // namespace
