@@ -218,4 +218,38 @@ TEST(OptionEffect, PerThreadMappingGivesEachLiveThreadItsOwnHeap) {
   });
 }
 
+// remote.policy: with superblock-list a block freed by another thread waits in its
+// superblock's lock-free list until the owner drains it; with owner-lock (Hoard 2000) the
+// freeing thread returns it under the owner's lock, so nothing is ever left to drain.
+bool frees_from_another_thread_are_drained() {
+  std::vector<void*> blocks(5000);
+  for (auto& b : blocks)
+    b = hl_malloc(64);
+  std::thread([&blocks] {
+    for (void* b : blocks)
+      hl_free(b);
+  }).join();
+  for (auto& b : blocks) // the owner allocates again: its heap drains what is pending
+    b = hl_malloc(64);
+  const bool drained = stats().remote_frees_drained > 0;
+  for (void* b : blocks)
+    hl_free(b);
+  return drained;
+}
+
+TEST(OptionEffect, RemotePolicyDecidesWhetherCrossThreadFreesAreDrained) {
+  const Environment lock_free = {{"HOARDLAB_HEAP_MAPPING", "per-thread"},
+                                 {"HOARDLAB_REMOTE_POLICY", "superblock-list"}};
+  EXPECT_CASE(lock_free, [] {
+    return report(frees_from_another_thread_are_drained(),
+                  "superblock-list: no remote free was drained");
+  });
+  const Environment owner_lock = {{"HOARDLAB_HEAP_MAPPING", "per-thread"},
+                                  {"HOARDLAB_REMOTE_POLICY", "owner-lock"}};
+  EXPECT_CASE(owner_lock, [] {
+    return report(!frees_from_another_thread_are_drained(),
+                  "owner-lock: remote frees were drained from a list");
+  });
+}
+
 } // namespace
