@@ -43,6 +43,11 @@ struct NodePlacement {
   int os_node = -1;                          // kernel node id, -1 if synthetic
   bool bound = false; // every arena of the node is bound (and there is at least one)
   int last_error = 0; // errno of the last refused mbind
+  // Large objects (page runs mapped one by one): fresh mappings placed here, and their bytes
+  // bound by mbind or only intended (synthetic node, mbind refused). Cumulative.
+  std::uint64_t large_mappings = 0;
+  std::uint64_t large_bytes_bound = 0;
+  std::uint64_t large_bytes_intended = 0;
 };
 
 // Places a freshly reserved, untouched arena [base, base+bytes) of logical node `node` of the
@@ -54,6 +59,18 @@ ArenaPlacement place_arena(void* base, std::size_t bytes, int node,
 // The node whose pool / arena a heap of node `home` should take its next fresh superblock from:
 // `home` for local and none; the next node round-robin for interleave.
 int superblock_node(int home, PlacementPolicy policy) noexcept;
+
+// The logical node a fresh large object of a thread on node `home` goes to: `home` for local and
+// none, the next node round-robin for interleave (its own cursor: large objects and superblocks
+// are dealt separately).
+int large_node(int home, PlacementPolicy policy) noexcept;
+
+// Places a fresh, untouched large-object mapping [base, base+bytes) on logical node `node`: one
+// mbind of the whole mapping (it is its own VMA, so nothing is split) under local and interleave,
+// and records the outcome. Nothing is done on a one-node machine (nothing to choose, and a
+// syscall per mapping saved), under none, or for a synthetic node (recorded as intended).
+// Returns true when the mapping was bound.
+bool place_large(void* base, std::size_t bytes, int node, PlacementPolicy policy) noexcept;
 
 NodePlacement node_placement(int node) noexcept;
 

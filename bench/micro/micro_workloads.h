@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstring>
 #include <thread>
+#include <vector>
 
 namespace hoardlab::bench::micro {
 
@@ -118,6 +119,35 @@ void calloc_pair(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+/// Fresh memory: calloc(1, range(0)) held until the end, so every block is new to the process
+/// (run each size in its own process: memory freed by one benchmark is reused by the next).
+/// With `clear` false it is calloc; with true, malloc + memset, what calloc costs when it
+/// cannot tell that the memory is already zero. The difference is the saving.
+template <class Api, bool clear>
+void fresh_zeroed(benchmark::State& state) {
+  const size_t n = static_cast<size_t>(state.range(0));
+  std::vector<void*> held;
+  held.reserve(static_cast<size_t>(state.max_iterations));
+  for (auto _ : state) {
+    void* p = nullptr;
+    if constexpr (clear) {
+      p = Api::malloc(n);
+      if (p != nullptr) std::memset(p, 0, n);
+    } else {
+      p = Api::calloc(1, n);
+    }
+    if (p == nullptr) {
+      state.SkipWithError("allocation failed");
+      break;
+    }
+    benchmark::DoNotOptimize(p);
+    held.push_back(p);
+  }
+  state.SetItemsProcessed(state.iterations());
+  for (void* p : held)
+    Api::free(p);
+}
+
 template <class Api>
 void register_all(const char* prefix) {
   std::string pre = prefix;
@@ -146,6 +176,15 @@ void register_all(const char* prefix) {
   auto* cal = benchmark::RegisterBenchmark((pre + "/calloc").c_str(), calloc_pair<Api>);
   for (int64_t n : {64, 4096, 65536})
     cal->Arg(n);
+  // 64 MiB of fresh blocks per run (a fixed count: the held memory must not depend on timing).
+  for (int64_t n : {4096, 16384}) {
+    benchmark::RegisterBenchmark((pre + "/calloc_fresh").c_str(), fresh_zeroed<Api, false>)
+        ->Arg(n)
+        ->Iterations((int64_t{64} << 20) / n);
+    benchmark::RegisterBenchmark((pre + "/malloc_memset_fresh").c_str(), fresh_zeroed<Api, true>)
+        ->Arg(n)
+        ->Iterations((int64_t{64} << 20) / n);
+  }
 }
 
 } // namespace hoardlab::bench::micro

@@ -81,9 +81,12 @@ void load_and_report(const char* const* environment, Options& options,
 // The options' provenance in the process (defaults until load()).
 const Provenance& provenance_of(std::size_t index) noexcept;
 
-// Run-time access by "section.key", behind hl_option_get/set.
+// Run-time access by "section.key", behind hl_option_get/set. Both take the options lock
+// (options.cpp, "Protocol"): they may race the allocator's init and each other.
 enum class SetResult { kOk, kUnknownName, kBadValue, kInitOnly };
-SetResult set_option(const char* name, const char* value) noexcept;
+// Applies value to the option whole, or changes nothing. When it refuses and `why` is given, one
+// line says why, naming the option, the value and what is allowed (no trailing newline).
+SetResult set_option(const char* name, const char* value, TextSink* why = nullptr) noexcept;
 // Writes the value in effect; false for an unknown name.
 bool get_option(const char* name, TextSink& sink) noexcept;
 

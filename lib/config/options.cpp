@@ -7,17 +7,50 @@
 #include "pal/env.h"
 
 #include "core/atomic.h"
+#include "core/spin_lock.h"
 
 namespace hoardlab::config {
 namespace {
+/// The options record, shared by the allocator's init, hl_option_set/get and the statistics.
+///
+/// Protocol:   g_lock serializes load(), set_option(), get_option() and with_options(): every
+///             write to g_options and g_provenance happens under it. load() runs once (at the
+///             allocator's init, or first from the at-exit statistics hook), inside the lock.
+///             Init-only fields are written only before load (by set_option) and by load itself;
+///             after load they are read without the lock (the allocator's init, placement).
+///             Run-time fields are written by set_option at any time and read under the lock
+///             (mem::publish_options copies them into the allocator's atomics). mem's fork
+///             handlers take g_lock before fork and release (parent) or reset (child) it after,
+///             so a child never inherits it held by a thread it does not have. Nothing that holds
+///             g_lock takes a heap, so prepare's order (options, then heaps) cannot deadlock.
+/// Invariants: (O1) once g_load_state != kNotLoaded, no init-only field changes: set_option
+///             checks the state under the lock, and load sets it under that lock before reading.
+///             (O2) every field holds its default or a whole value that parse_value and
+///             check_consistency accepted; a refused value changes nothing.
+///             (O3) a value set before init is never lost: load starts from the record as the
+///             program left it (environment over file over that value).
+/// Ordering:   [OL1]/[OL2] the lock's acquire and release (core::SpinLock [SL1]/[SL2]) order all
+///             sections. [L2] the store of kLoaded is release and pairs with [L3], the acquire
+///             loads in loaded() and load()'s early return, so a thread that sees the options
+///             loaded without taking the lock sees them whole. [V1] the verbosity copy is
+///             relaxed: an independent setting, no other data hangs off it.
+/// ABA:        none (a lock, a state that only grows 0 -> 2, one independent copy).
+constinit core::SpinLock g_lock;
 constinit Options g_options{};
 constinit Provenance g_provenance[kOptionCount]{};
-// load() runs once; a second caller (the at-exit statistics hook, another library's init)
-// returns at once.
-// Ordering: [L1] the claiming CAS is acq_rel; [L2] the store of "loaded" is release and pairs
-// with [L3], the acquire load in loaded(), so a thread that sees the options loaded sees them
-// whole.
-constinit core::Atomic<int> g_load_state{0}; // 0 not loaded, 1 loading, 2 loaded
+constexpr int kNotLoaded = 0;
+constexpr int kLoading = 1; // only while the loader holds g_lock
+constexpr int kLoaded = 2;
+constinit core::Atomic<int> g_load_state{kNotLoaded};
+constinit core::Atomic<int> g_verbosity{0};
+
+class LockGuard {
+public:
+  LockGuard() noexcept { g_lock.lock(); } // [OL1]
+  ~LockGuard() { g_lock.unlock(); }       // [OL2]
+  LockGuard(const LockGuard&) = delete;
+  LockGuard& operator=(const LockGuard&) = delete;
+};
 } // namespace
 
 const Options& options() noexcept {
@@ -25,7 +58,21 @@ const Options& options() noexcept {
 }
 
 bool loaded() noexcept {
-  return g_load_state.load_acquire() != 0; // [L3]
+  return g_load_state.load_acquire() != kNotLoaded; // [L3]
+}
+
+void lock_options() noexcept {
+  g_lock.lock(); // [OL1]
+}
+void unlock_options() noexcept {
+  g_lock.unlock(); // [OL2]
+}
+void reset_options_lock_in_child() noexcept {
+  g_lock.reset_in_child();
+}
+
+int verbosity() noexcept {
+  return g_verbosity.load_relaxed(); // [V1]
 }
 
 const Provenance& provenance_of(std::size_t index) noexcept {
@@ -33,40 +80,72 @@ const Provenance& provenance_of(std::size_t index) noexcept {
 }
 
 void load() noexcept {
-  int expected = 0;
-  if (!g_load_state.cas_strong_acq_rel(expected, 1)) return; // [L1]
+  if (g_load_state.load_acquire() == kLoaded) return; // [L3]
+  LockGuard guard;
+  // Another caller loaded while this one waited: only the loader holds the lock while loading.
+  if (g_load_state.load_relaxed() != kNotLoaded) return;
+  // Set first (O1): from here on set_option refuses init-only options, and whatever it stored
+  // before is in the record this load starts from (O3).
+  g_load_state.store_relaxed(kLoading);
   // AT_SECURE: a setuid process reads neither HOARDLAB_* nor the file HOARDLAB_CONFIG names.
   const char* const* environment = pal::secure_process() ? nullptr : pal::environment();
   load_and_report(environment, g_options, g_provenance);
-  g_load_state.store_release(2); // [L2]
+  g_verbosity.store_relaxed(static_cast<int>(g_options.general_verbose)); // [V1]
+  g_load_state.store_release(kLoaded);                                    // [L2]
 }
 
-SetResult set_option(const char* name, const char* value) noexcept {
-  if (name == nullptr) return SetResult::kUnknownName;
+SetResult set_option(const char* name, const char* value, TextSink* why) noexcept {
+  // Messages go to a scratch sink when the caller wants none.
+  char scratch[1];
+  TextSink discard(scratch, sizeof(scratch));
+  TextSink& out = why != nullptr ? *why : discard;
+  if (name == nullptr) {
+    out.put("no option name given");
+    return SetResult::kUnknownName;
+  }
   const int index = find_option_by_name(name);
-  if (index < 0) return SetResult::kUnknownName;
+  if (index < 0) {
+    out.put("unknown option '").put(name, text_length(name) > 80 ? 80 : text_length(name));
+    out.put("'; names are section.key, as `hoardlab options` lists them");
+    return SetResult::kUnknownName;
+  }
   const auto i = static_cast<std::size_t>(index);
-  if (kOptions[i].init_only && loaded()) return SetResult::kInitOnly;
-  if (value == nullptr) return SetResult::kBadValue;
-  Value parsed;
-  if (parse_value(i, value, text_length(value), parsed) != ValueError::kNone)
+  const OptionInfo& info = kOptions[i];
+  auto refuse_value = [&](const char* reason) {
+    out.put(info.section).put('.').put(info.key).put(" = \"");
+    if (value != nullptr) out.put(value, text_length(value) > 80 ? 80 : text_length(value));
+    out.put("\": ").put(reason).put("; allowed: ");
+    describe_allowed(i, out);
+    out.put("; unchanged");
     return SetResult::kBadValue;
+  };
+  if (value == nullptr) return refuse_value("no value given");
+  Value parsed;
+  const ValueError error = parse_value(i, value, text_length(value), parsed);
+  if (error != ValueError::kNone) return refuse_value(describe(error));
+  LockGuard guard;
+  // Under the lock (O1): a load that has begun has already set the state.
+  if (info.init_only && g_load_state.load_relaxed() != kNotLoaded) {
+    out.put(info.section).put('.').put(info.key);
+    out.put(" applies only at init, and the allocator has started; unchanged (set it in the "
+            "environment or the config file, or before the first allocation)");
+    return SetResult::kInitOnly;
+  }
   // The checks across options hold for the result, or the value is refused (never half-applied).
   if (i == index_of(OptionId::large_threshold) && parsed.size > g_options.heap_superblock_size / 2)
-    return SetResult::kBadValue;
+    return refuse_value("more than half the superblock size (heap.superblock_size / 2)");
   const Source threshold_source = g_provenance[index_of(OptionId::large_threshold)].source;
   if (i == index_of(OptionId::heap_superblock_size) &&
       g_options.large_threshold > parsed.size / 2 && threshold_source != Source::kDefault &&
       threshold_source != Source::kDerived)
-    return SetResult::kBadValue;
-  // Run-time options are plain fields read on the allocator's slow paths; one word-sized aligned
-  // store each (Text options are read only at exit).
+    return refuse_value("less than twice large.threshold, which was set");
   set_value(g_options, i, parsed);
   g_provenance[i] = Provenance{Source::kProgram, 0, nullptr};
   if (i == index_of(OptionId::heap_superblock_size)) {
     Messages unused;
     check_consistency(g_options, g_provenance, unused);
   }
+  g_verbosity.store_relaxed(static_cast<int>(g_options.general_verbose)); // [V1]
   return SetResult::kOk;
 }
 
@@ -74,6 +153,7 @@ bool get_option(const char* name, TextSink& sink) noexcept {
   if (name == nullptr) return false;
   const int index = find_option_by_name(name);
   if (index < 0) return false;
+  LockGuard guard;
   format_value(static_cast<std::size_t>(index),
                get_value(g_options, static_cast<std::size_t>(index)), sink);
   return true;

@@ -93,7 +93,13 @@ enum class HeapMapping : std::uint8_t { Cpu = 0, ThreadHash = 1, PerThread = 2 }
 enum class RemotePolicy : std::uint8_t { SuperblockList = 0, HeapQueue = 1, OwnerLock = 2 };
 enum class NumaPolicy : std::uint8_t { Local = 0, Interleave = 1, None = 2 };
 
-// The options in effect. Before load() they are the table's defaults.
+// The options in effect. Before load() they are the table's defaults (or what the program set).
+//
+// Who may read this record without the options lock (see options.cpp, "Protocol"):
+//  - init-only fields, once load() has returned: nothing writes them any more;
+//  - anything, from a thread that holds the lock (with_options).
+// Run-time fields change under the lock through hl_option_set; read them with with_options, or
+// through the allocator's own atomic copies (mem::publish_options).
 const Options& options() noexcept;
 
 // Reads HOARDLAB_CONFIG's file and the HOARDLAB_* environment once, at allocator init:
@@ -101,7 +107,27 @@ const Options& options() noexcept;
 // nothing. In a setuid process (AT_SECURE) HOARDLAB_* is ignored. With
 // HOARDLAB_STRICT_CONFIG=1 any error ends the process with _exit(2). See config/loader.h.
 void load() noexcept;
-// True once load() has run: options marked init_only no longer change.
+// True once load() has begun: options marked init_only no longer change (hl_option_set refuses
+// them from then on).
 bool loaded() noexcept;
+
+// Runs fn(const Options&) with the options lock held: no set, get or load runs meanwhile, so fn
+// sees a record no other thread is writing. fn must not allocate through hoardlab (a first
+// allocation would run init, which takes this lock) and must not call set_option or get_option.
+void lock_options() noexcept;
+void unlock_options() noexcept;
+// After fork: the child has one thread, so a lock held by another thread at fork is free again.
+// mem's fork handlers hold the lock across fork (prepare locks, parent unlocks, child resets).
+void reset_options_lock_in_child() noexcept;
+template <typename Fn>
+void with_options(Fn&& fn) noexcept {
+  lock_options();
+  fn(options());
+  unlock_options();
+}
+
+// general.verbose as it is now, readable from any thread without the lock (an atomic copy kept
+// by load and set_option).
+int verbosity() noexcept;
 
 } // namespace hoardlab::config

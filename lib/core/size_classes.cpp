@@ -40,4 +40,12 @@ std::size_t SizeClasses::class_of_aligned(std::size_t n, std::size_t align) cons
   return count_;
 }
 
+std::size_t SizeClasses::first_block_offset(std::size_t block_size, std::size_t header_bytes,
+                                            std::size_t sb_size) noexcept {
+  std::size_t align = pow2_factor(block_size);
+  if (align > sb_size) align = sb_size;
+  if (align < kGranule) align = kGranule;
+  return round_up(header_bytes, align);
+}
+
 } // namespace hoardlab::core

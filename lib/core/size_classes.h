@@ -35,6 +35,18 @@ public:
   // Smallest class >= n whose size is a multiple of align (a power of two); count() if none.
   std::size_t class_of_aligned(std::size_t n, std::size_t align) const noexcept;
 
+  // Where the first block of a superblock of blocks of `block_size` bytes starts, after a header
+  // of `header_bytes`: the header rounded up to the largest power of two dividing the block size
+  // (at most `sb_size`, the superblock's own alignment). Every block of the superblock is then
+  // aligned to that power of two, so a request aligned to A is served by any class whose size is
+  // a multiple of A. This costs no block compared with the tightest offset h' =
+  // round_up(header_bytes, kGranule): with o = round_up(header_bytes, A), S - o is a multiple
+  // of A and S - h' lies below the next one (h' > o - A), while q blocks of b = m*A bytes span a
+  // multiple of A; so q*b <= S - h' exactly when q*b <= S - o. Checked for every class, S and
+  // spacing by SizeClasses.AlignedFirstBlockCostsNoBlockForEveryClassAndSuperblockSize.
+  static std::size_t first_block_offset(std::size_t block_size, std::size_t header_bytes,
+                                        std::size_t sb_size) noexcept;
+
 private:
   std::size_t count_ = 0;
   std::size_t threshold_ = 0;

@@ -11,6 +11,7 @@
 #include "core/bits.h"
 #include "mem/internal.h"
 #include "mem/large.h"
+#include "mem/purge_thread.h"
 #include "mem/stats.h"
 #include "numa/placement.h"
 #include "pal/pal.h"
@@ -151,9 +152,9 @@ void do_init() noexcept {
   g.threshold = threshold;
   for (std::size_t c = 0; c < g.classes.count(); ++c) {
     std::size_t bs = g.classes.size_of(c);
-    std::size_t align = core::pow2_factor(bs);
-    if (align > kMaxSmallAlign) align = kMaxSmallAlign;
-    std::size_t off = core::round_up(sizeof(Superblock), align);
+    // Every block aligned to the largest power of two dividing its size, at no cost in blocks
+    // (SizeClasses::first_block_offset): aligned requests up to the threshold use superblocks.
+    std::size_t off = core::SizeClasses::first_block_offset(bs, sizeof(Superblock), s);
     g.class_offset[c] = static_cast<std::uint32_t>(off);
     g.class_capacity[c] = static_cast<std::uint32_t>((s - off) / bs);
   }
@@ -161,17 +162,7 @@ void do_init() noexcept {
   g.groups = static_cast<unsigned>(
       groups < 2 ? 2 : (groups > static_cast<std::int64_t>(kMaxGroups) ? kMaxGroups : groups));
   g.mapping = o.heap_mapping;
-  g.remote_policy = o.remote_policy;
-  if (static_cast<config::RemotePolicy>(g.remote_policy) == config::RemotePolicy::HeapQueue) {
-    pal::Message()
-        .text("hoardlab: remote.policy=heap-queue is not available yet; using superblock-list")
-        .emit();
-    g.remote_policy = static_cast<std::uint8_t>(config::RemotePolicy::SuperblockList);
-  }
-  if (o.purge_background)
-    pal::Message()
-        .text("hoardlab: purge.background is not available yet; due purges run on slow paths")
-        .emit();
+  if (o.purge_background) purge_thread::enable(); // started at the next allocation slow path
 
   g.topology = &boot_topology();
   g.nodes = g.topology->nodes == 0 ? 1 : g.topology->nodes;
@@ -216,6 +207,11 @@ void do_init() noexcept {
   g.small_size.store_relaxed(base == nullptr ? 0 : per_node * g.nodes);
 }
 
+// Classes from this size on serve calloc from a heap when the thread's bin is empty, to find
+// blocks known to be zero (allocate_zeroed). Below it, clearing a block costs less than the trip
+// to the heap (a try-acquire and a release) that finding a zero block takes.
+constexpr std::size_t kZeroedFromHeapMin = 1024;
+
 // ---- thread caches ----
 
 ThreadCache* new_cache_locked() noexcept {
@@ -258,6 +254,7 @@ ThreadCache* thread_cache() noexcept {
     tc->caps[c] = tc->rooms[c] = tc->misses[c] = 0;
   tc->cap_bytes = 0;
   tc->limit = g.threshold;
+  tc->home = home_heap(tc);
   tl_cache = tc;
   pal::set_thread_value(tc); // after tl_cache is set: a malloc inside it finds the cache
   return tc;
@@ -276,23 +273,43 @@ void count_free(ThreadCache* tc) noexcept {
     g.orphan_frees.fetch_add_relaxed(1);
 }
 void count_remote(ThreadCache* tc, std::size_t n) noexcept {
+  if (n == 0) return;
   if (tc != nullptr)
     tc->remote_sent.add_single_writer(n);
   else
     g.orphan_remote_sent.fetch_add_relaxed(n);
 }
+void count_batches(ThreadCache* tc, std::size_t n) noexcept {
+  if (n == 0) return;
+  if (tc != nullptr)
+    tc->remote_batches.add_single_writer(n);
+  else
+    g.orphan_remote_batches.fetch_add_relaxed(n);
+}
 
 void publish_cached(ThreadCache* tc) noexcept {
-  std::uint64_t bytes = 0;
+  std::uint64_t bytes = tc->remote_bytes; // the remote buffer counts with the bins (C2)
   for (std::size_t c = 0; c < g.classes.count(); ++c)
     bytes += static_cast<std::uint64_t>(tc->bin(c).count()) * g.classes.size_of(c);
   tc->cached_bytes.store_relaxed(bytes);
 }
 
-// Frees through the owner heap when it is free (Hoard 2000), else a lock-free remote push.
-// Under the owner-lock policy the owner's heap is always waited for.
+config::RemotePolicy remote_policy() noexcept {
+  return static_cast<config::RemotePolicy>(g.tune.remote_policy.load_relaxed());
+}
+
+// Frees p, a block of sb, without the thread cache (cache.bytes = 0, an exiting thread, or a
+// block whose owner changed under a batch). When the owner heap is free, it is entered and the
+// block freed there, as in Hoard; under owner-lock the owner heap is always waited for (Hoard
+// 2000). Otherwise the block is sent lock-free: onto its superblock's list, or, under heap-queue,
+// as a one-block message to the owner. A block of another heap than the thread's counts in
+// remote_frees_sent, and in remote_frees_drained once back in its superblock: here at once when
+// the owner heap was entered, else when the owner drains it. (Counting only the lock-free sends
+// made cross-thread frees read 0 without a cache, since the owner heap is usually free.)
 void free_direct(ThreadCache* tc, Superblock* sb, void* p) noexcept {
-  bool wait = static_cast<config::RemotePolicy>(g.remote_policy) == config::RemotePolicy::OwnerLock;
+  const config::RemotePolicy policy = remote_policy();
+  const bool wait = policy == config::RemotePolicy::OwnerLock;
+  Heap* home = tc != nullptr ? tc->home : nullptr;
   for (;;) {
     Heap* o = sb->owner.load_acquire(); // [OW2]
     if (o == nullptr) break;
@@ -305,6 +322,10 @@ void free_direct(ThreadCache* tc, Superblock* sb, void* p) noexcept {
     }
     if (sb->owner.load_relaxed() == o) {
       heap_free_local(o, sb, p);
+      if (o != home) {
+        count_remote(tc, 1);
+        o->remote_drained.add_single_writer(1);
+      }
       enforce_invariant(o);
       release_heap(o);
       return;
@@ -312,13 +333,146 @@ void free_direct(ThreadCache* tc, Superblock* sb, void* p) noexcept {
     release_heap(o);
     if (!wait) break;
   }
-  push_remote(sb, p, p, 1);
   count_remote(tc, 1);
+  count_batches(tc, 1);
+  Heap* o = sb->owner.load_acquire(); // [OW2]
+  if (policy == config::RemotePolicy::HeapQueue && o != nullptr) {
+    *static_cast<void**>(p) = nullptr;
+    send_message(o, p, 1, sb->block_size);
+    return;
+  }
+  push_remote(sb, p, p, 1);
+}
+
+// Sends a chain of blocks (nullptr-terminated) that the calling thread freed and that other heaps
+// own, to their owners under the current remote.policy. One grouping serves the three policies:
+// blocks are gathered into runs by destination (a superblock under superblock-list; the owner
+// heap under heap-queue and owner-lock, the superblock when it is pooled), each run then goes as
+//  - superblock-list: one pre-linked chain pushed onto the superblock's list (one CAS);
+//  - heap-queue: one message onto the owner's queue, whatever superblocks of it the run spans;
+//  - owner-lock: freed under the owner heap's lock, entered once for the run (Hoard 2000).
+// A block whose owner changed between the grouping and the delivery under the lock goes through
+// free_direct. Runs are few (kRuns); a block of a new destination when all are taken sends them
+// all first.
+void send_remote(ThreadCache* tc, void* chain) noexcept {
+  if (chain == nullptr) return;
+  const config::RemotePolicy policy = remote_policy();
+  struct Run {
+    void* to; // a Superblock* (in the small range) or a Heap*
+    void* first;
+    void* last;
+    std::size_t n;
+    std::size_t bytes;
+  };
+  constexpr std::size_t kRuns = 16;
+  Run runs[kRuns];
+  std::size_t nruns = 0;
+  std::size_t sent = 0;
+  std::size_t batches = 0;
+  void* stale = nullptr; // owner-lock: blocks whose superblock changed owner meanwhile
+
+  auto deliver = [&](Run& r) {
+    if (in_small_range(r.to)) {
+      push_remote(static_cast<Superblock*>(r.to), r.first, r.last, r.n);
+      sent += r.n;
+      ++batches;
+      return;
+    }
+    Heap* o = static_cast<Heap*>(r.to);
+    *static_cast<void**>(r.last) = nullptr;
+    if (policy == config::RemotePolicy::HeapQueue) {
+      send_message(o, r.first, r.n, r.bytes);
+      sent += r.n;
+      ++batches;
+      return;
+    }
+    acquire_specific(o);
+    std::size_t freed = 0;
+    for (void* p = r.first; p != nullptr;) {
+      void* next = *static_cast<void**>(p);
+      Superblock* sb = superblock_of(p);
+      if (sb->owner.load_relaxed() == o) {
+        heap_free_local(o, sb, p);
+        ++freed;
+      } else {
+        *static_cast<void**>(p) = stale;
+        stale = p;
+      }
+      p = next;
+    }
+    o->remote_drained.add_single_writer(freed);
+    enforce_invariant(o);
+    release_heap(o);
+    sent += freed;
+  };
+
+  while (chain != nullptr) {
+    void* p = chain;
+    chain = *static_cast<void**>(p);
+    Superblock* sb = superblock_of(p);
+    void* to = sb;
+    if (policy != config::RemotePolicy::SuperblockList)
+      if (Heap* o = sb->owner.load_acquire()) // [OW2]
+        to = o;
+    std::size_t r = 0;
+    while (r < nruns && runs[r].to != to)
+      ++r;
+    if (r == nruns) {
+      if (nruns == kRuns) {
+        for (std::size_t i = 0; i < nruns; ++i)
+          deliver(runs[i]);
+        nruns = 0;
+        r = 0;
+      }
+      *static_cast<void**>(p) = nullptr;
+      runs[r] = {to, p, p, 0, 0};
+      ++nruns;
+    } else {
+      *static_cast<void**>(p) = runs[r].first;
+      runs[r].first = p;
+    }
+    ++runs[r].n;
+    runs[r].bytes += sb->block_size;
+  }
+  for (std::size_t i = 0; i < nruns; ++i)
+    deliver(runs[i]);
+  count_remote(tc, sent);
+  count_batches(tc, batches);
+  while (stale != nullptr) {
+    void* p = stale;
+    stale = *static_cast<void**>(p);
+    free_direct(tc, superblock_of(p), p);
+  }
+}
+
+// Sends the remote buffer (C2) to the blocks' owners.
+void flush_remote(ThreadCache* tc) noexcept {
+  void* chain = tc->remote_head;
+  if (chain == nullptr) return;
+  tc->remote_head = nullptr;
+  tc->remote_count = 0;
+  tc->remote_bytes = 0;
+  send_remote(tc, chain);
+  publish_cached(tc);
+}
+
+// A free of a block that another heap owns (C2): kept out of the bins, buffered, and sent in
+// batches of remote.batch blocks (or cache.bytes / 4 bytes, so that a few large blocks are not
+// held back long), grouped per destination by send_remote.
+void buffer_remote(ThreadCache* tc, Superblock* sb, void* p) noexcept {
+  *static_cast<void**>(p) = tc->remote_head;
+  tc->remote_head = p;
+  ++tc->remote_count;
+  tc->remote_bytes += sb->block_size;
+  if (tc->remote_count >= g.tune.remote_batch.load_relaxed() ||
+      tc->remote_bytes >= g.tune.cache_bytes.load_relaxed() / 4)
+    flush_remote(tc);
 }
 
 // Returns n blocks (a chain from the bin's head) to their superblocks: those of the heap the
-// thread enters are freed locally, the others are pushed to their superblocks' remote lists,
-// one pre-linked chain per superblock.
+// thread enters are freed locally; the others (cached before their superblock changed owner, or
+// refilled from a heap the thread was passed over to) are sent to their owners (send_remote)
+// after leaving it.
 void flush(ThreadCache* tc, std::size_t cls, std::size_t n) noexcept {
   CacheBin bin = tc->bin(cls);
   if (n > bin.count()) n = bin.count();
@@ -331,20 +485,7 @@ void flush(ThreadCache* tc, std::size_t cls, std::size_t n) noexcept {
   bin.room += static_cast<std::uint32_t>(n);
   *static_cast<void**>(last) = nullptr;
 
-  struct Run {
-    Superblock* sb;
-    void* first;
-    void* last;
-    std::size_t n;
-  };
-  constexpr std::size_t kRuns = 8;
-  Run runs[kRuns];
-  std::size_t nruns = 0;
-  std::size_t remote = 0;
-  bool owner_lock =
-      static_cast<config::RemotePolicy>(g.remote_policy) == config::RemotePolicy::OwnerLock;
-  void* deferred = nullptr; // owner-lock: blocks freed after leaving h
-
+  void* others = nullptr;
   Heap* h = acquire_heap(tc);
   while (chain != nullptr) {
     void* p = chain;
@@ -354,40 +495,12 @@ void flush(ThreadCache* tc, std::size_t cls, std::size_t n) noexcept {
       heap_free_local(h, sb, p);
       continue;
     }
-    if (owner_lock) {
-      *static_cast<void**>(p) = deferred;
-      deferred = p;
-      continue;
-    }
-    std::size_t r = 0;
-    while (r < nruns && runs[r].sb != sb)
-      ++r;
-    if (r == nruns) {
-      if (nruns == kRuns) {
-        for (std::size_t i = 0; i < nruns; ++i)
-          push_remote(runs[i].sb, runs[i].first, runs[i].last, runs[i].n);
-        nruns = 0;
-        r = 0;
-      }
-      runs[r] = {sb, p, p, 0};
-      ++nruns;
-    } else {
-      *static_cast<void**>(p) = runs[r].first;
-      runs[r].first = p;
-    }
-    ++runs[r].n;
-    ++remote;
+    *static_cast<void**>(p) = others;
+    others = p;
   }
-  for (std::size_t i = 0; i < nruns; ++i)
-    push_remote(runs[i].sb, runs[i].first, runs[i].last, runs[i].n);
   enforce_invariant(h);
   release_heap(h);
-  while (deferred != nullptr) {
-    void* p = deferred;
-    deferred = *static_cast<void**>(p);
-    free_direct(tc, superblock_of(p), p);
-  }
-  count_remote(tc, remote);
+  send_remote(tc, others);
   publish_cached(tc);
 }
 
@@ -448,7 +561,11 @@ void grow_cap(ThreadCache* tc, std::size_t cls) noexcept {
     // that keeps missing gets it, so classes of similar use do not trade it back and forth on
     // every miss. cache.bytes may also have been lowered at run time below what the thread
     // holds: then the others give back at once.
-    if (++tc->misses[cls] >= kMissesToTake || tc->cap_bytes > bound) {
+    // A class of which a whole batch would not fit in the bound (size > bound / batch) only
+    // takes what is free: were it to flush the others, they would flush it back on their next
+    // misses (mstress, paper_notes/hoard.md).
+    bool may_take = size * batch <= bound && ++tc->misses[cls] >= kMissesToTake;
+    if (may_take || tc->cap_bytes > bound) {
       tc->misses[cls] = 0;
       make_room(tc, cls, need);
     }
@@ -501,6 +618,7 @@ void* allocate_class_slow(std::size_t cls) noexcept {
 // Kept out of line: inlined, it would give the fast path a stack frame.
 __attribute__((noinline)) void* allocate_slow(std::size_t size) noexcept {
   if (!ensure_init()) return boot_allocate(size, 16);
+  purge_thread::maybe_start(); // no allocator lock is held here (purge_thread.h)
   if (size > g.threshold) {
     count_alloc(nullptr);
     return large::allocate(size, 0, false);
@@ -513,7 +631,13 @@ __attribute__((noinline)) void free_small_slow(Superblock* sb, void* p) noexcept
   ErrnoGuard keep; // free preserves errno; the fast path never touches it
   ThreadCache* tc = thread_cache();
   count_free(tc);
-  if (tc != nullptr) {
+  if (tc != nullptr && sb->owner.load_relaxed() != tc->home) { // C2: never into the bins
+    if (cache_bound() != 0) {
+      buffer_remote(tc, sb, p);
+      return;
+    }
+    flush_remote(tc); // cache.bytes was set to 0 at run time: nothing stays buffered
+  } else if (tc != nullptr) {
     CacheBin bin = tc->bin(sb->cls);
     grow_cap(tc, sb->cls);
     if (bin.cap != 0) {
@@ -539,7 +663,9 @@ __attribute__((noinline)) void free_other(void* p) noexcept {
     large::deallocate(p);
     return;
   }
-  if (g.reported_foreign.exchange_relaxed(1) == 0 && g.tune.verbose.load_relaxed() >= 1)
+  // Verbosity first: general.verbose may be raised at run time, and the one report is kept
+  // for a process that asks for it.
+  if (g.tune.verbose.load_relaxed() >= 1 && g.reported_foreign.exchange_relaxed(1) == 0)
     pal::Message().text("hoardlab: free of a pointer it does not own: ").hex(core::addr(p)).emit();
 }
 
@@ -584,9 +710,26 @@ void* allocate(std::size_t size) noexcept {
 }
 
 void* allocate_zeroed(std::size_t size) noexcept {
-  if (ensure_init() && size > g.threshold) {
+  if (!ensure_init()) return boot_allocate(size, 16); // never reused: reads as zero
+  if (size > g.threshold) {
     count_alloc(nullptr);
     return large::allocate(size, 0, true);
+  }
+  std::size_t cls = g.classes.class_of(size);
+  if (g.classes.size_of(cls) >= kZeroedFromHeapMin) {
+    // With the bin empty, one block straight from a heap: taken from a superblock's never-used
+    // bump region it is known to be zero (Z1) and is not cleared, so its pages stay untouched
+    // until the caller writes them. A cached block is reused memory: it is cleared below.
+    ThreadCache* tc = thread_cache();
+    if (tc == nullptr || tc->bin(cls).head == nullptr) {
+      count_alloc(tc);
+      Heap* h = acquire_heap(tc);
+      bool zero = false;
+      void* p = heap_allocate_zeroed(h, cls, &zero);
+      release_heap(h);
+      if (p != nullptr && !zero) std::memset(p, 0, size);
+      return p;
+    }
   }
   void* p = allocate(size);
   if (p != nullptr && !in_boot(p)) std::memset(p, 0, size);
@@ -596,7 +739,10 @@ void* allocate_zeroed(std::size_t size) noexcept {
 void* allocate_aligned(std::size_t alignment, std::size_t size) noexcept {
   if (alignment <= core::SizeClasses::kGranule) return allocate(size);
   if (!ensure_init()) return boot_allocate(size, alignment);
-  if (alignment <= kMaxSmallAlign && size <= g.threshold) {
+  if (alignment <= g.threshold && size <= g.threshold) {
+    // A class whose size is a multiple of the alignment has every block aligned to it (do_init).
+    // Up to the threshold such a class exists for every power of two with the default spacing;
+    // where none does (coarse spacings skip some powers of two), the page-run path serves it.
     std::size_t cls = g.classes.class_of_aligned(size < alignment ? alignment : size, alignment);
     if (cls < g.classes.count()) return allocate_class_slow(cls);
   }
@@ -608,6 +754,9 @@ void deallocate(void* p) noexcept {
   if (deallocate_hit(p)) return; // never taken in the checked build
   if (in_small_range(p)) {
     Superblock* sb = superblock_of(p);
+    // general.checked: the caches are off (publish_options), so every free of a small block
+    // comes here and is checked against the block's state (checked.cpp).
+    if (g.tune.checked.load_relaxed() && checked_free(sb, p)) return;
 #ifdef HOARDLAB_CHECKED
     if (bad_small_pointer(sb, p)) {
       pal::Message().text("hoardlab: invalid free of ").hex(core::addr(p)).emit();
@@ -615,7 +764,7 @@ void deallocate(void* p) noexcept {
     }
     ThreadCache* tc = tl_cache;
     CacheBin bin = tc->bin(sb->cls);
-    if (bin.room != 0) {
+    if (sb->owner.load_relaxed() == tc->home && bin.room != 0) {
       *static_cast<void**>(p) = bin.head;
       bin.head = p;
       --bin.room;
@@ -664,6 +813,7 @@ void thread_exit() noexcept {
   tl_flags |= kExiting;
   if (tc == &kSentinel) return;
   flush_all(tc);
+  flush_remote(tc);
   tl_cache = const_cast<ThreadCache*>(&kSentinel);
   core::SpinGuard guard(g.registry_lock);
   tc->live = false;
@@ -674,6 +824,12 @@ void thread_exit() noexcept {
 
 void fork_prepare() noexcept {
   if (g.state.load_acquire() != kStateReady) return;
+  // First: a purge thread being started may still allocate inside pthread_create.
+  purge_thread::fork_prepare();
+  // The forking thread's remote buffer goes to its owners first (this may enter heaps, so before
+  // they are all taken); other threads' buffers are leaked in the child with their caches.
+  if (tl_cache != &kSentinel) flush_remote(tl_cache);
+  config::lock_options(); // the options record: see config/options.cpp, "Protocol"
   g.registry_lock.lock();
   for (unsigned i = 0; i < g.heap_count; ++i)
     while (!g.heaps[i].try_acquire())
@@ -690,6 +846,7 @@ void fork_prepare() noexcept {
 void fork_parent() noexcept {
   if (g.state.load_acquire() != kStateReady) return;
   set_holds_all(false);
+  purge_thread::fork_parent();
   purge_fork_release();
   large::fork_parent();
   for (unsigned n = 0; n < g.nodes; ++n)
@@ -697,11 +854,13 @@ void fork_parent() noexcept {
   for (unsigned i = 0; i < g.heap_count; ++i)
     g.heaps[i].release_lock();
   g.registry_lock.unlock();
+  config::unlock_options();
 }
 
 void fork_child() noexcept {
   if (g.state.load_acquire() != kStateReady) return;
   set_holds_all(false);
+  purge_thread::fork_child();
   purge_fork_release();
   large::fork_child();
   for (unsigned n = 0; n < g.nodes; ++n)
@@ -712,13 +871,17 @@ void fork_child() noexcept {
   // counted as in use).
   g.live_threads.store_relaxed(tl_cache != &kSentinel ? 1 : 0);
   g.registry_lock.reset_in_child();
+  config::reset_options_lock_in_child();
 }
 
 bool trim(std::size_t pad) noexcept {
   (void)pad;
   if (g.state.load_acquire() != kStateReady) return false;
   ThreadCache* tc = tl_cache;
-  if (tc != &kSentinel) flush_all(tc);
+  if (tc != &kSentinel) {
+    flush_all(tc);
+    flush_remote(tc);
+  }
   for (unsigned i = 0; i < g.heap_count; ++i) {
     Heap* h = &g.heaps[i];
     acquire_specific(h);
@@ -743,12 +906,14 @@ void stats_total(TotalStats* out) noexcept {
     t.allocations += hits + tc->slow_allocations.load_relaxed();
     t.frees += tc->cached_frees.load_relaxed() + tc->slow_frees.load_relaxed();
     t.remote_frees_sent += tc->remote_sent.load_relaxed();
+    t.remote_batches_sent += tc->remote_batches.load_relaxed();
     t.heap_pass_overs += tc->pass_overs.load_relaxed();
     t.cached_bytes += tc->cached_bytes.load_relaxed();
   }
   t.allocations += g.orphan_allocations.load_relaxed();
   t.frees += g.orphan_frees.load_relaxed();
   t.remote_frees_sent += g.orphan_remote_sent.load_relaxed();
+  t.remote_batches_sent += g.orphan_remote_batches.load_relaxed();
   t.heap_pass_overs += g.orphan_pass_overs.load_relaxed();
   std::uint64_t u = 0;
   std::uint64_t a = 0;
@@ -760,6 +925,7 @@ void stats_total(TotalStats* out) noexcept {
     u += h.pub_u.load_relaxed();
     a += h.pub_a.load_relaxed();
   }
+  t.remote_frees_drained += g.pooled_remote_drained.load_relaxed();
   std::uint64_t pool_sb = 0;
   std::uint64_t mapped = 0;
   for (unsigned n = 0; n < g.nodes; ++n) {
@@ -769,6 +935,9 @@ void stats_total(TotalStats* out) noexcept {
   }
   large::Stats ls = large::stats();
   t.large_allocations = ls.allocations;
+  t.large_cached_bytes = ls.cached_bytes;
+  purge_thread::Stats ps = purge_thread::stats();
+  t.background_purged_bytes = ps.superblock_bytes + ps.large_bytes;
   t.bytes_in_use = u + ls.live_bytes;
   t.pool_bytes = pool_sb * g.sb_size;
   t.bytes_held = a + t.pool_bytes + ls.mapped_bytes;
@@ -813,7 +982,7 @@ bool stats_node(std::uint32_t index, NodeStats* out) noexcept {
   s.remote_allocations = g.remote_allocations[index].load_relaxed();
   s.cross_node_remote_frees = g.cross_node_remote_frees[index].load_relaxed();
   numa::NodePlacement np = numa::node_placement(static_cast<int>(index));
-  s.bytes_placed = g.arenas[index].committed_bytes.load_relaxed();
+  s.bytes_placed = g.arenas[index].committed_bytes.load_relaxed() + large::node_mapped_bytes(index);
   s.os_node = np.os_node;
   s.bound = np.bound ? 1 : 0;
   *out = s;

@@ -40,7 +40,8 @@ bool trim(std::size_t pad) noexcept;
 
 // Copies the run-time-settable options from the options table into the fields the allocator
 // reads (atomics: no data race with threads allocating meanwhile). Called at init and by
-// hl_option_set after each accepted change; callers are serialized (one at a time).
+// hl_option_set after each accepted change; each call copies under the options lock, so calls
+// are serialized and the last one holds the last value set.
 void publish_options() noexcept;
 
 } // namespace hoardlab::mem

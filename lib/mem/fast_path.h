@@ -14,10 +14,13 @@
 //  - no init check: before init the thread's cache is the read-only sentinel (limit 0, every
 //    room 0) and the small range is empty, so neither test passes;
 //  - no atomic read-modify-write: the bins and counters have one writer, this thread;
-//  - no policy branch: the remote-free policy only matters once a block leaves the cache.
+//  - no policy branch: the remote-free policy only matters once a block leaves the thread; a
+//    free adds one compare (the superblock's owner against the thread's home heap), so that
+//    blocks of other heaps never enter the bins.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "mem/internal.h"
 
@@ -40,8 +43,15 @@ inline void* allocate_hit(std::size_t size) noexcept {
   return p;
 }
 
-// Puts p back in the calling thread's cache when p is a small block and its bin has room.
-// p may be anything, nullptr included.
+// Puts p back in the calling thread's cache when p is a small block of the thread's home heap
+// and its bin has room. p may be anything, nullptr included.
+//
+// The owner compare is the only remote-free test on this path (C2, thread_cache.h): the owner
+// sits on the header's hot line next to the class, which the bin lookup loads anyway, and `home`
+// sits next to `limit`. A block of another heap (or of a pooled superblock, owner nullptr) takes
+// the slow path, which buffers it for its owner: the thread never reuses it, so it cannot write
+// next to another thread's blocks (Hoard §5, passive false sharing). The sentinel's home is
+// nullptr like a pooled superblock's owner, but every room of the sentinel is 0.
 inline bool deallocate_hit(void* p) noexcept {
 #ifdef HOARDLAB_CHECKED
   // The checked build validates every small pointer first, out of line.
@@ -50,11 +60,16 @@ inline bool deallocate_hit(void* p) noexcept {
 #else
   if (!in_small_range(p)) return false;
   ThreadCache* tc = tl_cache;
-  CacheBin bin = tc->bin(superblock_of(p)->cls);
-  if (bin.room == 0) return false; // the sentinel has no room: full from the start
+  Superblock* sb = superblock_of(p);
+  if (sb->owner.load_relaxed() != tc->home) return false;
+  CacheBin bin = tc->bin(sb->cls);
+  std::uint32_t room;
+  // room - 1 with the borrow as the "full" test: one subtraction instead of a test and a
+  // decrement.
+  if (__builtin_sub_overflow(bin.room, 1u, &room)) return false;
   *static_cast<void**>(p) = bin.head;
   bin.head = p;
-  --bin.room;
+  bin.room = room;
   bump(tc->cached_frees);
   return true;
 #endif

@@ -6,6 +6,7 @@
 #include "config/options.h"
 #include "core/bits.h"
 #include "mem/internal.h"
+#include "mem/purge_thread.h"
 #include "numa/placement.h"
 #include "numa/topology.h"
 #include "pal/pal.h"
@@ -38,15 +39,24 @@ std::uint16_t group_for(const Superblock* sb) noexcept {
   return static_cast<std::uint16_t>(static_cast<std::size_t>(sb->used) * g.groups / sb->capacity);
 }
 
+// Puts sb on the list of its group, and marks its class in h->nonfull_classes (H4) when that
+// list is a non-full group.
+void link(Heap* h, Superblock* sb) noexcept {
+  list_of(h, sb).push_front(&sb->link);
+  if (sb->group < g.groups) h->nonfull_classes[sb->cls / 64] |= std::uint64_t{1} << (sb->cls % 64);
+}
+
 void regroup(Heap* h, Superblock* sb) noexcept {
   std::uint16_t ng = group_for(sb);
   if (ng == sb->group) return;
   list_of(h, sb).remove(&sb->link);
   sb->group = ng;
-  list_of(h, sb).push_front(&sb->link);
+  link(h, sb);
 }
 
 void format(Superblock* sb, std::size_t cls) noexcept {
+  // Z1: blocks were handed out since the memory was zero (the bump pointer moved): reused memory.
+  if (sb->bump != nullptr && sb->bump != sb->base() + sb->first_offset) sb->zero_state = kZeroNone;
   sb->cls = static_cast<std::uint32_t>(cls);
   sb->block_size = static_cast<std::uint32_t>(g.classes.size_of(cls));
   sb->capacity = g.class_capacity[cls];
@@ -61,7 +71,7 @@ void format(Superblock* sb, std::size_t cls) noexcept {
 void adopt(Heap* h, Superblock* sb) noexcept {
   sb->owner.store_release(h); // [OW1]
   sb->group = group_for(sb);
-  list_of(h, sb).push_front(&sb->link);
+  link(h, sb);
   h->a += g.sb_size;
   h->u += static_cast<std::size_t>(sb->used) * sb->block_size;
   ++h->superblocks;
@@ -126,9 +136,70 @@ void drain_pending(Heap* h) noexcept {
   }
 }
 
+// Pushes a pre-linked chain of blocks of sb (first..last) onto sb's remote list ([RF1]) and
+// tells the owner when the list was empty; the caller has done the accounting.
+void push_chain(Superblock* sb, void* first, void* last) noexcept {
+  void* old = sb->remote_head.load_relaxed();
+  do {
+    *static_cast<void**>(last) = old;
+  } while (!sb->remote_head.cas_weak_release(old, first)); // [RF1]
+  if (old == nullptr) notify_owner(sb);
+}
+
+// The holder of h takes h's whole message queue ([MQ2]) and returns each block to its
+// superblock. Whatever the policy now is: messages sent before a switch of remote.policy are
+// delivered by the next holder all the same.
+//
+// A block whose superblock changed owner while its message was in flight (h gave the superblock
+// to the pool, and maybe another heap took it) is forwarded to that superblock's own remote list:
+// the superblock list is the ground truth every owner drains (on notify, on entry through the
+// pending stack, when popping it from the pool, when giving it away), so the block reaches the
+// right superblock whoever owns it now, and its bytes stay pending until then. It cannot have
+// been reformatted meanwhile: the block is still counted in its superblock's `used` (Q3).
+std::size_t drain_queue(Heap* h) noexcept {
+  if (h->queue.looks_empty()) return 0;
+  void* message = h->queue.take_all(); // [MQ2]
+  std::size_t back = 0;
+  std::size_t back_bytes = 0;
+  while (message != nullptr) {
+    void* next_message = RemoteQueue::next_message(message);
+    Superblock* run = nullptr; // the superblock of the blocks just put back, regrouped once
+    for (void* p = message; p != nullptr;) {
+      void* next = *static_cast<void**>(p);
+      Superblock* sb = superblock_of(p);
+      if (sb != run) {
+        if (run != nullptr) regroup(h, run);
+        run = nullptr;
+      }
+      if (sb->owner.load_relaxed() != h) {
+        push_chain(sb, p, p); // forwarded; still pending
+      } else if (sb->used == 0) {
+        pal::Message()
+            .text("hoardlab: double free detected in superblock ")
+            .hex(core::addr(sb))
+            .emit();
+      } else {
+        sb->put_block(p);
+        h->u -= sb->block_size;
+        back_bytes += sb->block_size;
+        ++back;
+        run = sb;
+      }
+      p = next;
+    }
+    if (run != nullptr) regroup(h, run);
+    message = next_message;
+  }
+  h->pending_blocks.store_relaxed(0);
+  g.pending_bytes.fetch_sub_relaxed(static_cast<std::int64_t>(back_bytes));
+  h->remote_drained.add_single_writer(back);
+  return back;
+}
+
 void on_acquire(Heap* h) noexcept {
   ensure_ready(h);
   drain_pending(h);
+  drain_queue(h);
   enforce_invariant(h);
 }
 
@@ -136,10 +207,14 @@ Pool& pool_of(const Superblock* sb) noexcept {
   return g.pools[sb->node];
 }
 
-void purge_blocks(Superblock* sb) noexcept {
+// The caller holds sb alone (it is empty and off every stack, or not yet pushed).
+std::size_t purge_blocks(Superblock* sb) noexcept {
   pal::purge(sb->base() + pal::kPageSize, g.sb_size - pal::kPageSize);
   sb->purged = true;
+  sb->zero_state = kZeroAbovePage; // Z1: the block pages read as zero again
+  sb->bump = nullptr;              // format then knows no block was handed out since
   g.purged_bytes.fetch_add_relaxed(g.sb_size - pal::kPageSize);
+  return g.sb_size - pal::kPageSize;
 }
 
 // Puts an empty superblock (owner already nullptr) on its pool's empty stack. Beyond the
@@ -170,11 +245,18 @@ void push_empty(Pool& p, Superblock* sb) noexcept {
   if (defer) {
     p.deferred.fetch_add_relaxed(1);
     std::uint64_t old = 0; // only the first deferred one sets the oldest stamp
-    p.oldest_deferred_ms.cas_strong_acq_rel(old, stamp);
+    // The first one since the last pass tells the purge thread, if it runs; when it does not
+    // take the notification (queue full), the slow paths purge this pool inline.
+    if (p.oldest_deferred_ms.cas_strong_acq_rel(old, stamp) && purge_thread::active() &&
+        !purge_thread::post_pool_due(static_cast<unsigned>(&p - g.pools)))
+      p.purge_inline.store_relaxed(true);
   }
 }
 
 void give_to_pool(Heap* h, Superblock* sb) noexcept {
+  // Ownership changes only after a drain: first the queue (it may hold blocks of sb), then sb's
+  // own list. Blocks that arrive after this reach sb through its list (drain_queue forwards).
+  drain_queue(h);
   drain_remote(h, sb);
   list_of(h, sb).remove(&sb->link);
   h->a -= g.sb_size;
@@ -209,7 +291,7 @@ Superblock* get_superblock(Heap* h, std::size_t cls) noexcept {
     h->empty.remove(n);
     format(sb, cls);
     sb->group = group_for(sb);
-    list_of(h, sb).push_front(&sb->link);
+    link(h, sb);
     return sb;
   }
   Pool& pool = g.pools[h->node];
@@ -226,7 +308,7 @@ Superblock* get_superblock(Heap* h, std::size_t cls) noexcept {
       h->empty.remove(&sb->link);
       format(sb, cls);
       sb->group = group_for(sb);
-      list_of(h, sb).push_front(&sb->link);
+      link(h, sb);
     }
     if (sb->has_free()) return sb;
   }
@@ -251,7 +333,7 @@ Superblock* get_superblock(Heap* h, std::size_t cls) noexcept {
           h->empty.remove(&part->link);
           format(part, cls);
           part->group = group_for(part);
-          list_of(h, part).push_front(&part->link);
+          link(h, part);
         }
         if (part->has_free()) return part;
       }
@@ -284,17 +366,28 @@ Superblock* emptiest(Heap* h) noexcept {
   if (core::ListNode* n = h->empty.front()) return Superblock::of_link(n);
   Superblock* best = nullptr;
   std::size_t best_bytes = SIZE_MAX;
-  for (std::size_t c = 0; c < g.classes.count(); ++c) {
-    for (unsigned gi = 0; gi < g.groups; ++gi) {
-      core::ListNode* n = h->groups[c][gi].front();
-      if (n == nullptr) continue;
-      Superblock* sb = Superblock::of_link(n);
-      std::size_t bytes = static_cast<std::size_t>(sb->used) * sb->block_size;
-      if (bytes < best_bytes) {
-        best = sb;
-        best_bytes = bytes;
+  // Only the classes H4 marks: a heap uses a few of its classes at a time, and this runs after
+  // every drain and flush while the invariant is violated. A marked class found with no
+  // non-full superblock is unmarked here.
+  for (std::size_t word = 0; word < 2; ++word) {
+    std::uint64_t bits = h->nonfull_classes[word];
+    while (bits != 0) {
+      std::size_t c = word * 64 + static_cast<std::size_t>(__builtin_ctzll(bits));
+      bits &= bits - 1;
+      bool found = false;
+      for (unsigned gi = 0; gi < g.groups; ++gi) {
+        core::ListNode* n = h->groups[c][gi].front();
+        if (n == nullptr) continue;
+        found = true;
+        Superblock* sb = Superblock::of_link(n);
+        std::size_t bytes = static_cast<std::size_t>(sb->used) * sb->block_size;
+        if (bytes < best_bytes) {
+          best = sb;
+          best_bytes = bytes;
+        }
+        break;
       }
-      break;
+      if (!found) h->nonfull_classes[word] &= ~(std::uint64_t{1} << (c % 64));
     }
   }
   return best;
@@ -341,7 +434,7 @@ void set_holds_all(bool on) noexcept {
   tl_holds_all = on;
 }
 
-Heap* acquire_heap(ThreadCache* tc) noexcept {
+Heap* home_heap(ThreadCache* tc) noexcept {
   unsigned home = 0;
   std::uint32_t seq = tc != nullptr ? tc->seq : 0;
   if (tc == nullptr) {
@@ -364,11 +457,16 @@ Heap* acquire_heap(ThreadCache* tc) noexcept {
     home = seq;
     break;
   }
-  home %= g.heap_count;
+  return &g.heaps[home % g.heap_count];
+}
+
+Heap* acquire_heap(ThreadCache* tc) noexcept {
+  Heap* home_h = home_heap(tc);
+  if (tc != nullptr) tc->home = home_h; // the free fast path's compare (C2)
+  auto home = static_cast<unsigned>(home_h - g.heaps);
   if (tl_holds_all) {
-    Heap* h = &g.heaps[home];
-    ensure_ready(h);
-    return h;
+    ensure_ready(home_h);
+    return home_h;
   }
   unsigned tries = g.pus < g.heap_count ? g.pus : g.heap_count; // home and at most P-1 others
   std::uint64_t passes = 0;
@@ -454,6 +552,31 @@ std::size_t heap_allocate(Heap* h, std::size_t cls, std::size_t want, void** hea
   return got;
 }
 
+void* heap_allocate_zeroed(Heap* h, std::size_t cls, bool* zero) noexcept {
+  *zero = false;
+  Superblock* sb = fullest_with_free(h, cls);
+  if (sb == nullptr) sb = get_superblock(h, cls);
+  if (sb == nullptr) return nullptr;
+  // A superblock below the full group has a block in its free list or bump region (S1).
+  bool from_bump = sb->free_list == nullptr && sb->bump < sb->end;
+  bool z = from_bump && sb->bump_block_is_zero(sb->bump, pal::kPageSize);
+  void* p = sb->take_block();
+  if (p == nullptr) { // defensive: every block is in the remote list
+    heap_allocate(h, cls, 1, &p);
+    return p;
+  }
+  h->u += sb->block_size;
+  if (g.nodes > 1) {
+    auto here = static_cast<unsigned>(numa::current_node());
+    if (here >= g.nodes) here = 0;
+    if (sb->node != here) g.remote_allocations[here].fetch_add_relaxed(1);
+  }
+  regroup(h, sb);
+  h->allocations.add_single_writer(1);
+  *zero = z;
+  return p;
+}
+
 void heap_free_local(Heap* h, Superblock* sb, void* p) noexcept {
   sb->put_block(p);
   h->u -= sb->block_size;
@@ -461,21 +584,38 @@ void heap_free_local(Heap* h, Superblock* sb, void* p) noexcept {
   regroup(h, sb);
 }
 
-void push_remote(Superblock* sb, void* first, void* last, std::size_t n) noexcept {
-  g.pending_bytes.fetch_add_relaxed(static_cast<std::int64_t>(n * sb->block_size));
+namespace {
+
+void count_cross_node(const Superblock* sb, std::size_t n) noexcept {
   if (g.nodes > 1 && static_cast<unsigned>(numa::current_node()) != sb->node)
     g.cross_node_remote_frees[sb->node].fetch_add_relaxed(n);
-  void* old = sb->remote_head.load_relaxed();
-  do {
-    *static_cast<void**>(last) = old;
-  } while (!sb->remote_head.cas_weak_release(old, first)); // [RF1]
-  if (old == nullptr) notify_owner(sb);
-  Heap* o = sb->owner.load_acquire(); // [OW2]
+}
+
+// n blocks were just sent to heap o: past the threshold, the freeing thread drains o itself (a
+// heap nobody enters any more, its threads gone or moved, would keep them), if it can enter
+// without waiting.
+void drain_if_piling_up(Heap* o, std::size_t n) noexcept {
   auto n_signed = static_cast<std::int64_t>(n);
   auto threshold = static_cast<std::int64_t>(drain_threshold());
+  if (o->pending_blocks.fetch_add_relaxed(n_signed) + n_signed >= threshold && !tl_holds_all &&
+      o->try_acquire()) {
+    on_acquire(o);
+    release_heap(o);
+  }
+}
+
+} // namespace
+
+void push_remote(Superblock* sb, void* first, void* last, std::size_t n) noexcept {
+  g.pending_bytes.fetch_add_relaxed(static_cast<std::int64_t>(n * sb->block_size));
+  count_cross_node(sb, n);
+  push_chain(sb, first, last);
+  Heap* o = sb->owner.load_acquire(); // [OW2]
   if (o == nullptr) {
     // In the pool: no heap drains it until it is popped. Past the threshold, the freeing
     // thread sweeps the pool, so superblocks emptied there are purged and reused.
+    auto n_signed = static_cast<std::int64_t>(n);
+    auto threshold = static_cast<std::int64_t>(drain_threshold());
     Pool& p = pool_of(sb);
     if (p.pending_blocks.fetch_add_relaxed(n_signed) + n_signed >= threshold) {
       p.pending_blocks.store_relaxed(0);
@@ -483,13 +623,16 @@ void push_remote(Superblock* sb, void* first, void* last, std::size_t n) noexcep
     }
     return;
   }
-  // A heap nobody enters any more (its threads left or moved) would keep these blocks: past
-  // the threshold, the freeing thread drains it itself, if it can enter without waiting.
-  if (o->pending_blocks.fetch_add_relaxed(n_signed) + n_signed >= threshold && !tl_holds_all &&
-      o->try_acquire()) {
-    on_acquire(o);
-    release_heap(o);
-  }
+  drain_if_piling_up(o, n);
+}
+
+void send_message(Heap* o, void* first, std::size_t n, std::size_t bytes) noexcept {
+  g.pending_bytes.fetch_add_relaxed(static_cast<std::int64_t>(bytes));
+  if (g.nodes > 1)
+    for (void* p = first; p != nullptr; p = *static_cast<void**>(p))
+      count_cross_node(superblock_of(p), 1);
+  o->queue.send(first); // [MQ1]
+  drain_if_piling_up(o, n);
 }
 
 void enforce_invariant(Heap* h) noexcept {
@@ -538,6 +681,7 @@ void drain_pooled(Superblock* sb) noexcept {
   sb->free_list = list;
   sb->used -= static_cast<std::uint32_t>(n);
   g.pending_bytes.fetch_sub_relaxed(static_cast<std::int64_t>(n * sb->block_size));
+  g.pooled_remote_drained.fetch_add_relaxed(n); // remote frees drained with no heap to count them
 }
 
 // Pops every superblock of a stack into a chain through link.next (unused while pooled).
@@ -572,6 +716,10 @@ void sweep_pool(Pool& p) noexcept {
 
 std::size_t purge_deferred(Pool& p, bool force) noexcept {
   if (p.deferred.load_relaxed() <= 0) return 0;
+  // The purge thread takes due purges while it runs, unless it missed this pool's notification.
+  if (!force && purge_thread::active() && !purge_thread::on_thread() &&
+      !p.purge_inline.load_relaxed())
+    return 0;
   std::uint64_t delay = g.tune.purge_delay_ms.load_relaxed();
   std::uint64_t oldest = p.oldest_deferred_ms.load_relaxed();
   std::uint64_t now = pal::now_ms();
@@ -592,10 +740,9 @@ std::size_t purge_deferred(Pool& p, bool force) noexcept {
     if (!sb->purged && sb->empty_since_ms != 0) {
       bool over = static_cast<std::uint64_t>(p.unpurged_empty.load_relaxed()) > retain;
       if (over && (force || now >= sb->empty_since_ms + delay)) {
-        purge_blocks(sb);
+        released += purge_blocks(sb);
         sb->empty_since_ms = 0;
         p.unpurged_empty.fetch_sub_relaxed(1);
-        released += g.sb_size - pal::kPageSize;
       } else if (over) {
         ++waiting;
         if (next_oldest == 0 || sb->empty_since_ms < next_oldest) next_oldest = sb->empty_since_ms;
@@ -607,6 +754,7 @@ std::size_t purge_deferred(Pool& p, bool force) noexcept {
   }
   p.deferred.store_relaxed(waiting);
   p.oldest_deferred_ms.store_relaxed(next_oldest);
+  if (waiting == 0) p.purge_inline.store_relaxed(false);
   p.purging.store_release(false);
   return released;
 }
@@ -636,15 +784,12 @@ std::size_t purge_pools() noexcept {
       chain = chain->next;
       sb->link.next = nullptr;
       if (!sb->purged) {
-        pal::purge(sb->base() + pal::kPageSize, g.sb_size - pal::kPageSize);
-        sb->purged = true;
+        released += purge_blocks(sb);
         p.unpurged_empty.fetch_sub_relaxed(1);
-        released += g.sb_size - pal::kPageSize;
       }
       p.empty.push(sb);
     }
   }
-  g.purged_bytes.fetch_add_relaxed(released);
   return released;
 }
 

@@ -8,6 +8,7 @@
 #include "core/atomic.h"
 #include "core/intrusive_list.h"
 #include "core/size_classes.h"
+#include "mem/remote_queue.h"
 #include "mem/superblock.h"
 
 namespace hoardlab::mem {
@@ -17,9 +18,11 @@ inline constexpr std::size_t kMaxGroups = 16;
 /// A processor heap.
 ///
 /// Protocol:   a thread enters with try_acquire (or acquire, which spins and yields) and leaves
-///             with release; everything but `busy_`, `pending_head` and the published counters
+///             with release; everything but `busy_`, `pending_head`, `queue` and the published
+///             counters
 ///             is touched only in between. Any thread pushes superblocks onto pending_head
-///             (notify); the holder takes the whole stack by exchange.
+///             (notify) and messages of freed blocks onto queue (remote.policy=heap-queue); the
+///             holder takes either whole by exchange, on every entry whatever the policy now is.
 /// Invariants: (H1) every superblock s with s.owner == this is in exactly one list:
 ///             groups[s.cls][s.group] (s.group in [0, G], G = full) or empty (s.used == 0).
 ///             (H2) u == sum of s.used * s.block_size, a == S * |superblocks|.
@@ -27,8 +30,8 @@ inline constexpr std::size_t kMaxGroups = 16;
 ///                  u >= a - K*S  or  u >= (1-f)*a  or  no superblock is at least f empty.
 /// Ordering:   [HP1] try_acquire's exchange is acquire, pairing with [HP2] release's store.
 ///             [HN1] notify's CAS on pending_head is release; [HN2] the holder's exchange is
-///             acquire and pairs with it.
-/// ABA:        pending_head is emptied whole by exchange, never popped singly.
+///             acquire and pairs with it. queue: its own [MQ1]/[MQ2] (remote_queue.h).
+/// ABA:        pending_head and queue are emptied whole by exchange, never popped singly.
 struct Heap {
   core::Atomic<bool> busy{false};
   std::uint32_t index = 0;
@@ -41,8 +44,12 @@ struct Heap {
   std::uint32_t checks = 0;
   core::IntrusiveList empty;
   core::IntrusiveList groups[core::SizeClasses::kMaxClasses][kMaxGroups + 1];
+  // (H4) a superset of the classes with a superblock in a non-full group (bit c of word c/64):
+  // set when one is linked there, cleared lazily by the emptiest-superblock search.
+  std::uint64_t nonfull_classes[2] = {};
 
   alignas(64) core::Atomic<Superblock*> pending_head{nullptr};
+  RemoteQueue queue; // heap-queue: messages of blocks freed by other threads
   // Blocks pushed to this heap's superblocks since its last drain (approximate: a statistic
   // that decides when a freeing thread drains the heap itself).
   core::Atomic<std::int64_t> pending_blocks{0};

@@ -23,6 +23,8 @@ inline bool in_small_range(const void* p) noexcept {
 bool ensure_init() noexcept;
 
 // ---- heaps (heap.cpp) ----
+// The heap the calling thread's slow steps map to (heap.mapping), without entering it.
+Heap* home_heap(ThreadCache* tc) noexcept;
 // Enters a heap for the calling thread: its home heap or, if busy, up to P-1 others, then
 // yields and retries. Drains the heap's pending remote frees and restores the invariant.
 Heap* acquire_heap(ThreadCache* tc) noexcept;
@@ -33,10 +35,17 @@ void acquire_specific(Heap* h) noexcept;
 void release_heap(Heap* h) noexcept;
 // Hands out up to `want` blocks of class cls linked through their first word; returns the count.
 std::size_t heap_allocate(Heap* h, std::size_t cls, std::size_t want, void** head) noexcept;
+// Hands out one block of class cls for calloc, from a superblock's bump region when its free
+// list is empty; *zero tells whether the block is known to read as zero (Z1), so the caller
+// skips clearing it. nullptr when memory is exhausted.
+void* heap_allocate_zeroed(Heap* h, std::size_t cls, bool* zero) noexcept;
 // The holder of h frees p, a block of sb, with sb->owner == h.
 void heap_free_local(Heap* h, Superblock* sb, void* p) noexcept;
 // Pushes a chain of blocks of sb (first..last, n blocks, pre-linked) onto its remote list.
 void push_remote(Superblock* sb, void* first, void* last, std::size_t n) noexcept;
+// remote.policy=heap-queue: sends a chain of n blocks (`bytes` in all, nullptr-terminated) of
+// superblocks that o owned when read, as one message on o's queue.
+void send_message(Heap* o, void* first, std::size_t n, std::size_t bytes) noexcept;
 // Hoard's emptiness invariant (H3): gives the emptiest superblocks to the pool while violated.
 void enforce_invariant(Heap* h) noexcept;
 // Drains every superblock's remote list and gives empty superblocks to the pool (trim).
@@ -58,6 +67,11 @@ std::size_t purge_deferred(Pool& p, bool force) noexcept;
 void purge_fork_prepare() noexcept;
 void purge_fork_release() noexcept;
 std::size_t drain_threshold() noexcept;
+
+// general.checked (checked.cpp): checks a free of p, a pointer into sb, against the block's state
+// under the owner heap and frees it there; an invalid or double free is reported and ignored.
+// Returns false when the ordinary path must free p (sb is in a pool: no heap to check it under).
+bool checked_free(Superblock* sb, void* p) noexcept;
 
 // Per-node superblock supply (pool.cpp part of heap.cpp).
 Superblock* carve_superblock(unsigned node) noexcept;

@@ -2,9 +2,14 @@
 
 #include <cstring>
 
+#include "config/options.h"
 #include "core/atomic.h"
 #include "core/bits.h"
 #include "core/spin_lock.h"
+#include "mem/purge_thread.h"
+#include "mem/state.h"
+#include "numa/placement.h"
+#include "numa/topology.h"
 #include "pal/pal.h"
 
 namespace hoardlab::mem::large {
@@ -55,10 +60,14 @@ bool mark(std::uintptr_t a, bool on) noexcept {
   }
 }
 
-// Freed mappings kept for reuse, bounded in bytes.
+// Freed mappings kept for reuse, bounded in bytes, oldest first. Each remembers its logical
+// node (a mapping keeps the binding it got when fresh) and when it was cached (the purge thread
+// unmaps those idle for purge.delay_ms).
 struct CacheEntry {
   void* base;
   std::size_t bytes;
+  std::uint64_t since_ms;
+  std::uint32_t node;
 };
 constexpr std::size_t kCacheSlots = 32;
 constinit core::SpinLock g_cache_lock;
@@ -71,6 +80,22 @@ constinit core::Atomic<std::uint64_t> g_allocations{0};
 constinit core::Atomic<std::uint64_t> g_live_bytes{0};
 constinit core::Atomic<std::uint64_t> g_mapped_bytes{0};
 constinit core::Atomic<std::uint64_t> g_cached_stat{0};
+// Live and cached mapped bytes per logical node (relaxed counters, read as a snapshot).
+constinit core::Atomic<std::uint64_t> g_node_mapped[numa::kMaxNodes] = {};
+
+// The header's first reserved word holds the mapping's logical node.
+std::uint32_t node_of(const Header* h) noexcept {
+  return static_cast<std::uint32_t>(h->reserved[0]);
+}
+void count_mapped(std::uint32_t node, std::size_t bytes, bool add) noexcept {
+  if (add) {
+    g_mapped_bytes.fetch_add_relaxed(bytes);
+    g_node_mapped[node].fetch_add_relaxed(bytes);
+  } else {
+    g_mapped_bytes.fetch_sub_relaxed(bytes);
+    g_node_mapped[node].fetch_sub_relaxed(bytes);
+  }
+}
 
 Header* header_of(const void* p) noexcept {
   return reinterpret_cast<Header*>(const_cast<char*>(static_cast<const char*>(p)) - sizeof(Header));
@@ -79,10 +104,11 @@ Header* header_of(const void* p) noexcept {
 // A cached mapping of at least `bytes` and at most 1.5x that; nullptr if none. The newest
 // fitting one is taken: its pages are the likeliest to be resident and in the TLB, and the
 // oldest stay first in line for eviction.
-void* cache_take(std::size_t bytes, std::size_t* got) noexcept {
+void* cache_take(std::size_t bytes, std::uint32_t node, std::size_t* got) noexcept {
   core::SpinGuard guard(g_cache_lock);
   for (std::size_t i = g_cache_count; i-- > 0;) {
-    if (g_cache[i].bytes >= bytes && g_cache[i].bytes <= bytes + bytes / 2) {
+    if (g_cache[i].bytes >= bytes && g_cache[i].bytes <= bytes + bytes / 2 &&
+        g_cache[i].node == node) {
       void* base = g_cache[i].base;
       *got = g_cache[i].bytes;
       g_cache_bytes -= *got;
@@ -99,11 +125,13 @@ void* cache_take(std::size_t bytes, std::size_t* got) noexcept {
 // Keeps a freed mapping, evicting the oldest ones when the slots or the byte bound are full:
 // recent sizes are the likeliest to be asked for again. Returns false (the caller unmaps) when
 // the mapping alone exceeds the bound. Evicted mappings are unmapped outside the lock.
-bool cache_put(void* base, std::size_t bytes) noexcept {
+bool cache_put(void* base, std::size_t bytes, std::uint32_t node) noexcept {
   std::size_t bound = g_cache_bound.load_relaxed();
   if (bytes > bound) return false;
   CacheEntry evicted[kCacheSlots];
   std::size_t n_evicted = 0;
+  bool was_empty = false;
+  std::uint64_t now = purge_thread::active() ? pal::now_ms() : 0;
   {
     core::SpinGuard guard(g_cache_lock);
     std::size_t drop = 0;
@@ -117,14 +145,18 @@ bool cache_put(void* base, std::size_t bytes) noexcept {
       g_cache[i - drop] = g_cache[i];
     g_cache_count -= drop;
     g_cache_bytes -= freed;
-    g_cache[g_cache_count++] = {base, bytes};
+    was_empty = g_cache_count == 0;
+    g_cache[g_cache_count++] = {base, bytes, now, node};
     g_cache_bytes += bytes;
     g_cached_stat.store_relaxed(g_cache_bytes);
   }
   for (std::size_t i = 0; i < n_evicted; ++i) {
     pal::unmap(evicted[i].base, evicted[i].bytes);
-    g_mapped_bytes.fetch_sub_relaxed(evicted[i].bytes);
+    count_mapped(evicted[i].node, evicted[i].bytes, false);
   }
+  // The purge thread, if it runs, unmaps what stays idle; without it (or with its queue full)
+  // the cache keeps its mappings up to the bound, as without the thread.
+  if (was_empty && now != 0) purge_thread::post_large_cached();
   return true;
 }
 
@@ -138,18 +170,28 @@ void* allocate(std::size_t size, std::size_t alignment, bool zeroed) noexcept {
   std::size_t bytes = core::round_up(size + extra, kPage);
   std::size_t got = 0;
   bool fresh = false;
-  char* base = static_cast<char*>(cache_take(bytes, &got));
+  // numa.policy as for superblock arenas: the mapping goes to the thread's node (local, none) or
+  // round-robin over the nodes (interleave); a cached mapping is reused only on its own node.
+  auto policy = numa::PlacementPolicy::kNone;
+  std::uint32_t node = 0;
+  if (g.nodes > 1) {
+    policy = static_cast<numa::PlacementPolicy>(config::options().numa_policy);
+    int n = numa::large_node(numa::current_node(), policy);
+    node = n < 0 || static_cast<unsigned>(n) >= g.nodes ? 0 : static_cast<std::uint32_t>(n);
+  }
+  char* base = static_cast<char*>(cache_take(bytes, node, &got));
   if (base == nullptr) {
     base = static_cast<char*>(pal::map(bytes));
     if (base == nullptr) return nullptr;
     got = bytes;
     fresh = true;
-    g_mapped_bytes.fetch_add_relaxed(got);
+    numa::place_large(base, got, static_cast<int>(node), policy); // before the first touch
+    count_mapped(node, got, true);
   }
   char* user = reinterpret_cast<char*>(core::round_up(core::addr(base) + kPage, alignment));
   if (!mark(core::addr(user), true)) {
     pal::unmap(base, got);
-    g_mapped_bytes.fetch_sub_relaxed(got);
+    count_mapped(node, got, false);
     return nullptr;
   }
   Header* h = header_of(user);
@@ -158,6 +200,7 @@ void* allocate(std::size_t size, std::size_t alignment, bool zeroed) noexcept {
   h->map_bytes = got;
   h->usable = static_cast<std::size_t>(base + got - user);
   h->requested = size;
+  h->reserved[0] = node;
   if (zeroed && !fresh) std::memset(user, 0, size);
   g_allocations.fetch_add_relaxed(1);
   g_live_bytes.fetch_add_relaxed(size);
@@ -180,9 +223,10 @@ void deallocate(void* p) noexcept {
   g_live_bytes.fetch_sub_relaxed(h->requested);
   void* base = h->base;
   std::size_t bytes = h->map_bytes;
-  if (!cache_put(base, bytes)) {
+  std::uint32_t node = node_of(h);
+  if (!cache_put(base, bytes, node)) {
     pal::unmap(base, bytes);
-    g_mapped_bytes.fetch_sub_relaxed(bytes);
+    count_mapped(node, bytes, false);
   }
 }
 
@@ -224,8 +268,9 @@ void* reallocate(void* p, std::size_t size) noexcept {
   nh->map_bytes = bytes;
   nh->usable = bytes - offset;
   nh->requested = size;
-  g_mapped_bytes.fetch_add_relaxed(bytes);
-  g_mapped_bytes.fetch_sub_relaxed(old_bytes);
+  // mremap keeps the mapping's memory policy: the node stays (reserved[0] moved with the header).
+  count_mapped(node_of(nh), bytes, true);
+  count_mapped(node_of(nh), old_bytes, false);
   g_live_bytes.fetch_add_relaxed(size);
   g_live_bytes.fetch_sub_relaxed(old_requested);
   return user;
@@ -246,10 +291,43 @@ std::size_t trim() noexcept {
   std::size_t released = 0;
   for (std::size_t i = 0; i < n; ++i) {
     pal::unmap(local[i].base, local[i].bytes);
+    count_mapped(local[i].node, local[i].bytes, false);
     released += local[i].bytes;
   }
-  g_mapped_bytes.fetch_sub_relaxed(released);
   return released;
+}
+
+std::size_t release_idle(std::uint64_t now_ms, std::uint64_t delay_ms,
+                         std::uint64_t* next_due_ms) noexcept {
+  CacheEntry local[kCacheSlots];
+  std::size_t n = 0;
+  *next_due_ms = UINT64_MAX;
+  {
+    core::SpinGuard guard(g_cache_lock);
+    // Oldest first: the idle ones are a prefix. An entry cached before the thread ran has no
+    // stamp (0) and counts as idle.
+    while (n < g_cache_count && g_cache[n].since_ms + delay_ms <= now_ms) {
+      local[n] = g_cache[n];
+      g_cache_bytes -= g_cache[n].bytes;
+      ++n;
+    }
+    for (std::size_t i = n; i < g_cache_count; ++i)
+      g_cache[i - n] = g_cache[i];
+    g_cache_count -= n;
+    g_cached_stat.store_relaxed(g_cache_bytes);
+    if (g_cache_count != 0) *next_due_ms = g_cache[0].since_ms + delay_ms;
+  }
+  std::size_t released = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    pal::unmap(local[i].base, local[i].bytes);
+    count_mapped(local[i].node, local[i].bytes, false);
+    released += local[i].bytes;
+  }
+  return released;
+}
+
+std::uint64_t node_mapped_bytes(unsigned node) noexcept {
+  return node < numa::kMaxNodes ? g_node_mapped[node].load_relaxed() : 0;
 }
 
 Stats stats() noexcept {

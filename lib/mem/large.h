@@ -1,6 +1,6 @@
-// Large objects (above large.threshold, or aligned beyond kMaxSmallAlign): page runs mapped from
-// the OS, found again through a pagemap bit on their first page, kept in a bounded cache when
-// freed. Layer: mem.
+// Large objects (above large.threshold, or aligned beyond what a size class serves): page runs
+// mapped from the OS and placed on a NUMA node (numa.policy), found again through a pagemap bit
+// on their first page, kept in a bounded cache when freed. Layer: mem.
 #pragma once
 
 #include <cstddef>
@@ -15,7 +15,7 @@ struct Header {
   std::size_t map_bytes; // its length
   std::size_t usable;    // bytes from the user pointer to the mapping's end
   std::size_t requested;
-  std::uint64_t reserved[3];
+  std::uint64_t reserved[3]; // [0]: the mapping's logical node
 };
 static_assert(sizeof(Header) == 64);
 
@@ -27,6 +27,12 @@ std::size_t usable_size(const void* p) noexcept;
 void* reallocate(void* p, std::size_t size) noexcept;
 // Unmaps every cached mapping; returns the bytes released.
 std::size_t trim() noexcept;
+// The purge thread's decay: unmaps cached mappings idle for delay_ms or more; returns the bytes
+// released, and in *next_due_ms when the next one falls due (UINT64_MAX when none is cached).
+std::size_t release_idle(std::uint64_t now_ms, std::uint64_t delay_ms,
+                         std::uint64_t* next_due_ms) noexcept;
+// Live and cached large-object mappings on a logical node, in bytes.
+std::uint64_t node_mapped_bytes(unsigned node) noexcept;
 
 struct Stats {
   std::uint64_t allocations;

@@ -38,6 +38,9 @@ struct Pool {
   core::Atomic<std::int64_t> deferred{0};
   core::Atomic<std::uint64_t> oldest_deferred_ms{0};
   core::Atomic<bool> purging{false}; // one deferred-purge pass at a time per pool
+  // purge.background: the purge thread missed this pool's notification (its queue was full), so
+  // the slow paths purge it inline until no superblock waits.
+  core::Atomic<bool> purge_inline{false};
 };
 
 /// A node's arena: a slice of the reserved small-object range, committed in chunks.

@@ -22,8 +22,9 @@ inline constexpr int kStateReady = 2;
 /// The run-time-settable options the allocator reads (hl_option_set may change them while
 /// other threads allocate).
 ///
-/// Protocol:   publish_options() (one thread at a time: init, or hl_option_set under its lock)
-///             copies them from the options table; every other thread only loads them.
+/// Protocol:   publish_options() (init, or hl_option_set after a change; serialized by the
+///             options lock) copies them from the options table; every other thread only loads
+///             them.
 /// Invariants: each field holds a value the options table accepted (its range is checked there).
 /// Ordering:   relaxed both ways: each is an independent tunable, read afresh on each slow path;
 ///             no other data is published through them, and a reader seeing an old value for a
@@ -35,7 +36,9 @@ struct Tunables {
   core::Atomic<std::uint32_t> drain_threshold{256};
   core::Atomic<std::uint32_t> cache_batch{32};
   core::Atomic<std::uint32_t> remote_batch{64};
+  core::Atomic<std::uint8_t> remote_policy{0}; // config::RemotePolicy
   core::Atomic<std::uint32_t> verbose{0};
+  core::Atomic<bool> checked{false}; // general.checked (init-only: set once, before any block)
   core::Atomic<std::uint64_t> cache_bytes{256 * 1024};
   core::Atomic<std::uint64_t> retain_superblocks{16};
   core::Atomic<std::uint64_t> purge_delay_ms{100};
@@ -63,7 +66,6 @@ struct Globals {
   unsigned nodes = 1;
   unsigned heap_count = 0; // heaps allocated
   std::uint8_t mapping = 0;
-  std::uint8_t remote_policy = 0;
   const numa::Topology* topology = nullptr;
   Heap* heaps = nullptr;
   Arena arenas[numa::kMaxNodes];
@@ -82,6 +84,8 @@ struct Globals {
   core::Atomic<std::uint64_t> orphan_allocations{0};
   core::Atomic<std::uint64_t> orphan_frees{0};
   core::Atomic<std::uint64_t> orphan_remote_sent{0};
+  core::Atomic<std::uint64_t> orphan_remote_batches{0};
+  core::Atomic<std::uint64_t> pooled_remote_drained{0}; // drained from pooled superblocks
   core::Atomic<std::uint64_t> orphan_pass_overs{0};
   core::Atomic<std::int64_t> pending_bytes{0}; // bytes in remote lists, not yet drained
   core::Atomic<std::uint64_t> purged_bytes{0};

@@ -12,11 +12,14 @@ struct TotalStats {
   std::uint64_t superblocks_to_pool, superblocks_from_pool, heap_pass_overs;
   std::uint64_t bytes_in_use, bytes_held, peak_bytes_in_use, os_bytes_mapped, os_bytes_purged;
   std::uint64_t large_allocations;
+  std::uint64_t remote_batches_sent; // pushes onto remote lists and heap-queue messages
   std::uint32_t heaps, nodes;
   // For the blowup bound: bytes in every thread cache, in remote lists not yet drained, and in
   // the pools.
   std::uint64_t cached_bytes, pending_bytes, pool_bytes;
   std::uint64_t superblock_size;
+  std::uint64_t large_cached_bytes;      // freed large objects kept for reuse
+  std::uint64_t background_purged_bytes; // purged or unmapped by the purge thread
 };
 struct HeapStats {
   std::uint64_t allocations, frees, remote_frees_drained, bytes_in_use, bytes_held, superblocks;

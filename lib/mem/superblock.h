@@ -13,10 +13,19 @@ namespace hoardlab::mem {
 
 struct Heap;
 
+// What is known to be zero in a superblock's bump region [bump, end) (calloc skips the memset of
+// such blocks): Z1: every byte past the header that no block handed out since the memory came
+// from the OS has covered reads as zero. Fresh from the arena, everything past the header is zero
+// (kZeroAll); purged, everything from the second page on (kZeroAbovePage: the header page is
+// kept); reformatted after blocks were handed out, nothing is known (kZeroNone). A bump block
+// lies above every block handed out before it, so Z1 holds for it while the state says so.
+inline constexpr std::uint8_t kZeroNone = 0;
+inline constexpr std::uint8_t kZeroAll = 1;
+inline constexpr std::uint8_t kZeroAbovePage = 2;
+
 inline constexpr std::uint32_t kNoClass = 0xffffffffu;
-// Small-path alignments up to this are served by picking a class whose size they divide; the
-// first block of a superblock is aligned to min(pow2_factor(size), kMaxSmallAlign).
-inline constexpr std::size_t kMaxSmallAlign = 256;
+// Alignments up to the large threshold are served by a class whose size they divide: the first
+// block of a superblock is aligned to pow2_factor(block size) (SizeClasses::first_block_offset).
 
 /// A superblock header.
 ///
@@ -52,6 +61,7 @@ struct alignas(64) Superblock {
   std::uint32_t used = 0;
   std::uint16_t group = 0;
   bool purged = false;                       // block pages were given back to the OS (read as zero)
+  std::uint8_t zero_state = kZeroAll;        // which never-used bump blocks read as zero (Z1)
   std::uint64_t empty_since_ms = 0;          // when it entered its pool empty (purge.delay_ms)
   core::Atomic<std::uintptr_t> pool_next{0}; // [TS3] link of the pool's tagged stack
 
@@ -64,6 +74,10 @@ struct alignas(64) Superblock {
     return reinterpret_cast<Superblock*>(reinterpret_cast<char*>(n) - offsetof(Superblock, link));
   }
   char* base() noexcept { return reinterpret_cast<char*>(this); }
+  // A block about to be taken from the bump region reads as zero (Z1).
+  bool bump_block_is_zero(const char* p, std::size_t page) noexcept {
+    return zero_state == kZeroAll || (zero_state == kZeroAbovePage && p >= base() + page);
+  }
   bool has_free() const noexcept { return free_list != nullptr || bump < end; }
 
   // The owner takes one block; nullptr when none is left locally.

@@ -13,6 +13,8 @@
 
 namespace hoardlab::mem {
 
+struct Heap;
+
 // One class's bin, seen through references into ThreadCache's arrays. A bin keeps its free room
 // rather than its count: a cached free then tests and decrements one field, and an allocation
 // increments it. count = cap - room.
@@ -26,6 +28,12 @@ struct CacheBin {
 
 /// Invariants: (C1) bin c holds count() blocks of class c, count() <= cap (room >= 0);
 ///             sum_c cap_c * size_c = cap_bytes <= cache.bytes (the per-thread bound C).
+///             (C2) a block enters a bin only when its superblock's owner was `home` at the free
+///             (the fast path's one compare); every other free goes to the remote buffer, which
+///             holds remote_count < remote.batch blocks and remote_bytes < cache.bytes / 4 between
+///             frees, and is sent to the owners (flush_remote) when either is reached, at thread
+///             exit, at fork and at trim. So a thread never reuses a block another heap owns
+///             (Hoard: a block goes back to its owner; no passive false sharing).
 /// Counters have one writer (the thread using the cache) and are read by any thread with
 /// relaxed loads: no read-modify-write on the fast path.
 /// Layout: the bins are arrays by field, not an array of {head, room, cap}: a 16-byte record
@@ -36,6 +44,12 @@ struct ThreadCache {
   std::uint32_t rooms[core::SizeClasses::kMaxClasses] = {};
   std::uint32_t caps[core::SizeClasses::kMaxClasses] = {};
   std::size_t limit = 0; // largest request served by the bins; 0 in the sentinel
+  // The heap this thread's slow steps map to (acquire_heap), read by the free fast path next to
+  // `limit`; nullptr in the sentinel. Under heap.mapping=cpu it follows the thread's CPU: after
+  // a migration the blocks cached from the previous heap are still served to allocations, and
+  // once freed they go back to that heap through the remote buffer (batched, one push per
+  // superblock or message per heap), which is what Hoard does for a thread that moved.
+  Heap* home = nullptr;
 
   CacheBin bin(std::size_t cls) noexcept { return CacheBin{heads[cls], rooms[cls], caps[cls]}; }
 
@@ -43,11 +57,17 @@ struct ThreadCache {
   core::Atomic<std::uint64_t> cached_frees{0}; // frees absorbed by the bins
   core::Atomic<std::uint64_t> slow_allocations{0};
   core::Atomic<std::uint64_t> slow_frees{0};
-  core::Atomic<std::uint64_t> remote_sent{0};
+  core::Atomic<std::uint64_t> remote_sent{0};    // blocks freed here that another heap owns
+  core::Atomic<std::uint64_t> remote_batches{0}; // pushes/messages that carried them
   core::Atomic<std::uint64_t> pass_overs{0};
   core::Atomic<std::uint64_t> cached_bytes{0}; // bytes in the bins (published at slow steps)
 
   std::size_t cap_bytes = 0; // sum_c cap_c * size_c; the owner's alone (slow steps)
+  // The remote buffer (C2): blocks of other heaps, linked through their first word; the
+  // owner's alone.
+  void* remote_head = nullptr;
+  std::uint32_t remote_count = 0;
+  std::size_t remote_bytes = 0;
   std::uint8_t misses[core::SizeClasses::kMaxClasses] = {}; // at the bound, since it last grew
 
   std::uint32_t seq = 0; // creation order; picks the heap under thread-hash and per-thread

@@ -1,11 +1,14 @@
 #include "pal/pal.h"
 
 #include <cerrno>
+#include <csignal>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -194,6 +197,56 @@ void set_thread_value(void* value) noexcept {
 bool register_atfork(void (*prepare)(), void (*parent)(), void (*child)()) noexcept {
   ErrnoKeeper keep;
   return ::pthread_atfork(prepare, parent, child) == 0;
+}
+
+namespace {
+struct ThreadStart {
+  void (*fn)(void*);
+  void* arg;
+};
+// Only one background thread is ever starting at a time (mem serialises the starts).
+constinit ThreadStart g_thread_start{};
+
+void* thread_trampoline(void* start) {
+  auto* s = static_cast<ThreadStart*>(start);
+  s->fn(s->arg);
+  return nullptr;
+}
+} // namespace
+
+bool start_thread(void (*fn)(void*), void* arg) noexcept {
+  ErrnoKeeper keep;
+  g_thread_start = {fn, arg};
+  pthread_attr_t attr;
+  if (::pthread_attr_init(&attr) != 0) return false;
+  ::pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  // The new thread inherits the creator's mask: block everything around the creation.
+  sigset_t all;
+  sigset_t old;
+  ::sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t t;
+  int rc = ::pthread_create(&t, &attr, thread_trampoline, &g_thread_start);
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  ::pthread_attr_destroy(&attr);
+  return rc == 0;
+}
+
+void wait_while(const core::Atomic<std::uint32_t>& word, std::uint32_t expected,
+                std::uint64_t timeout_ms) noexcept {
+  ErrnoKeeper keep;
+  timespec ts{};
+  ts.tv_sec = static_cast<time_t>(timeout_ms / 1000);
+  ts.tv_nsec = static_cast<long>((timeout_ms % 1000) * 1000000);
+  // std::atomic<std::uint32_t> is a plain 32-bit word: the futex's own.
+  ::syscall(SYS_futex, reinterpret_cast<const std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected,
+            &ts, nullptr, 0);
+}
+
+void wake_all(core::Atomic<std::uint32_t>& word) noexcept {
+  ErrnoKeeper keep;
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, INT32_MAX,
+            nullptr, nullptr, 0);
 }
 
 } // namespace hoardlab::pal

@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/atomic.h"
+
 namespace hoardlab::pal {
 
 inline constexpr std::size_t kPageSize = 4096;
@@ -64,5 +66,17 @@ bool thread_exit_hook_init(void (*hook)(void*)) noexcept;
 void set_thread_value(void* value) noexcept;
 // pthread_atfork; false on failure.
 bool register_atfork(void (*prepare)(), void (*parent)(), void (*child)()) noexcept;
+
+// ---- a background thread (mem's purge thread) ----
+// Starts a detached thread running fn(arg), with every signal blocked in it (a process's signals
+// are never delivered to it); false on failure. pthread_create allocates
+// (thread stack bookkeeping, TLS): call it only where the allocator holds no lock.
+bool start_thread(void (*fn)(void*), void* arg) noexcept;
+// Sleeps while word == expected, at most timeout_ms (a futex wait); returns at once otherwise,
+// and early on wake_all or a signal. Errno preserved.
+void wait_while(const core::Atomic<std::uint32_t>& word, std::uint32_t expected,
+                std::uint64_t timeout_ms) noexcept;
+// Wakes every thread waiting on word (the caller changes word first). Errno preserved.
+void wake_all(core::Atomic<std::uint32_t>& word) noexcept;
 
 } // namespace hoardlab::pal

@@ -6,13 +6,20 @@
 
 #include "hoardlab/hoardlab.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <functional>
+#include <map>
+#include <string>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 namespace {
@@ -231,7 +238,10 @@ bool frees_from_another_thread_are_drained() {
   }).join();
   for (auto& b : blocks) // the owner allocates again: its heap drains what is pending
     b = hl_malloc(64);
-  const bool drained = stats().remote_frees_drained > 0;
+  // Through a list: lock-free sends happened and were drained (under owner-lock the frees are
+  // drained too, at once under the owner's lock, but nothing is ever sent through a list).
+  const hl_stats s = stats();
+  const bool drained = s.remote_batches_sent > 0 && s.remote_frees_drained > 0;
   for (void* b : blocks)
     hl_free(b);
   return drained;
@@ -249,6 +259,393 @@ TEST(OptionEffect, RemotePolicyDecidesWhetherCrossThreadFreesAreDrained) {
   EXPECT_CASE(owner_lock, [] {
     return report(!frees_from_another_thread_are_drained(),
                   "owner-lock: remote frees were drained from a list");
+  });
+}
+
+// ---- heap.fullness_groups ----
+// Allocation takes from the fullest group (Hoard §3); within a group, from the superblock that
+// entered it last. Two superblocks of one class, A at 45% used and B at 10%, B emptied last:
+// with 16 groups they sit in groups 7 and 1 and the next block comes from A; with 2 groups both
+// sit in group 0 (below half full) and the next block comes from B, the emptier one.
+bool next_block_comes_from_the_fuller_superblock() {
+  constexpr std::size_t kSize = 64;
+  constexpr std::uintptr_t kSuperblock = 64 * 1024;
+  std::vector<void*> blocks;
+  for (int i = 0; i < 3000; ++i)
+    blocks.push_back(hl_malloc(kSize));
+  // Blocks by superblock, in the order their superblocks were first used.
+  std::vector<std::uintptr_t> order;
+  std::map<std::uintptr_t, std::vector<void*>> by_superblock;
+  for (void* b : blocks) {
+    const std::uintptr_t sb = reinterpret_cast<std::uintptr_t>(b) & ~(kSuperblock - 1);
+    if (by_superblock.find(sb) == by_superblock.end()) order.push_back(sb);
+    by_superblock[sb].push_back(b);
+  }
+  if (order.size() < 3) return report(false, "3000 blocks of 64 bytes fit in < 3 superblocks");
+  // Every superblock but the first two is emptied, so only A and B have blocks to give.
+  for (std::size_t i = 2; i < order.size(); ++i)
+    for (void* b : by_superblock[order[i]])
+      hl_free(b);
+  std::vector<void*>& a = by_superblock[order[0]];
+  std::vector<void*>& b = by_superblock[order[1]];
+  const std::size_t capacity = a.size();
+  const auto keep_a = static_cast<std::size_t>(static_cast<double>(capacity) * 0.45);
+  const auto keep_b = static_cast<std::size_t>(static_cast<double>(capacity) * 0.10);
+  for (std::size_t i = keep_a; i < a.size(); ++i)
+    hl_free(a[i]);
+  for (std::size_t i = keep_b; i < b.size(); ++i)
+    hl_free(b[i]);
+  void* next = hl_malloc(kSize);
+  const std::uintptr_t from = reinterpret_cast<std::uintptr_t>(next) & ~(kSuperblock - 1);
+  const bool fuller = from == order[0];
+  if (from != order[0] && from != order[1])
+    std::fprintf(stderr, "the block came from neither A nor B\n");
+  hl_free(next);
+  for (std::size_t i = 0; i < keep_a; ++i)
+    hl_free(a[i]);
+  for (std::size_t i = 0; i < keep_b; ++i)
+    hl_free(b[i]);
+  return fuller;
+}
+
+TEST(OptionEffect, MoreFullnessGroupsTellAFullerSuperblockFromAnEmptierOne) {
+  const Environment fine = {{"HOARDLAB_CACHE_BYTES", "0"},
+                            {"HOARDLAB_HEAP_COUNT", "1"},
+                            {"HOARDLAB_HEAP_EMPTINESS_K", "1024"},
+                            {"HOARDLAB_HEAP_SUPERBLOCK_SIZE", "64KiB"},
+                            {"HOARDLAB_HEAP_FULLNESS_GROUPS", "16"}};
+  EXPECT_CASE(fine, [] {
+    return report(next_block_comes_from_the_fuller_superblock(),
+                  "16 groups: the next block did not come from the 45%-used superblock");
+  });
+  const Environment coarse = {{"HOARDLAB_CACHE_BYTES", "0"},
+                              {"HOARDLAB_HEAP_COUNT", "1"},
+                              {"HOARDLAB_HEAP_EMPTINESS_K", "1024"},
+                              {"HOARDLAB_HEAP_SUPERBLOCK_SIZE", "64KiB"},
+                              {"HOARDLAB_HEAP_FULLNESS_GROUPS", "2"}};
+  EXPECT_CASE(coarse, [] {
+    return report(!next_block_comes_from_the_fuller_superblock(),
+                  "2 groups: the next block came from the fuller superblock of the same group");
+  });
+}
+
+// ---- sizes.classes_per_doubling ----
+// The spacing shows in the usable sizes: k classes per power of two bound the waste of a
+// request to about 1/k of it.
+struct Spacing {
+  std::size_t distinct = 0; // distinct usable sizes for requests 64..1024
+  double worst = 0;         // largest usable / requested over those requests
+};
+Spacing measure_spacing() {
+  Spacing s;
+  std::vector<std::size_t> seen;
+  for (std::size_t n = 64; n <= 1024; ++n) {
+    void* p = hl_malloc(n);
+    const std::size_t usable = hl_usable_size(p);
+    hl_free(p);
+    if (std::find(seen.begin(), seen.end(), usable) == seen.end()) seen.push_back(usable);
+    s.worst = std::max(s.worst, static_cast<double>(usable) / static_cast<double>(n));
+  }
+  s.distinct = seen.size();
+  return s;
+}
+
+TEST(OptionEffect, ClassesPerDoublingSetsTheSizeClassSpacing) {
+  const Environment one = {{"HOARDLAB_SIZES_CLASSES_PER_DOUBLING", "1"}};
+  EXPECT_CASE(one, [] {
+    const Spacing s = measure_spacing();
+    // Powers of two only: 64, 128, ..., 1024, and 65 bytes take 128.
+    return report(s.distinct == 5 && s.worst > 1.9, "1 class per doubling is not powers of two");
+  });
+  const Environment four = {{"HOARDLAB_SIZES_CLASSES_PER_DOUBLING", "4"}};
+  EXPECT_CASE(four, [] {
+    const Spacing s = measure_spacing();
+    return report(s.distinct == 17 && s.worst <= 1.25,
+                  "4 classes per doubling: not 4 per power of two, or waste above 25%");
+  });
+}
+
+// ---- cache.batch ----
+// A thread's first allocation of a class refills its bin with one batch from the heap: the
+// heaps' allocation counters grow by exactly cache.batch. A run-time option: each value is
+// set, then seen by a fresh thread.
+std::uint64_t blocks_handed_out_by_heaps() {
+  const hl_stats s = stats();
+  std::uint64_t n = 0;
+  for (std::uint32_t h = 0; h < s.heaps; ++h) {
+    hl_heap_stats hs{};
+    if (hl_stats_heap(h, &hs) == 0) n += hs.allocations;
+  }
+  return n;
+}
+
+std::uint64_t first_refill_of_a_fresh_thread() {
+  const std::uint64_t before = blocks_handed_out_by_heaps();
+  std::uint64_t after = 0;
+  std::thread([&after] {
+    void* p = hl_malloc(64);
+    after = blocks_handed_out_by_heaps(); // before the thread's exit flushes its cache
+    hl_free(p);
+  }).join();
+  return after - before;
+}
+
+TEST(OptionEffect, CacheBatchIsTheNumberOfBlocksARefillTakes) {
+  const Environment env = {};
+  EXPECT_CASE(env, [] {
+    hl_free(hl_malloc(64));
+    bool ok = true;
+    for (const char* batch : {"8", "64", "5"}) {
+      if (hl_option_set("cache.batch", batch) != 0) return report(false, "set cache.batch");
+      const std::uint64_t taken = first_refill_of_a_fresh_thread();
+      if (taken != std::strtoull(batch, nullptr, 10)) {
+        std::fprintf(stderr, "cache.batch = %s: the first refill took %llu blocks\n", batch,
+                     static_cast<unsigned long long>(taken));
+        ok = false;
+      }
+    }
+    return ok;
+  });
+}
+
+// ---- heap.drain_threshold ----
+// The main thread's blocks are freed by another thread while the main thread stays out of its
+// heap. Below the threshold the frees wait in the superblocks' remote lists; past it, the freeing
+// thread drains the heap itself.
+std::uint64_t drained_while_the_owner_is_idle() {
+  std::vector<void*> blocks(5000);
+  for (auto& b : blocks)
+    b = hl_malloc(64);
+  std::thread([&blocks] {
+    for (void* b : blocks)
+      hl_free(b);
+  }).join(); // its exit sends whatever it still buffers
+  return stats().remote_frees_drained;
+}
+
+TEST(OptionEffect, DrainThresholdDecidesWhenAFreeingThreadDrainsAnotherHeap) {
+  const Environment low = {{"HOARDLAB_HEAP_MAPPING", "per-thread"},
+                           {"HOARDLAB_HEAP_DRAIN_THRESHOLD", "1"}};
+  EXPECT_CASE(low, [] {
+    return report(drained_while_the_owner_is_idle() > 0,
+                  "drain_threshold = 1: nothing drained by the freeing thread");
+  });
+  const Environment high = {{"HOARDLAB_HEAP_MAPPING", "per-thread"},
+                            {"HOARDLAB_HEAP_DRAIN_THRESHOLD", "1048576"}};
+  EXPECT_CASE(high, [] {
+    return report(drained_while_the_owner_is_idle() == 0,
+                  "drain_threshold = 1Mi: remote frees drained while the owner was idle");
+  });
+}
+
+// ---- large.cache_bytes ----
+TEST(OptionEffect, LargeCacheBytesBoundsTheFreedLargeObjectsKept) {
+  const Environment env = {};
+  EXPECT_CASE(env, [] {
+    constexpr std::size_t kLarge = 1 << 20;
+    if (hl_option_set("large.cache_bytes", "0") != 0) return report(false, "set 0");
+    hl_free(hl_malloc(kLarge));
+    const std::uint64_t uncached = stats().large_cached_bytes;
+    if (hl_option_set("large.cache_bytes", "32MiB") != 0) return report(false, "set 32MiB");
+    hl_free(hl_malloc(kLarge));
+    const std::uint64_t cached = stats().large_cached_bytes;
+    return report(uncached == 0 && cached >= kLarge,
+                  "large.cache_bytes = 0 kept a freed object, or 32MiB kept none");
+  });
+}
+
+// ---- numa.policy ----
+// A synthetic two-node machine and one heap, on node 0: `local` carves every superblock from
+// node 0's arena; `interleave` deals them over both nodes, so node 1's arena gets memory too.
+std::uint64_t bytes_placed_on(std::uint32_t node) {
+  churn(64, 1, 20000); // ~20 superblocks of 64KiB
+  hl_node_stats ns{};
+  if (hl_stats_node(node, &ns) != 0) return ~std::uint64_t{0};
+  return ns.bytes_placed;
+}
+
+TEST(OptionEffect, NumaPolicyDecidesWhichNodesArenasServeAHeap) {
+  const Environment local = {{"HOARDLAB_TOPOLOGY", "pack:1 numa:2 core:1 pu:1"},
+                             {"HOARDLAB_HEAP_COUNT", "1"},
+                             {"HOARDLAB_NUMA_POLICY", "local"}};
+  EXPECT_CASE(local, [] {
+    hl_free(hl_malloc(1));
+    if (stats().nodes != 2) return report(false, "the synthetic topology did not give 2 nodes");
+    return report(bytes_placed_on(1) == 0, "local: node 1's arena served a node-0 heap");
+  });
+  const Environment interleave = {{"HOARDLAB_TOPOLOGY", "pack:1 numa:2 core:1 pu:1"},
+                                  {"HOARDLAB_HEAP_COUNT", "1"},
+                                  {"HOARDLAB_NUMA_POLICY", "interleave"}};
+  EXPECT_CASE(interleave, [] {
+    const std::uint64_t placed = bytes_placed_on(1);
+    return report(placed > 0 && placed != ~std::uint64_t{0},
+                  "interleave: node 1's arena got nothing");
+  });
+}
+
+// ---- general.verbose ----
+// A pointer the allocator does not own, freed: silent at verbose 0, one line at verbose 1. A
+// run-time option; stderr goes to a file so that the test can read what was written.
+std::string stderr_while(const std::function<void()>& body) {
+  const std::string path = ::testing::TempDir() + "verbose_stderr_" + std::to_string(getpid());
+  const int fd = open(path.c_str(), O_CREAT | O_TRUNC | O_RDWR, 0600);
+  const int saved = dup(2);
+  dup2(fd, 2);
+  body();
+  dup2(saved, 2);
+  close(saved);
+  std::string text;
+  char buffer[512];
+  lseek(fd, 0, SEEK_SET);
+  for (ssize_t n; (n = read(fd, buffer, sizeof(buffer))) > 0;)
+    text.append(buffer, static_cast<std::size_t>(n));
+  close(fd);
+  unlink(path.c_str());
+  return text;
+}
+
+TEST(OptionEffect, VerboseOneReportsAForeignFreeAndZeroStaysSilent) {
+  const Environment env = {{"HOARDLAB_VERBOSE", "0"}};
+  EXPECT_CASE(env, [] {
+    static char not_ours[64];
+    hl_free(hl_malloc(16));
+    const std::string quiet = stderr_while([] { hl_free(not_ours + 16); });
+    if (hl_option_set("general.verbose", "1") != 0) return report(false, "set verbose");
+    const std::string told = stderr_while([] { hl_free(not_ours + 32); });
+    std::fprintf(stderr, "verbose 0 wrote '%s'; verbose 1 wrote '%s'\n", quiet.c_str(),
+                 told.c_str());
+    return report(quiet.empty() && told.find("does not own") != std::string::npos,
+                  "verbose 0 was not silent, or verbose 1 said nothing");
+  });
+}
+
+// ---- general.checked ----
+// With checked on, a double free and a free of a pointer inside a block are named on stderr and
+// ignored: the allocator's invariants still hold and the block is handed out once, not twice.
+TEST(OptionEffect, CheckedNamesADoubleFreeAndAnInvalidFreeAndIgnoresThem) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const Environment env = {{"HOARDLAB_CHECKED", "1"}};
+  EXPECT_EXIT(
+      run_case(env,
+               [] {
+                 char* p = static_cast<char*>(hl_malloc(64));
+                 char* live = static_cast<char*>(hl_malloc(64));
+                 hl_free(p);
+                 hl_free(p);        // double free
+                 hl_free(live + 8); // not a block start
+                 char* a = static_cast<char*>(hl_malloc(64));
+                 char* b = static_cast<char*>(hl_malloc(64));
+                 const bool once = a != b; // p came back once, not twice
+                 hl_free(a);
+                 hl_free(b);
+                 hl_free(live);
+                 return report(once, "a refused double free still handed p out twice") &&
+                        report(hl_check_invariants() == 0, "invariants broken");
+               }),
+      ::testing::ExitedWithCode(0),
+      "hoardlab: double free of 0x[0-9a-f]+, in a superblock of 64-byte blocks; the free is "
+      "ignored \\(general.checked\\)\n"
+      "hoardlab: invalid free \\(not the start of a block\\) of 0x[0-9a-f]+");
+}
+
+// Without checked, the thread cache takes frees with no per-block check: a second free of one
+// block is not named at the free (what the option adds). The case stops before the corrupted
+// cache is used again.
+TEST(OptionEffect, WithoutCheckedADoubleFreeIsNotNamedAtTheFree) {
+  const Environment env = {{"HOARDLAB_CHECKED", "0"}};
+  EXPECT_CASE(env, [] {
+    void* p = hl_malloc(64);
+    const std::string said = stderr_while([p] {
+      hl_free(p);
+      hl_free(p);
+    });
+    std::fflush(stderr);
+    _exit(said.find("double free") == std::string::npos ? 0 : 1); // skip the exit-time flush
+    return false;
+  });
+}
+
+// `local` binds each node's arenas to their node; `none` leaves placement to the kernel. On the
+// real topology the difference shows in the node's `bound` flag, wherever the kernel lets this
+// process bind memory at all (a container may refuse mbind: then only `none` is checked).
+bool kernel_lets_this_process_bind() {
+  const std::size_t bytes = 1 << 16;
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return false;
+  unsigned long node_mask = 1; // node 0
+  constexpr long kMpolBind = 2;
+  const long rc = syscall(SYS_mbind, p, bytes, kMpolBind, &node_mask, 8 * sizeof(node_mask), 0);
+  munmap(p, bytes);
+  return rc == 0;
+}
+
+TEST(OptionEffect, NumaPolicyNoneLeavesArenasUnboundAndLocalBindsThem) {
+  const Environment none = {{"HOARDLAB_NUMA_POLICY", "none"}, {"HOARDLAB_TOPOLOGY", ""}};
+  EXPECT_CASE(none, [] {
+    hl_free(hl_malloc(16));
+    bool ok = true;
+    for (std::uint32_t n = 0; n < stats().nodes; ++n) {
+      hl_node_stats ns{};
+      ok = ok && hl_stats_node(n, &ns) == 0 && ns.bound == 0;
+    }
+    return report(ok, "numa.policy = none bound an arena");
+  });
+  const Environment local = {{"HOARDLAB_NUMA_POLICY", "local"}, {"HOARDLAB_TOPOLOGY", ""}};
+  EXPECT_CASE(local, [] {
+    hl_free(hl_malloc(16));
+    if (std::strcmp(hl_topology_source(), "sysfs") != 0 || !kernel_lets_this_process_bind())
+      return true; // nothing to bind to, or binding refused: `local` cannot differ here
+    hl_node_stats ns{};
+    return report(hl_stats_node(0, &ns) == 0 && ns.bound == 1,
+                  "numa.policy = local left node 0's arena unbound though mbind works");
+  });
+}
+
+// general.stats is a run-time option: set by the program, it still prints the summary at exit.
+TEST(OptionEffect, StatsSetAtRunTimePrintsTheSummaryAtExit) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const Environment env = {};
+  EXPECT_EXIT(run_case(env,
+                       [] {
+                         churn(100, 1, 10);
+                         return hl_option_set("general.stats", "true") == 0;
+                       }),
+              ::testing::ExitedWithCode(0), "hoardlab statistics.*allocations +[1-9]");
+}
+
+// Two threads free the same 200 blocks at once: under checked each block is freed once and the
+// other free of it is named, whichever thread comes second.
+TEST(OptionEffect, CheckedTellsApartTwoThreadsFreeingOneBlockAtOnce) {
+  const Environment env = {{"HOARDLAB_CHECKED", "1"}};
+  EXPECT_CASE(env, [] {
+    constexpr int kBlocks = 200;
+    std::vector<void*> blocks;
+    for (int i = 0; i < kBlocks; ++i)
+      blocks.push_back(hl_malloc(48));
+    const std::string said = stderr_while([&blocks] {
+      std::atomic<int> ready{0};
+      auto free_all = [&] {
+        ready.fetch_add(1);
+        while (ready.load() < 2)
+          std::this_thread::yield();
+        for (void* b : blocks)
+          hl_free(b);
+      };
+      std::thread a(free_all);
+      std::thread b(free_all);
+      a.join();
+      b.join();
+    });
+    std::size_t named = 0;
+    for (std::size_t at = said.find("double free"); at != std::string::npos;
+         at = said.find("double free", at + 1))
+      ++named;
+    const hl_stats s = stats();
+    std::fprintf(stderr, "%zu double frees named; %llu bytes in use\n", named,
+                 static_cast<unsigned long long>(s.bytes_in_use));
+    return report(named == kBlocks, "not every second free was named") &&
+           report(s.bytes_in_use == 0, "a block was freed twice or not at all") &&
+           report(hl_check_invariants() == 0, "invariants broken");
   });
 }
 

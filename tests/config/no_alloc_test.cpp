@@ -4,6 +4,7 @@
 
 #include "config/loader.h"
 #include "config/options.h"
+#include "hoardlab/hoardlab.h"
 
 #include <atomic>
 #include <cstdlib>
@@ -99,6 +100,28 @@ TEST(NoAllocation, ProcessLoadAllocatesNothing) {
   g_counting = false;
   EXPECT_EQ(g_calls.load(), 0);
   EXPECT_EQ(options().heap_emptiness_k, 9);
+}
+
+// hl_option_set and hl_option_get run in programs whose malloc may be hoardlab, and may race its
+// init: neither allocates, refusals and their messages included.
+TEST(NoAllocation, SettingAndGettingOptionsAllocatesNothing) {
+  char text[64];
+  load(); // init-only options are refused from here on
+  g_calls = 0;
+  g_counting = true;
+  const int set = hl_option_set("heap.emptiness_k", "5");
+  const int bad = hl_option_set("heap.emptiness_k", "-1");
+  const int unknown = hl_option_set("heap.emptines_k", "5");
+  const int init_only = hl_option_set("heap.superblock_size", "128KiB"); // after load: refused
+  const int got = hl_option_get("heap.emptiness_k", text, sizeof(text));
+  g_counting = false;
+  EXPECT_EQ(g_calls.load(), 0);
+  EXPECT_EQ(set, 0);
+  EXPECT_EQ(bad, -2);
+  EXPECT_EQ(unknown, -1);
+  EXPECT_EQ(init_only, -3);
+  EXPECT_EQ(got, 0);
+  EXPECT_STREQ(text, "5");
 }
 
 } // namespace

@@ -1,6 +1,7 @@
 // hl_option_get / hl_option_set by "section.key".
 #include <gtest/gtest.h>
 
+#include "config/loader.h"
 #include "config/options.h"
 #include "hoardlab/hoardlab.h"
 
@@ -38,6 +39,22 @@ TEST(OptionApi, SetChangesARunTimeOptionAndReturnsCodesForBadInput) {
   EXPECT_EQ(hl_option_set("heap.emptiness_g", "1/8"), -1);
   EXPECT_EQ(hl_option_set("heap.emptiness_f", nullptr), -2);
   EXPECT_EQ(hl_option_set("heap.emptiness_f", "1/4"), 0);
+}
+
+std::string why_refused(const char* name, const char* value) {
+  char text[512];
+  hoardlab::config::TextSink sink(text, sizeof(text));
+  EXPECT_NE(hoardlab::config::set_option(name, value, &sink), hoardlab::config::SetResult::kOk);
+  return std::string(sink.data(), sink.size());
+}
+
+TEST(OptionApi, ARefusedSetSaysWhyNamingTheOptionTheValueAndWhatIsAllowed) {
+  EXPECT_EQ(why_refused("heap.emptiness_f", "2"),
+            "heap.emptiness_f = \"2\": out of range; allowed: a fraction from 0 to 0.99 (\"1/8\" "
+            "or \"0.125\"); unchanged");
+  EXPECT_EQ(why_refused("heap.mapping_x", "cpu"),
+            "unknown option 'heap.mapping_x'; names are section.key, as `hoardlab options` lists "
+            "them");
 }
 
 // Runs last in this file: once the options are loaded, init-only options are frozen.

@@ -31,6 +31,7 @@ void hl_stats_get(hl_stats* out) {
   out->large_allocations = 3;
   out->heaps = 2;
   out->nodes = 2;
+  out->large_cached_bytes = 3 << 20;
 }
 int hl_stats_heap(uint32_t index, hl_heap_stats* out) {
   if (index >= 2) return -1;
@@ -99,6 +100,8 @@ TEST(StatsPrint, SummaryHasTotalsRatesHeapsAndNodes) {
                                "1.500",
                                "mapped 8.00 MiB",
                                "purged 1.00 MiB",
+                               "large objects cached",
+                               "3.00 MiB",
                                "heaps (2):",
                                "u/a",
                                "0.67",
@@ -133,6 +136,7 @@ TEST(StatsAtExit, StatsFileIsJsonWithTheOptionsRecordAndNodes) {
   EXPECT_EQ(json["options"]["heap.superblock_size"]["value"], 65536);
   EXPECT_EQ(json["options"].size(), hoardlab::config::kOptionCount);
   EXPECT_EQ(json["totals"]["allocations"], 1000);
+  EXPECT_EQ(json["totals"]["large_cached_bytes"], 3 << 20);
   EXPECT_DOUBLE_EQ(json["totals"]["blowup"].get<double>(), 1.5);
   EXPECT_EQ(json["heaps"].size(), 2u);
   EXPECT_EQ(json["heaps"][1]["allocations"], 400);

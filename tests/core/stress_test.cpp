@@ -255,6 +255,7 @@ TEST(Stress, OptionsChangedWhileThreadsAllocateAreReadWithoutADataRace) {
   const char* f_values[] = {"1/2", "1/8", "0.25"};
   const char* batch_values[] = {"4", "64", "32"};
   const char* k_values[] = {"0", "8", "4"};
+  const char* policies[] = {"heap-queue", "owner-lock", "superblock-list"};
   Deadline d(1.0);
   for (int i = 0; !d.passed() || i < 30; ++i) {
     EXPECT_EQ(hl_option_set("heap.emptiness_f", f_values[i % 3]), 0);
@@ -262,6 +263,8 @@ TEST(Stress, OptionsChangedWhileThreadsAllocateAreReadWithoutADataRace) {
     EXPECT_EQ(hl_option_set("cache.batch", batch_values[i % 3]), 0);
     EXPECT_EQ(hl_option_set("heap.drain_threshold", batch_values[i % 3]), 0);
     EXPECT_EQ(hl_option_set("purge.retain_superblocks", k_values[i % 3]), 0);
+    EXPECT_EQ(hl_option_set("remote.policy", policies[i % 3]), 0);
+    EXPECT_EQ(hl_option_set("remote.batch", batch_values[i % 3]), 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   stop.store(true);
@@ -272,6 +275,8 @@ TEST(Stress, OptionsChangedWhileThreadsAllocateAreReadWithoutADataRace) {
   EXPECT_EQ(hl_option_set("cache.batch", "32"), 0);
   EXPECT_EQ(hl_option_set("heap.drain_threshold", "256"), 0);
   EXPECT_EQ(hl_option_set("purge.retain_superblocks", "16"), 0);
+  EXPECT_EQ(hl_option_set("remote.policy", "superblock-list"), 0);
+  EXPECT_EQ(hl_option_set("remote.batch", "64"), 0);
   char buf[32];
   ASSERT_EQ(hl_option_get("cache.batch", buf, sizeof(buf)), 0);
   EXPECT_STREQ(buf, "32");

@@ -141,6 +141,9 @@ HOARDLAB_API void hl_stats_get(hl_stats* out) {
   out->large_allocations = t.large_allocations;
   out->heaps = t.heaps;
   out->nodes = t.nodes;
+  out->large_cached_bytes = t.large_cached_bytes;
+  out->remote_batches_sent = t.remote_batches_sent;
+  out->background_purged_bytes = t.background_purged_bytes;
 }
 
 HOARDLAB_API int hl_stats_heap(uint32_t index, hl_heap_stats* out) {

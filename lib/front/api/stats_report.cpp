@@ -44,11 +44,29 @@ double ratio(std::uint64_t a, std::uint64_t b) {
   return b == 0 ? 0.0 : static_cast<double>(a) / static_cast<double>(b);
 }
 
+// The options and their provenance, copied under the options lock: hl_option_set may change a
+// run-time option while a report is written (config/options.cpp, "Protocol"). Static: a report
+// runs from one thread at a time in practice (see g_buffer), and the record is large for a stack
+// that may be a small thread's at exit.
+struct OptionsSnapshot {
+  config::Options options;
+  config::Provenance provenance[kOptionCount];
+};
+constinit OptionsSnapshot g_snapshot{};
+
+const OptionsSnapshot& take_snapshot() {
+  config::with_options([](const config::Options& o) {
+    g_snapshot.options = o;
+    for (std::size_t i = 0; i < kOptionCount; ++i)
+      g_snapshot.provenance[i] = config::provenance_of(i);
+  });
+  return g_snapshot;
+}
+
 // Whether option i's value in effect differs from the table's default.
-bool differs_from_default(std::size_t i) {
+bool differs_from_default(const config::Options& now, std::size_t i) {
   static constexpr config::Options kDefaults{};
-  return !config::values_equal(i, config::get_value(config::options(), i),
-                               config::get_value(kDefaults, i));
+  return !config::values_equal(i, config::get_value(now, i), config::get_value(kDefaults, i));
 }
 
 void put_source(TextSink& out, const config::Provenance& from) {
@@ -58,16 +76,17 @@ void put_source(TextSink& out, const config::Provenance& from) {
 }
 
 void write_text_report(TextSink& out) {
+  const OptionsSnapshot& now = take_snapshot();
   out.put("hoardlab statistics (pid ").put_i64(getpid()).put(")\n");
   out.put("options that differ from the defaults:\n");
   bool any = false;
   for (std::size_t i = 0; i < kOptionCount; ++i) {
-    if (!differs_from_default(i)) continue;
+    if (!differs_from_default(now.options, i)) continue;
     any = true;
     out.put("  ").put(kOptions[i].section).put('.').put(kOptions[i].key).put(" = ");
-    config::format_value(i, config::get_value(config::options(), i), out);
+    config::format_value(i, config::get_value(now.options, i), out);
     out.put("  (");
-    put_source(out, config::provenance_of(i));
+    put_source(out, now.provenance[i]);
     out.put(")\n");
   }
   if (!any) out.put("  (none)\n");
@@ -83,7 +102,8 @@ void write_text_report(TextSink& out) {
       .put_fixed(100.0 * ratio(s.cache_hits, s.allocations), 1);
   out.put("%  (").put_u64(s.cache_hits).put(" hits)\n");
   out.put("  remote frees").pad_to(kColumn).put("sent ").put_u64(s.remote_frees_sent);
-  out.put(", drained ").put_u64(s.remote_frees_drained).put('\n');
+  out.put(", drained ").put_u64(s.remote_frees_drained);
+  out.put(", in ").put_u64(s.remote_batches_sent).put(" sends\n");
   out.put("  superblocks").pad_to(kColumn).put("to pool ").put_u64(s.superblocks_to_pool);
   out.put(", from pool ").put_u64(s.superblocks_from_pool).put('\n');
   out.put("  heap pass-overs").pad_to(kColumn).put_u64(s.heap_pass_overs).put('\n');
@@ -96,7 +116,12 @@ void write_text_report(TextSink& out) {
   else
     out.put_fixed(ratio(s.bytes_held, s.bytes_in_use), 3).put('\n');
   out.put("  OS bytes").pad_to(kColumn).put("mapped ").put_human_bytes(s.os_bytes_mapped);
-  out.put(", purged ").put_human_bytes(s.os_bytes_purged).put('\n');
+  out.put(", purged ").put_human_bytes(s.os_bytes_purged);
+  if (s.background_purged_bytes != 0)
+    out.put(" (purge thread ").put_human_bytes(s.background_purged_bytes).put(")");
+  out.put('\n');
+  out.put("  large objects cached").pad_to(kColumn).put_human_bytes(s.large_cached_bytes);
+  out.put('\n');
 
   out.put("heaps (").put_u64(s.heaps).put("):\n");
   out.put("  heap  node   allocations         frees  remote drained         u_i         a_i  "
@@ -145,8 +170,8 @@ void write_text_report(TextSink& out) {
   }
 }
 
-void put_json_option_value(TextSink& out, std::size_t i) {
-  const config::Value v = config::get_value(config::options(), i);
+void put_json_option_value(TextSink& out, const config::Options& now, std::size_t i) {
+  const config::Value v = config::get_value(now, i);
   switch (kOptions[i].type) {
   case config::Type::Size:
     out.put_u64(v.size);
@@ -172,6 +197,7 @@ void put_json_option_value(TextSink& out, std::size_t i) {
 }
 
 void write_json_report(TextSink& out) {
+  const OptionsSnapshot& now = take_snapshot();
   out.put("{\n  \"pid\": ").put_i64(getpid()).put(",\n  \"options\": {");
   for (std::size_t i = 0; i < kOptionCount; ++i) {
     char name[96];
@@ -179,12 +205,12 @@ void write_json_report(TextSink& out) {
     n.put(kOptions[i].section).put('.').put(kOptions[i].key);
     char text[config::TextValue::kCapacity + 8];
     TextSink t(text, sizeof(text));
-    config::format_value(i, config::get_value(config::options(), i), t);
+    config::format_value(i, config::get_value(now.options, i), t);
     char source[config::TextValue::kCapacity + 64];
     TextSink src(source, sizeof(source));
-    put_source(src, config::provenance_of(i));
+    put_source(src, now.provenance[i]);
     out.put(i == 0 ? "\n    " : ",\n    ").put_json_string(name).put(": {\"value\": ");
-    put_json_option_value(out, i);
+    put_json_option_value(out, now.options, i);
     out.put(", \"text\": ").put_json_string(text);
     out.put(", \"default\": ").put_json_string(kOptions[i].default_text);
     out.put(", \"source\": ").put_json_string(source).put('}');
@@ -202,6 +228,7 @@ void write_json_report(TextSink& out) {
   field("cache_hits", s.cache_hits);
   field("remote_frees_sent", s.remote_frees_sent);
   field("remote_frees_drained", s.remote_frees_drained);
+  field("remote_batches_sent", s.remote_batches_sent);
   field("superblocks_to_pool", s.superblocks_to_pool);
   field("superblocks_from_pool", s.superblocks_from_pool);
   field("heap_pass_overs", s.heap_pass_overs);
@@ -211,6 +238,8 @@ void write_json_report(TextSink& out) {
   field("os_bytes_mapped", s.os_bytes_mapped);
   field("os_bytes_purged", s.os_bytes_purged);
   field("large_allocations", s.large_allocations);
+  field("large_cached_bytes", s.large_cached_bytes);
+  field("background_purged_bytes", s.background_purged_bytes);
   field("heaps", s.heaps);
   field("nodes", s.nodes);
   out.put(",\n    \"cache_hit_rate\": ").put_fixed(ratio(s.cache_hits, s.allocations), 6);
@@ -266,7 +295,7 @@ bool reports_for_this_process() {
 __attribute__((destructor)) void write_statistics_at_exit() {
   if (!reports_for_this_process()) return;
   config::load(); // no-op when the allocator has loaded the options already
-  const config::Options& o = config::options();
+  const config::Options& o = take_snapshot().options;
   if (o.general_stats) hl_stats_print(nullptr);
   if (!o.general_stats_file.empty()) {
     const int fd = pal::create_file(o.general_stats_file.value);

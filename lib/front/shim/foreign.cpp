@@ -150,7 +150,7 @@ constinit core::Atomic<bool> g_reported{false};
 
 void report_unknown(const char* function, const void* p) noexcept {
   g_refused.fetch_add_relaxed(1);
-  if (config::options().general_verbose < 1) return;
+  if (config::verbosity() < 1) return; // general.verbose may change at run time: its atomic copy
   bool expected = false;
   if (!g_reported.cas_strong_acq_rel(expected, true)) return; // report once per process
   char text[160];

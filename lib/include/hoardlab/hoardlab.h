@@ -42,9 +42,9 @@ HOARDLAB_API void hl_collect(void);
 typedef struct hl_stats {
   uint64_t allocations; /* small + large */
   uint64_t frees;
-  uint64_t cache_hits;        /* thread-cache hits among allocations */
-  uint64_t remote_frees_sent; /* blocks freed by a thread whose heap does not own them */
-  uint64_t remote_frees_drained;
+  uint64_t cache_hits;           /* thread-cache hits among allocations */
+  uint64_t remote_frees_sent;    /* blocks freed by a thread whose heap does not own them */
+  uint64_t remote_frees_drained; /* of those, back in their superblocks */
   uint64_t superblocks_to_pool;
   uint64_t superblocks_from_pool;
   uint64_t heap_pass_overs; /* busy heaps passed over by try-acquire */
@@ -56,6 +56,14 @@ typedef struct hl_stats {
   uint64_t large_allocations;
   uint32_t heaps;
   uint32_t nodes;
+  /* lock-free sends that carried remote frees: chains pushed onto superblock lists and
+     heap-queue messages (under owner-lock only frees into superblocks that sit in the pool,
+     which no heap owns); remote_frees_sent / this ~ blocks per send */
+  uint64_t remote_batches_sent;
+  uint64_t large_cached_bytes; /* freed large objects kept for reuse (large.cache_bytes) */
+  /* bytes given back to the OS by the purge thread (purge.background): superblock pages
+     purged and idle large runs unmapped; 0 without the thread */
+  uint64_t background_purged_bytes;
 } hl_stats;
 
 HOARDLAB_API void hl_stats_get(hl_stats* out);
@@ -94,7 +102,10 @@ HOARDLAB_API void hl_stats_print(FILE* stream);
  * Names are "section.key" as in the config file, e.g. "heap.emptiness_f".
  * hl_option_get writes the current value as text; returns 0, or -1 for an unknown name.
  * hl_option_set returns 0, -1 for an unknown name, -2 for a bad value, -3 when the option
- * applies only at init and the allocator is already running. */
+ * applies only at init and the allocator is already running; a refusal also writes one line on
+ * stderr saying why. Both may be called from any thread at any time, also while another thread's
+ * first allocation starts the allocator: a value is applied whole or not at all, and an init-only
+ * option set before the first allocation is kept (the environment and the file win over it). */
 HOARDLAB_API int hl_option_get(const char* name, char* buf, size_t buf_size);
 HOARDLAB_API int hl_option_set(const char* name, const char* value);
 

@@ -1,0 +1,161 @@
+// calloc returns zeroed memory on every path, and skips clearing blocks known to be zero (fresh
+// or purged bump regions, fresh large mappings), so their pages stay untouched.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "hoardlab/hoardlab.h"
+#include "mem/internal.h"
+#include "mem/state.h"
+#include "numa/topology.h"
+#include "pal/pal.h"
+
+namespace {
+
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define HOARDLAB_TEST_UNDER_SANITIZER 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define HOARDLAB_TEST_UNDER_SANITIZER 1
+#endif
+
+bool all_zero(const void* p, std::size_t n) {
+  auto* b = static_cast<const unsigned char*>(p);
+  for (std::size_t i = 0; i < n; ++i)
+    if (b[i] != 0) return false;
+  return true;
+}
+
+// Runs f on a thread counted as running on PU 0, so every call uses the same heap and pool;
+// the thread's exit flushes its cache back to the heap.
+template <typename F>
+void on_pu0(F f) {
+  std::thread t([&f] {
+    hoardlab::numa::force_cpu_for_this_thread(0);
+    f();
+  });
+  t.join();
+}
+
+const std::size_t kSizes[] = {1,    16,    100,   1000,  1024,  2048,
+                              4096, 10000, 16384, 32768, 40000, 300000};
+
+TEST(Calloc, FreshMemoryIsZero) {
+  for (std::size_t n : kSizes) {
+    std::vector<void*> ps;
+    for (int i = 0; i < 64; ++i) {
+      void* p = hl_calloc(1, n);
+      ASSERT_NE(p, nullptr);
+      ASSERT_TRUE(all_zero(p, n)) << n;
+      ps.push_back(p);
+    }
+    for (void* p : ps)
+      hl_free(p);
+  }
+}
+
+TEST(Calloc, BlocksFreedWithAPatternComeBackZeroFromTheCache) {
+  for (std::size_t n : kSizes) {
+    std::vector<void*> ps;
+    for (int i = 0; i < 64; ++i) {
+      void* p = hl_malloc(n);
+      ASSERT_NE(p, nullptr);
+      std::memset(p, 0xa5, n);
+      ps.push_back(p);
+    }
+    for (void* p : ps)
+      hl_free(p);
+    ps.clear();
+    for (int i = 0; i < 64; ++i) {
+      void* p = hl_calloc(n, 1);
+      ASSERT_NE(p, nullptr);
+      ASSERT_TRUE(all_zero(p, n)) << n;
+      ps.push_back(p);
+    }
+    for (void* p : ps)
+      hl_free(p);
+  }
+}
+
+// Superblocks dirtied by one class, emptied and given back, then formatted for another class
+// (kZeroNone), and purged ones whose header page still holds dirty blocks (kZeroAbovePage):
+// calloc must clear what it cannot prove zero.
+void dirty_superblocks_then_calloc(std::size_t dirty_size, std::size_t calloc_size) {
+  std::set<std::uintptr_t> dirtied;
+  on_pu0([&] {
+    std::vector<void*> ps;
+    for (std::size_t held = 0; held < (8u << 20); held += dirty_size) {
+      void* p = hl_malloc(dirty_size);
+      ASSERT_NE(p, nullptr);
+      std::memset(p, 0xff, dirty_size);
+      dirtied.insert(reinterpret_cast<std::uintptr_t>(hoardlab::mem::superblock_of(p)));
+      ps.push_back(p);
+    }
+    for (void* p : ps)
+      hl_free(p);
+  });
+  std::size_t reused = 0;
+  on_pu0([&] {
+    std::vector<void*> ps;
+    for (std::size_t held = 0; held < (8u << 20); held += calloc_size) {
+      void* p = hl_calloc(1, calloc_size);
+      ASSERT_NE(p, nullptr);
+      ASSERT_TRUE(all_zero(p, calloc_size)) << calloc_size << " at " << p;
+      if (dirtied.count(reinterpret_cast<std::uintptr_t>(hoardlab::mem::superblock_of(p))) != 0)
+        ++reused;
+      ps.push_back(p);
+    }
+    for (void* p : ps)
+      hl_free(p);
+  });
+  EXPECT_GT(reused, 0u) << "no dirtied superblock was reused: the test proves nothing";
+}
+
+TEST(Calloc, ReformattedDirtySuperblocksAreCleared) {
+  ASSERT_EQ(hl_option_set("purge.retain_superblocks", "1048576"), 0);
+  dirty_superblocks_then_calloc(512, 4096);
+  dirty_superblocks_then_calloc(4096, 2048);
+  ASSERT_EQ(hl_option_set("purge.retain_superblocks", "16"), 0);
+}
+
+TEST(Calloc, PurgedSuperblocksAreZeroIncludingTheirHeaderPageBlocks) {
+  ASSERT_EQ(hl_option_set("purge.retain_superblocks", "0"), 0);
+  ASSERT_EQ(hl_option_set("purge.delay_ms", "0"), 0);
+  dirty_superblocks_then_calloc(1024, 1024);
+  dirty_superblocks_then_calloc(256, 2048);
+  ASSERT_EQ(hl_option_set("purge.retain_superblocks", "16"), 0);
+  ASSERT_EQ(hl_option_set("purge.delay_ms", "100"), 0);
+}
+
+TEST(Calloc, FreshBlocksAreNotClearedSoTheirPagesStayUntouched) {
+#ifdef HOARDLAB_TEST_UNDER_SANITIZER
+  GTEST_SKIP() << "sanitizer shadow memory makes resident memory meaningless here";
+#endif
+  for (std::size_t n : {std::size_t{4096}, std::size_t{16384}}) {
+    constexpr std::size_t kTotal = 64u << 20;
+    std::vector<void*> ps;
+    ps.reserve(kTotal / n);
+    std::size_t before = hoardlab::pal::resident_bytes();
+    for (std::size_t held = 0; held < kTotal; held += n) {
+      void* p = hl_calloc(1, n);
+      ASSERT_NE(p, nullptr);
+      ps.push_back(p);
+    }
+    std::size_t after = hoardlab::pal::resident_bytes();
+    // Only superblock header pages (one in 16 at S = 64 KiB) are touched.
+    EXPECT_LT(after - before, kTotal / 4) << n << ": before " << before << " after " << after;
+    for (void* p : ps)
+      ASSERT_TRUE(all_zero(p, n));
+    for (void* p : ps)
+      hl_free(p);
+    hl_collect();
+  }
+}
+
+} // namespace

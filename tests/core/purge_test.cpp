@@ -1,0 +1,148 @@
+// The background purge thread (purge.background = true, set by this executable's environment):
+// memory goes back to the OS after a peak is freed without the freeing thread calling anything
+// else, the thread (not the slow paths) does the purging, idle large mappings are unmapped, and
+// a forked child gets a purge thread of its own.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include "hoardlab/hoardlab.h"
+#include "mem/large.h"
+#include "mem/purge_thread.h"
+#include "numa/topology.h"
+#include "pal/pal.h"
+
+namespace {
+
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define HOARDLAB_TEST_UNDER_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define HOARDLAB_TEST_UNDER_TSAN 1
+#endif
+
+namespace pt = hoardlab::mem::purge_thread;
+using Clock = std::chrono::steady_clock;
+
+std::uint64_t purged_bytes() {
+  hl_stats s{};
+  hl_stats_get(&s);
+  return s.os_bytes_purged;
+}
+
+// Polls cond every 5 ms for up to 10 s (the purge thread acts after purge.delay_ms, 100 ms).
+template <typename F>
+bool eventually(F cond) {
+  auto until = Clock::now() + std::chrono::seconds(10);
+  while (Clock::now() < until) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return cond();
+}
+
+// Allocates a peak of small blocks on a thread counted as running on PU 0 and frees it all
+// there; the thread then exits without any other call.
+void peak_and_free(std::size_t peak) {
+  std::thread t([peak] {
+    hoardlab::numa::force_cpu_for_this_thread(0);
+    std::vector<void*> ps;
+    for (std::size_t held = 0; held < peak; held += 1000) {
+      void* p = hl_malloc(1000);
+      ASSERT_NE(p, nullptr);
+      static_cast<char*>(p)[0] = 1;
+      static_cast<char*>(p)[999] = 1;
+      ps.push_back(p);
+    }
+    for (void* p : ps)
+      hl_free(p);
+  });
+  t.join();
+}
+
+TEST(PurgeThread, StartsAtTheFirstAllocationSlowPathAfterInit) {
+  hl_free(hl_malloc(100000)); // a large object: always a slow path
+  EXPECT_EQ(pt::stats().starts, 1u);
+  EXPECT_TRUE(pt::active());
+}
+
+TEST(PurgeThread, TakesPurgesOffTheFreeingPathAndResidentMemoryFallsAfterAPeak) {
+  hl_free(hl_malloc(100000));
+  ASSERT_TRUE(pt::active());
+  constexpr std::size_t kPeak = 128u << 20;
+  std::size_t base = hoardlab::pal::resident_bytes();
+  std::uint64_t purged_before = purged_bytes();
+  pt::Stats before = pt::stats();
+  peak_and_free(kPeak);
+  // Right after the frees nothing has been purged on the freeing path (the delay has not run
+  // out, and the slow paths leave due purges to the thread).
+  EXPECT_LT(purged_bytes() - purged_before, kPeak / 4);
+  // The main thread only watches: every purge from here on is the purge thread's, and it
+  // purges nearly the whole peak (all but the retained superblocks and the heaps' slack).
+  auto by_thread = [&] { return pt::stats().superblock_bytes - before.superblock_bytes; };
+  EXPECT_TRUE(eventually([&] { return by_thread() > kPeak * 3 / 4; }))
+      << "the purge thread purged " << by_thread();
+  std::uint64_t total = purged_bytes() - purged_before;
+  // Read after the total: the thread adds a pass's bytes once the pass is over.
+  EXPECT_TRUE(eventually([&] { return by_thread() >= total * 9 / 10; }))
+      << "purged " << total << ", by the purge thread " << by_thread();
+  EXPECT_GT(pt::stats().notifications, before.notifications);
+  hl_stats s{}; // the public statistics say the same
+  hl_stats_get(&s);
+  EXPECT_GE(s.background_purged_bytes, by_thread());
+#ifndef HOARDLAB_TEST_UNDER_TSAN // TSan's shadow memory stays resident
+  std::size_t now = hoardlab::pal::resident_bytes();
+  EXPECT_LT(now, base + kPeak / 4) << "base " << base << " now " << now;
+#else
+  (void)base;
+#endif
+  EXPECT_EQ(hl_check_invariants(), 0);
+}
+
+TEST(PurgeThread, UnmapsLargeMappingsLeftIdleInTheCache) {
+  hl_free(hl_malloc(100000));
+  pt::Stats before = pt::stats();
+  std::vector<void*> ps;
+  for (int i = 0; i < 8; ++i)
+    ps.push_back(hl_malloc(std::size_t{1} << 20));
+  for (void* p : ps)
+    hl_free(p);
+  EXPECT_TRUE(eventually([] { return hoardlab::mem::large::stats().cached_bytes == 0; }))
+      << hoardlab::mem::large::stats().cached_bytes << " bytes still cached";
+  EXPECT_GE(pt::stats().large_bytes - before.large_bytes, std::uint64_t{8} << 20);
+}
+
+TEST(PurgeThread, AForkedChildStartsItsOwnAndPurgesThroughIt) {
+#ifdef HOARDLAB_TEST_UNDER_TSAN
+  GTEST_SKIP() << "TSan cannot start threads in the child of a multi-threaded fork";
+#endif
+  hl_free(hl_malloc(100000));
+  ASSERT_TRUE(pt::active());
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // The parent's thread does not exist here: the next slow allocation starts one.
+    int code = 0;
+    if (pt::active()) code |= 1;
+    hl_free(hl_malloc(100000));
+    if (!pt::active() || pt::stats().starts != 2) code |= 2;
+    std::uint64_t before = pt::stats().superblock_bytes;
+    peak_and_free(32u << 20);
+    if (!eventually([&] { return pt::stats().superblock_bytes - before > (16u << 20); })) code |= 4;
+    _exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: the child saw a running thread; 2: none started; "
+                                       "4: the child's thread purged nothing";
+}
+
+} // namespace
