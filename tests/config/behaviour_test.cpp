@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "hoardlab/hoardlab.h"
+#include "tests/config/child_case.h"
 
 #include <algorithm>
 #include <atomic>
@@ -15,6 +16,7 @@
 #include <fcntl.h>
 #include <functional>
 #include <map>
+#include <sched.h>
 #include <string>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -24,20 +26,9 @@
 
 namespace {
 
-using Environment = std::vector<std::pair<const char*, const char*>>;
-
-// In the child: set the environment, run the case, exit 0 when it held (else 1, with why).
-[[noreturn]] void run_case(const Environment& env, const std::function<bool()>& body) {
-  for (const auto& [name, value] : env)
-    setenv(name, value, 1);
-  std::exit(body() ? 0 : 1);
-}
-
-#define EXPECT_CASE(env, body)                                                                     \
-  do {                                                                                             \
-    GTEST_FLAG_SET(death_test_style, "threadsafe");                                                \
-    EXPECT_EXIT(run_case(env, body), ::testing::ExitedWithCode(0), "");                            \
-  } while (0)
+using hoardlab::config::testing::Environment;
+using hoardlab::config::testing::report;
+using hoardlab::config::testing::run_case;
 
 // Allocates and frees n blocks of `size` bytes in rounds, keeping them alive across the round.
 void churn(std::size_t size, int rounds, int n) {
@@ -56,11 +47,6 @@ hl_stats stats() {
   hl_stats s{};
   hl_stats_get(&s);
   return s;
-}
-
-bool report(bool ok, const char* what) {
-  if (!ok) std::fprintf(stderr, "failed: %s\n", what);
-  return ok;
 }
 
 TEST(OptionEffect, ZeroCacheBytesGivesNoCacheHits) {
@@ -196,6 +182,17 @@ TEST(OptionEffect, SmallerEmptinessFractionGivesMoreSuperblocksBack) {
 }
 
 // per-thread: every live thread has a heap of its own.
+// How many heaps have served an allocation.
+int heaps_with_allocations() {
+  const hl_stats s = stats();
+  int used = 0;
+  for (std::uint32_t i = 0; i < s.heaps; ++i) {
+    hl_heap_stats h{};
+    if (hl_stats_heap(i, &h) == 0 && h.allocations > 0) ++used;
+  }
+  return used;
+}
+
 TEST(OptionEffect, PerThreadMappingGivesEachLiveThreadItsOwnHeap) {
   const Environment env = {{"HOARDLAB_HEAP_MAPPING", "per-thread"}};
   EXPECT_CASE(env, [] {
@@ -215,12 +212,7 @@ TEST(OptionEffect, PerThreadMappingGivesEachLiveThreadItsOwnHeap) {
       });
     for (auto& t : threads)
       t.join();
-    const hl_stats s = stats();
-    int used = 0;
-    for (std::uint32_t i = 0; i < s.heaps; ++i) {
-      hl_heap_stats h{};
-      if (hl_stats_heap(i, &h) == 0 && h.allocations > 0) ++used;
-    }
+    const int used = heaps_with_allocations();
     return report(used >= kThreads, "six live threads did not use six heaps");
   });
 }
@@ -650,3 +642,58 @@ TEST(OptionEffect, CheckedTellsApartTwoThreadsFreeingOneBlockAtOnce) {
 }
 
 } // namespace
+
+// heap.mapping: under `cpu` the processor a thread runs on picks its heap, under `thread-hash`
+// the thread itself does. Six threads pinned to one processor, alive together, allocate one
+// after another (no contention, so no pass-over): under `cpu` they land in that processor's
+// heap (or its pair, when threads outnumber processors), under `thread-hash` they spread.
+int heaps_used_by_six_threads_on_one_cpu() {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return -1;
+  int cpu = 0;
+  while (cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &allowed))
+    ++cpu;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  if (sched_setaffinity(0, sizeof one, &one) != 0) return -1; // threads inherit it
+  constexpr int kThreads = 6;
+  std::atomic<int> turn{0};
+  std::atomic<int> done{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      while (turn.load() != t)
+        std::this_thread::yield();
+      std::vector<void*> blocks;
+      for (int k = 0; k < 100; ++k)
+        blocks.push_back(hl_malloc(64));
+      turn.fetch_add(1);
+      done.fetch_add(1);
+      while (done.load() < kThreads) // alive together: no thread reuses an exited one's cache
+        std::this_thread::yield();
+      for (void* b : blocks)
+        hl_free(b);
+    });
+  for (auto& t : threads)
+    t.join();
+  return heaps_with_allocations();
+}
+
+TEST(OptionEffect, CpuMappingFollowsTheProcessorAndThreadHashTheThread) {
+  const Environment cpu = {{"HOARDLAB_HEAP_MAPPING", "cpu"}, {"HOARDLAB_HEAP_COUNT", "4"}};
+  EXPECT_CASE(cpu, [] {
+    int used = heaps_used_by_six_threads_on_one_cpu();
+    return report(used >= 1 && used <= 2, ("cpu mapping spread one processor's threads over " +
+                                           std::to_string(used) + " heaps")
+                                              .c_str());
+  });
+  const Environment hash = {{"HOARDLAB_HEAP_MAPPING", "thread-hash"}, {"HOARDLAB_HEAP_COUNT", "4"}};
+  EXPECT_CASE(hash, [] {
+    int used = heaps_used_by_six_threads_on_one_cpu();
+    return report(used >= 3, ("thread-hash mapping put six threads into only " +
+                              std::to_string(used) + " heaps")
+                                 .c_str());
+  });
+}

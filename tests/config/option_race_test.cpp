@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "hoardlab/hoardlab.h"
+#include "tests/config/child_case.h"
 
 #include <atomic>
 #include <cstdint>
@@ -23,25 +24,9 @@
 
 namespace {
 
-using Environment = std::vector<std::pair<const char*, const char*>>;
-
-// In the child: set the environment, run the case, exit 0 when it held (else 1, with why).
-[[noreturn]] void run_case(const Environment& env, const std::function<bool()>& body) {
-  for (const auto& [name, value] : env)
-    setenv(name, value, 1);
-  std::exit(body() ? 0 : 1);
-}
-
-#define EXPECT_CASE(env, body)                                                                     \
-  do {                                                                                             \
-    GTEST_FLAG_SET(death_test_style, "threadsafe");                                                \
-    EXPECT_EXIT(run_case(env, body), ::testing::ExitedWithCode(0), "");                            \
-  } while (0)
-
-bool report(bool ok, const char* what) {
-  if (!ok) std::fprintf(stderr, "failed: %s\n", what);
-  return ok;
-}
+using hoardlab::config::testing::Environment;
+using hoardlab::config::testing::report;
+using hoardlab::config::testing::run_case;
 
 // The superblock size the allocator runs with, seen through a heap's holdings (a_i / count).
 std::uint64_t superblock_size_in_use() {

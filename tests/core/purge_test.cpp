@@ -16,17 +16,9 @@
 #include "mem/purge_thread.h"
 #include "numa/topology.h"
 #include "pal/pal.h"
+#include "test_util.h"
 
 namespace {
-
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define HOARDLAB_TEST_UNDER_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define HOARDLAB_TEST_UNDER_TSAN 1
-#endif
 
 namespace pt = hoardlab::mem::purge_thread;
 using Clock = std::chrono::steady_clock;

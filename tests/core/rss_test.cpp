@@ -9,17 +9,9 @@
 #include "hoardlab/hoardlab.h"
 #include "numa/topology.h"
 #include "pal/pal.h"
+#include "test_util.h"
 
 namespace {
-
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define HOARDLAB_TEST_UNDER_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define HOARDLAB_TEST_UNDER_TSAN 1
-#endif
 
 TEST(Rss, FallsAfterAPeakIsFreed) {
 #ifdef HOARDLAB_TEST_UNDER_TSAN

@@ -5,6 +5,17 @@
 #include <cstdint>
 #include <cstring>
 
+// HOARDLAB_TEST_UNDER_TSAN: defined when ThreadSanitizer instruments the test (its shadow memory
+// stays resident, and it forbids threads in the child of a multi-threaded fork).
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define HOARDLAB_TEST_UNDER_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define HOARDLAB_TEST_UNDER_TSAN 1
+#endif
+
 namespace hoardlab::test {
 
 // A deterministic generator (splitmix64): every test is seeded.
