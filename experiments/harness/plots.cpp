@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <tuple>
 
 namespace hoardlab::harness {
 namespace fs = std::filesystem;
@@ -77,7 +78,104 @@ std::string line_script(const std::string& dat, const std::string& out_base,
   return s;
 }
 
+std::string human(double v) {
+  if (!std::isfinite(v)) return "-";
+  if (v >= 1e9) return fmt::format("{:.2f}G", v / 1e9);
+  if (v >= 1e6) return fmt::format("{:.2f}M", v / 1e6);
+  if (v >= 1e3) return fmt::format("{:.1f}k", v / 1e3);
+  return fmt::format("{:.3g}", v);
+}
+
+std::string tic_list(const std::vector<std::string>& values) {
+  std::string list;
+  for (std::size_t i = 0; i < values.size(); ++i)
+    list += fmt::format("{}{} {}", i ? ", " : "", gp_quoted(values[i]), i);
+  return list;
+}
+
 } // namespace
+
+HeatMap heat_map(const std::vector<CellSummary>& cells, const std::string& benchmark,
+                 const std::string& allocator, int threads, const std::string& x_axis,
+                 const std::string& y_axis, HeatMetric metric) {
+  HeatMap h;
+  auto param = [](const CellSummary& c, const std::string& axis) -> const std::string* {
+    for (const auto& p : c.params)
+      if (p.first == axis) return &p.second;
+    return nullptr;
+  };
+  // Values in order of first appearance, which is the experiment file's order.
+  for (const auto& c : cells) {
+    const std::string* x = param(c, x_axis);
+    const std::string* y = param(c, y_axis);
+    if (c.benchmark != benchmark || c.allocator != allocator || !x || !y) continue;
+    if (std::find(h.x_values.begin(), h.x_values.end(), *x) == h.x_values.end())
+      h.x_values.push_back(*x);
+    if (std::find(h.y_values.begin(), h.y_values.end(), *y) == h.y_values.end())
+      h.y_values.push_back(*y);
+  }
+  for (std::size_t yi = 0; yi < h.y_values.size(); ++yi)
+    for (std::size_t xi = 0; xi < h.x_values.size(); ++xi) {
+      // Cells that differ only in other swept axes are folded into one by geometric mean,
+      // as the per-parameter line plots do.
+      std::vector<double> v;
+      bool any = false;
+      for (const auto& c : cells) {
+        if (c.benchmark != benchmark || c.allocator != allocator || c.threads != threads) continue;
+        const std::string* x = param(c, x_axis);
+        const std::string* y = param(c, y_axis);
+        if (!x || !y || *x != h.x_values[xi] || *y != h.y_values[yi]) continue;
+        any = true;
+        if (c.reps_ok == 0) continue;
+        double m = metric == HeatMetric::kThroughput ? c.throughput.estimate
+                   : metric == HeatMetric::kPeakRss  ? c.rss_median_kib / 1024.0
+                                                     : c.blowup;
+        if (std::isfinite(m) && m > 0) v.push_back(m);
+      }
+      HeatMap::Point pt{xi, yi, v.empty() ? NAN : geomean(v), ""};
+      std::string text = metric == HeatMetric::kThroughput ? human(pt.value)
+                         : metric == HeatMetric::kPeakRss  ? fmt::format("{:.1f}", pt.value)
+                                                           : fmt::format("{:.2f}", pt.value);
+      pt.label = std::isfinite(pt.value) ? text : any ? "FAIL" : "-";
+      h.points.push_back(pt);
+    }
+  return h;
+}
+
+std::string heat_map_script(const HeatMap& h, const std::string& out_base, const std::string& title,
+                            const std::string& x_axis, const std::string& y_axis,
+                            const std::string& zlabel) {
+  // The data sit in the script as a datablock, so the script alone redraws the figure. A
+  // missing or failed cell is NaN: `with image` leaves its pixel blank, and it is labelled.
+  std::string s = "$grid << EOD\n# x-index y-index value label\n";
+  for (const auto& p : h.points)
+    s += fmt::format("{} {} {} {}\n", p.x, p.y, std::isfinite(p.value) ? value(p.value) : "NaN",
+                     gp_quoted(p.label));
+  s += "EOD\n";
+  s += "set termoption noenhanced\n";
+  s += fmt::format("set title {}\nset xlabel {}\nset ylabel {}\nset cblabel {} offset 2,0\n",
+                   gp_quoted(title), gp_quoted(x_axis), gp_quoted(y_axis), gp_quoted(zlabel));
+  s += fmt::format("set xtics ({})\nset ytics ({})\n", tic_list(h.x_values), tic_list(h.y_values));
+  s += fmt::format("set xrange [-0.5:{}.5]\nset yrange [-0.5:{}.5]\n", h.x_values.size() - 1,
+                   h.y_values.size() - 1);
+  // Viridis-like: no end of the scale is white or grey, so a gap (the grey behind the image)
+  // never reads as a value.
+  s += "set tics out nomirror\nset palette defined (0 '#440154', 1 '#31688e', 2 '#35b779', 3 "
+       "'#fde725')\nset format cb '%.2s%c'\n";
+  s += "set object 1 rectangle from graph 0,0 to graph 1,1 behind fc rgb '#d0d0d0' "
+       "fs solid noborder\n";
+  s += "set style textbox opaque noborder\nunset key\n";
+  const std::string plot =
+      "plot $grid using 1:2:3 with image, $grid using 1:2:4 with labels boxed\n";
+  s += fmt::format("set terminal pngcairo size 900,600 noenhanced\nset output {}\n",
+                   gp_quoted(out_base + ".png"));
+  s += plot;
+  s += fmt::format("set terminal svg size 900,600 noenhanced\nset output {}\n",
+                   gp_quoted(out_base + ".svg"));
+  s += plot;
+  s += "unset output\n";
+  return s;
+}
 
 PlotResult draw_plots(const std::string& dir, const std::vector<CellSummary>& cells) {
   PlotResult result;
@@ -208,6 +306,45 @@ PlotResult draw_plots(const std::string& dir, const std::vector<CellSummary>& ce
                     fmt::format("throughput relative to {} = {}", short_name, values.front()),
                     benches.size() + 2, true, false));
     scripts.push_back(base);
+  }
+  // Two or more swept axes: a heat map over the first two, per benchmark, allocator and thread
+  // count, for throughput, peak RSS and (blowup runs) A/U. One axis keeps the line plot alone.
+  if (axes.size() >= 2) {
+    const std::string& xa = axes[0];
+    const std::string& ya = axes[1];
+    auto short_of = [](const std::string& axis) {
+      auto dot = axis.rfind('.');
+      return dot == std::string::npos ? axis : axis.substr(dot + 1);
+    };
+    std::string folded;
+    for (std::size_t i = 2; i < axes.size(); ++i)
+      folded += (folded.empty() ? "" : ", ") + short_of(axes[i]);
+    std::set<std::tuple<std::string, std::string, int>> done;
+    for (const auto& c : cells) {
+      if (c.params.empty() || !done.emplace(c.benchmark, c.allocator, c.threads).second) continue;
+      for (HeatMetric m : {HeatMetric::kThroughput, HeatMetric::kPeakRss, HeatMetric::kBlowup}) {
+        HeatMap h = heat_map(cells, c.benchmark, c.allocator, c.threads, xa, ya, m);
+        // `with image` needs two values on each axis; a blowup map only where A/U was measured.
+        if (h.x_values.size() < 2 || h.y_values.size() < 2) break;
+        bool measured = std::any_of(h.points.begin(), h.points.end(),
+                                    [](const HeatMap::Point& p) { return std::isfinite(p.value); });
+        if (m == HeatMetric::kBlowup && !measured) continue;
+        const char* suffix = m == HeatMetric::kThroughput ? "throughput"
+                             : m == HeatMetric::kPeakRss  ? "rss"
+                                                          : "blowup";
+        const char* zlabel = m == HeatMetric::kThroughput ? "operations per second (median)"
+                             : m == HeatMetric::kPeakRss  ? "peak RSS (MiB, median)"
+                                                          : "A/U (median)";
+        std::string base = (fs::path(dir) / fmt::format("heat-{}-t{}-{}-{}", slug(c.benchmark),
+                                                        c.threads, slug(c.allocator), suffix))
+                               .string();
+        std::string title =
+            fmt::format("{}, {}, {} thread(s): {}", c.benchmark, c.allocator, c.threads, suffix);
+        if (!folded.empty()) title += fmt::format(" (geomean over {})", folded);
+        write_text(base + ".gp", heat_map_script(h, base, title, xa, ya, zlabel));
+        scripts.push_back(base);
+      }
+    }
   }
   // A plot whose every cell failed has nothing to draw and gnuplot refuses it; that must not
   // stop the others, so only a missing gnuplot skips them all.

@@ -120,6 +120,47 @@ double hoard_bound_ratio(const nlohmann::json& stats, double live) {
   return (live / (1 - f) + P * K * S) / live;
 }
 
+HeapBound heap_bound_at_exit(const nlohmann::json& stats) {
+  HeapBound out;
+  if (!stats.is_object()) return out;
+  auto number = [](const nlohmann::json& j, const char* key) -> double {
+    auto it = j.find(key);
+    return it != j.end() && it->is_number() ? it->get<double>() : NAN;
+  };
+  auto option = [&](const char* name) -> double {
+    auto o = stats.find("options");
+    if (o == stats.end() || !o->is_object() || !o->contains(name)) return NAN;
+    return (*o)[name].is_object() ? number((*o)[name], "value") : NAN;
+  };
+  const double S = option("heap.superblock_size");
+  const double f = option("heap.emptiness_f");
+  const double K = option("heap.emptiness_k");
+  auto totals = stats.find("totals");
+  auto heaps = stats.find("heaps");
+  if (totals == stats.end() || !totals->is_object() || heaps == stats.end() || !heaps->is_array())
+    return out;
+  const double U = number(*totals, "bytes_in_use");
+  const double A = number(*totals, "bytes_held");
+  if (!std::isfinite(S + f + K + U + A) || f >= 1 || !(U > 0)) return out;
+  double sum_u = 0, sum_a = 0, sum_bound = 0;
+  for (const auto& h : *heaps) {
+    if (!h.is_object()) return out;
+    const double u = number(h, "bytes_in_use");
+    const double a = number(h, "bytes_held");
+    if (!std::isfinite(u + a)) return out;
+    sum_u += u;
+    sum_a += a;
+    sum_bound += std::max(u + K * S, u / (1 - f));
+  }
+  // U and A add large objects to the heaps' sums, and A the pool too (hoardlab.h): what U has
+  // beyond the heaps is large objects, and what A has beyond the heaps and those is the pool.
+  const double large = std::max(0.0, U - sum_u);
+  const double pool = std::max(0.0, A - sum_a - large);
+  out.blowup = A / U;
+  out.bound_ratio = (sum_bound + pool + large) / U;
+  return out;
+}
+
 std::vector<CellSummary> aggregate(const std::vector<RunRecord>& runs, double noisy_threshold,
                                    std::uint64_t seed) {
   std::map<std::string, std::size_t> bench_order, series_order;
@@ -140,7 +181,7 @@ std::vector<CellSummary> aggregate(const std::vector<RunRecord>& runs, double no
     c.threads = first.threads;
     c.params = first.params;
     c.reps_total = static_cast<int>(rs.size());
-    std::vector<double> wall, user, sys, live, sampled, bound;
+    std::vector<double> wall, user, sys, live, sampled, bound, exit_blowup, exit_bound;
     for (const auto* r : rs) {
       if (!r->ok) {
         if (c.reason.empty()) c.reason = r->reason;
@@ -155,6 +196,10 @@ std::vector<CellSummary> aggregate(const std::vector<RunRecord>& runs, double no
       if (std::isfinite(r->live_peak_bytes)) live.push_back(r->live_peak_bytes);
       if (double b = hoard_bound_ratio(r->hoardlab_stats, r->live_peak_bytes); std::isfinite(b))
         bound.push_back(b);
+      if (HeapBound hb = heap_bound_at_exit(r->hoardlab_stats); std::isfinite(hb.bound_ratio)) {
+        exit_blowup.push_back(hb.blowup);
+        exit_bound.push_back(hb.bound_ratio);
+      }
       if (r->sampled_rss_peak_kib >= 0)
         sampled.push_back(static_cast<double>(r->sampled_rss_peak_kib));
     }
@@ -177,6 +222,10 @@ std::vector<CellSummary> aggregate(const std::vector<RunRecord>& runs, double no
       if (!live.empty()) c.live_peak_median_bytes = median(live);
       if (!sampled.empty()) c.sampled_rss_peak_median_kib = median(sampled);
       if (!bound.empty()) c.hoard_bound = median(bound);
+      if (!exit_bound.empty()) {
+        c.exit_blowup = median(exit_blowup);
+        c.exit_heap_bound = median(exit_bound);
+      }
       if (std::isfinite(c.live_peak_median_bytes) && c.live_peak_median_bytes > 0) {
         double rss = std::isfinite(c.sampled_rss_peak_median_kib) ? c.sampled_rss_peak_median_kib
                                                                   : c.rss_median_kib;

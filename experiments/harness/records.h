@@ -65,7 +65,23 @@ struct CellSummary {
   // holds at most max(u_i + K*S, u_i/(1-f)) <= u_i/(1-f) + K*S (Hoard §3.1), summed over
   // the P heaps; caches and the pool add to it (DESIGN, "Emptiness invariant").
   double hoard_bound = NAN;
+  // The per-heap bound, from the per-heap u_i and a_i in the statistics. They are written
+  // once, when the process exits, so both figures describe that moment, with U and A the
+  // allocator's own: exit_blowup = A/U and exit_heap_bound =
+  // (sum_i max(u_i + K*S, u_i/(1-f)) + pool + large) / U (paper_notes/hoard.md, "The
+  // invariant as implemented"). Blocks in thread caches and on remote-free lists are part of
+  // u_i, so the T*C and pending terms are inside the sum. Medians over repetitions.
+  double exit_blowup = NAN;
+  double exit_heap_bound = NAN;
 };
+
+// The at-exit per-heap figures above for one run; NaN (both) when a field is missing, f >= 1,
+// or nothing was in use at exit.
+struct HeapBound {
+  double blowup = NAN;      // A/U
+  double bound_ratio = NAN; // per-heap bound / U
+};
+HeapBound heap_bound_at_exit(const nlohmann::json& stats);
 
 // The bound above for one run, from its statistics; NaN when they lack a field.
 double hoard_bound_ratio(const nlohmann::json& stats, double live_peak_bytes);

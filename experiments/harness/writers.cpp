@@ -46,7 +46,8 @@ const std::vector<std::string>& csv_columns() {
       "ops_min",      "ops_max",         "noisy",
       "peak_rss_kib", "wall_s",          "user_s",
       "sys_s",        "live_peak_bytes", "sampled_rss_kib",
-      "blowup",       "hoard_bound",     "reason"};
+      "blowup",       "hoard_bound",     "reason",
+      "exit_blowup",  "exit_heap_bound"};
   return cols;
 }
 
@@ -79,7 +80,9 @@ void write_cells_csv(const std::string& path, const std::vector<CellSummary>& ce
                                   num(c.sampled_rss_peak_median_kib),
                                   num(c.blowup, 4),
                                   num(c.hoard_bound, 4),
-                                  c.reason};
+                                  c.reason,
+                                  num(c.exit_blowup, 4),
+                                  num(c.exit_heap_bound, 4)};
     for (std::size_t i = 0; i < f.size(); ++i)
       out << (i ? "," : "") << csv_field(f[i]);
     out << '\n';
@@ -116,7 +119,9 @@ nlohmann::json cells_json(const std::vector<CellSummary>& cells) {
                    {"live_peak_bytes", finite(c.live_peak_median_bytes)},
                    {"sampled_rss_peak_kib", finite(c.sampled_rss_peak_median_kib)},
                    {"blowup", finite(c.blowup)},
-                   {"hoard_bound", finite(c.hoard_bound)}});
+                   {"hoard_bound", finite(c.hoard_bound)},
+                   {"exit_blowup", finite(c.exit_blowup)},
+                   {"exit_heap_bound", finite(c.exit_heap_bound)}});
   }
   return arr;
 }

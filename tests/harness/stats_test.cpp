@@ -125,3 +125,103 @@ TEST(HoardBound, FollowsFromTheRunsStatistics) {
 
 } // namespace
 } // namespace hoardlab::harness
+
+namespace hoardlab::harness {
+namespace {
+
+nlohmann::json exit_stats() {
+  // S = 64KiB, f = 1/4, K = 2. Heap 0: u = 300KiB, a = 384KiB; heap 1: u = 0, a = 64KiB;
+  // 100KiB of large objects; 128KiB in the pool.
+  constexpr double KiB = 1024;
+  return {{"totals", {{"bytes_in_use", 400 * KiB}, {"bytes_held", 676 * KiB}, {"heaps", 2}}},
+          {"heaps",
+           {{{"heap", 0}, {"bytes_in_use", 300 * KiB}, {"bytes_held", 384 * KiB}},
+            {{"heap", 1}, {"bytes_in_use", 0}, {"bytes_held", 64 * KiB}}}},
+          {"options",
+           {{"heap.superblock_size", {{"value", 65536}}},
+            {"heap.emptiness_f", {{"value", 0.25}}},
+            {"heap.emptiness_k", {{"value", 2}}}}}};
+}
+
+TEST(PerHeapBound, SumsEachHeapsTermAndAddsPoolAndLargeObjects) {
+  // Heap 0: max(300 + 128, 400) = 428KiB; heap 1: max(0 + 128, 0) = 128KiB; pool 128KiB,
+  // large 100KiB: 784KiB over U = 400KiB.
+  HeapBound b = heap_bound_at_exit(exit_stats());
+  EXPECT_NEAR(b.bound_ratio, 784.0 / 400, 1e-12);
+  EXPECT_NEAR(b.blowup, 676.0 / 400, 1e-12);
+}
+
+TEST(PerHeapBound, IsTighterThanTheAggregateBoundForTheSameU) {
+  auto stats = exit_stats();
+  HeapBound b = heap_bound_at_exit(stats);
+  double U = stats["totals"]["bytes_in_use"].get<double>();
+  // The aggregate form has no pool or large terms, so compare the heaps' part alone.
+  double heaps_part = b.bound_ratio - (128.0 + 100.0) / 400;
+  EXPECT_LT(heaps_part, hoard_bound_ratio(stats, U));
+}
+
+TEST(PerHeapBound, IsNotANumberWhenAFieldIsMissingOrNothingIsInUse) {
+  auto no_heaps = exit_stats();
+  no_heaps.erase("heaps");
+  EXPECT_TRUE(std::isnan(heap_bound_at_exit(no_heaps).bound_ratio));
+  auto no_k = exit_stats();
+  no_k["options"].erase("heap.emptiness_k");
+  EXPECT_TRUE(std::isnan(heap_bound_at_exit(no_k).bound_ratio));
+  auto idle = exit_stats();
+  idle["totals"]["bytes_in_use"] = 0;
+  EXPECT_TRUE(std::isnan(heap_bound_at_exit(idle).blowup));
+  EXPECT_TRUE(std::isnan(heap_bound_at_exit(nlohmann::json()).bound_ratio));
+  auto bad_heap = exit_stats();
+  bad_heap["heaps"][0]["bytes_in_use"] = "many";
+  EXPECT_TRUE(std::isnan(heap_bound_at_exit(bad_heap).bound_ratio));
+}
+
+TEST(PerHeapBound, AggregatesIntoTheCellAsMedians) {
+  std::vector<RunRecord> runs;
+  for (int rep = 0; rep < 3; ++rep) {
+    RunRecord r;
+    r.cell_id = "blowup/t2/hoardlab";
+    r.benchmark = "blowup";
+    r.allocator = r.series = "hoardlab";
+    r.rep = rep;
+    r.ok = true;
+    r.ops_per_s = 1000;
+    r.max_rss_kib = 4096;
+    r.hoardlab_stats = exit_stats();
+    runs.push_back(r);
+  }
+  auto cells = aggregate(runs, 0.1, 1);
+  ASSERT_EQ(cells.size(), 1u);
+  EXPECT_NEAR(cells[0].exit_heap_bound, 784.0 / 400, 1e-12);
+  EXPECT_NEAR(cells[0].exit_blowup, 676.0 / 400, 1e-12);
+}
+
+TEST(PerHeapBound, TheSummaryPrintsItBesideTheMeasuredBlowup) {
+  CellSummary glibc, hoard;
+  glibc.cell_id = "blowup/t2/glibc";
+  hoard.cell_id = "blowup/t2/hoardlab";
+  glibc.benchmark = hoard.benchmark = "blowup";
+  glibc.allocator = glibc.series = "glibc";
+  hoard.allocator = hoard.series = "hoardlab";
+  for (auto* c : {&glibc, &hoard}) {
+    c->threads = 2;
+    c->status = "ok";
+    c->reps_ok = c->reps_total = 1;
+    c->ops = {1000};
+    c->rss_kib = {4096};
+    c->throughput = {1000, 1000, 1000};
+    c->rss_median_kib = 4096;
+    c->blowup = 1.5;
+  }
+  hoard.hoard_bound = 2.25;
+  hoard.exit_blowup = 1.69;
+  hoard.exit_heap_bound = 1.96;
+  auto s = summarize({glibc, hoard}, "glibc", 1);
+  EXPECT_NE(s.text.find("at exit: A/U 1.69, per-heap bound 1.96"), std::string::npos) << s.text;
+  hoard.exit_heap_bound = NAN;
+  EXPECT_EQ(summarize({glibc, hoard}, "glibc", 1).text.find("at exit:"), std::string::npos)
+      << "no per-heap figures, nothing printed";
+}
+
+} // namespace
+} // namespace hoardlab::harness
