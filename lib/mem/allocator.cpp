@@ -3,6 +3,7 @@
 #include "mem/allocator.h"
 #include "mem/fast_path.h"
 
+#include <bit>
 #include <cerrno>
 #include <cstring>
 #include <new>
@@ -364,9 +365,16 @@ void send_remote(ThreadCache* tc, void* chain) noexcept {
     std::size_t n;
     std::size_t bytes;
   };
-  constexpr std::size_t kRuns = 16;
-  Run runs[kRuns];
-  std::size_t nruns = 0;
+  // Runs are grouped in a small direct-mapped table keyed on the destination: one probe per
+  // block, where a linear search over the runs cost a compare per run and, capped at a few
+  // runs, delivered early whenever a buffer spanned more superblocks than that. A collision
+  // delivers the run in the slot and starts the new one there; `used` lists the slots taken,
+  // in order, for the final delivery.
+  constexpr std::size_t kSlots = 64; // a power of two
+  Run runs[kSlots];
+  void* slot_to[kSlots] = {};
+  std::uint8_t used[kSlots];
+  std::size_t nused = 0;
   std::size_t sent = 0;
   std::size_t batches = 0;
   void* stale = nullptr; // owner-lock: blocks whose superblock changed owner meanwhile
@@ -414,19 +422,18 @@ void send_remote(ThreadCache* tc, void* chain) noexcept {
     if (policy != config::RemotePolicy::SuperblockList)
       if (Heap* o = sb->owner.load_acquire()) // [OW2]
         to = o;
-    std::size_t r = 0;
-    while (r < nruns && runs[r].to != to)
-      ++r;
-    if (r == nruns) {
-      if (nruns == kRuns) {
-        for (std::size_t i = 0; i < nruns; ++i)
-          deliver(runs[i]);
-        nruns = 0;
-        r = 0;
-      }
+    // Fibonacci hashing of the address: superblocks are S-aligned and heaps 64-byte aligned,
+    // so the low bits carry nothing; the product's top bits mix the rest.
+    const std::size_t r = static_cast<std::size_t>((core::addr(to) * 0x9e3779b97f4a7c15ull) >>
+                                                   (64 - std::countr_zero(kSlots)));
+    if (slot_to[r] != to) {
+      if (slot_to[r] != nullptr)
+        deliver(runs[r]);
+      else
+        used[nused++] = static_cast<std::uint8_t>(r);
+      slot_to[r] = to;
       *static_cast<void**>(p) = nullptr;
       runs[r] = {to, p, p, 0, 0};
-      ++nruns;
     } else {
       *static_cast<void**>(p) = runs[r].first;
       runs[r].first = p;
@@ -434,8 +441,8 @@ void send_remote(ThreadCache* tc, void* chain) noexcept {
     ++runs[r].n;
     runs[r].bytes += sb->block_size;
   }
-  for (std::size_t i = 0; i < nruns; ++i)
-    deliver(runs[i]);
+  for (std::size_t i = 0; i < nused; ++i)
+    deliver(runs[used[i]]);
   count_remote(tc, sent);
   count_batches(tc, batches);
   while (stale != nullptr) {
