@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <unistd.h>
 
 extern "C" {
 void hl_stats_get(hl_stats* out) {
@@ -71,7 +72,9 @@ std::string read_all(const std::string& path) {
 }
 
 std::string print_to_string() {
-  const std::string path = ::testing::TempDir() + "stats_print.txt";
+  // One file per process: ctest runs these tests in parallel processes.
+  const std::string path =
+      ::testing::TempDir() + "stats_print." + std::to_string(getpid()) + ".txt";
   FILE* f = std::fopen(path.c_str(), "w");
   std::fputs("before\n", f); // stdio text already buffered comes first
   hl_stats_print(f);
