@@ -27,6 +27,7 @@
 namespace {
 
 using hoardlab::config::testing::Environment;
+using hoardlab::config::testing::first_refill_of_a_fresh_thread;
 using hoardlab::config::testing::report;
 using hoardlab::config::testing::run_case;
 
@@ -361,27 +362,6 @@ TEST(OptionEffect, ClassesPerDoublingSetsTheSizeClassSpacing) {
 // A thread's first allocation of a class refills its bin with one batch from the heap: the
 // heaps' allocation counters grow by exactly cache.batch. A run-time option: each value is
 // set, then seen by a fresh thread.
-std::uint64_t blocks_handed_out_by_heaps() {
-  const hl_stats s = stats();
-  std::uint64_t n = 0;
-  for (std::uint32_t h = 0; h < s.heaps; ++h) {
-    hl_heap_stats hs{};
-    if (hl_stats_heap(h, &hs) == 0) n += hs.allocations;
-  }
-  return n;
-}
-
-std::uint64_t first_refill_of_a_fresh_thread() {
-  const std::uint64_t before = blocks_handed_out_by_heaps();
-  std::uint64_t after = 0;
-  std::thread([&after] {
-    void* p = hl_malloc(64);
-    after = blocks_handed_out_by_heaps(); // before the thread's exit flushes its cache
-    hl_free(p);
-  }).join();
-  return after - before;
-}
-
 TEST(OptionEffect, CacheBatchIsTheNumberOfBlocksARefillTakes) {
   const Environment env = {};
   EXPECT_CASE(env, [] {

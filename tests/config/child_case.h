@@ -1,12 +1,17 @@
 // Running an option case in a fresh process: the environment is set before the allocator's
-// first call, so init-only options apply. Shared by the config tests that need a child.
+// first call, so init-only options apply; and the statistics such cases read. Shared by the
+// config tests that need a child.
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include "hoardlab/hoardlab.h"
+
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -25,6 +30,30 @@ using Environment = std::vector<std::pair<const char*, const char*>>;
 inline bool report(bool ok, const char* what) {
   if (!ok) std::fprintf(stderr, "failed: %s\n", what);
   return ok;
+}
+
+// Blocks the heaps have handed out (to thread caches or straight to callers), all heaps.
+inline std::uint64_t blocks_handed_out_by_heaps() {
+  hl_stats s{};
+  hl_stats_get(&s);
+  std::uint64_t n = 0;
+  for (std::uint32_t h = 0; h < s.heaps; ++h) {
+    hl_heap_stats hs{};
+    if (hl_stats_heap(h, &hs) == 0) n += hs.allocations;
+  }
+  return n;
+}
+
+// cache.batch as the allocator uses it: the blocks a fresh thread's first refill takes.
+inline std::uint64_t first_refill_of_a_fresh_thread() {
+  const std::uint64_t before = blocks_handed_out_by_heaps();
+  std::uint64_t after = 0;
+  std::thread([&after] {
+    void* p = hl_malloc(64);
+    after = blocks_handed_out_by_heaps(); // before the thread's exit flushes its cache
+    hl_free(p);
+  }).join();
+  return after - before;
 }
 
 } // namespace hoardlab::config::testing

@@ -25,6 +25,7 @@
 namespace {
 
 using hoardlab::config::testing::Environment;
+using hoardlab::config::testing::first_refill_of_a_fresh_thread;
 using hoardlab::config::testing::report;
 using hoardlab::config::testing::run_case;
 
@@ -43,29 +44,6 @@ std::uint64_t superblock_size_in_use() {
   for (void* b : blocks)
     hl_free(b);
   return size;
-}
-
-std::uint64_t blocks_handed_out_by_heaps() {
-  hl_stats s{};
-  hl_stats_get(&s);
-  std::uint64_t n = 0;
-  for (std::uint32_t h = 0; h < s.heaps; ++h) {
-    hl_heap_stats hs{};
-    if (hl_stats_heap(h, &hs) == 0) n += hs.allocations;
-  }
-  return n;
-}
-
-// cache.batch as the allocator uses it: the blocks a fresh thread's first refill takes.
-std::uint64_t first_refill_of_a_fresh_thread() {
-  const std::uint64_t before = blocks_handed_out_by_heaps();
-  std::uint64_t after = 0;
-  std::thread([&after] {
-    void* p = hl_malloc(64);
-    after = blocks_handed_out_by_heaps();
-    hl_free(p);
-  }).join();
-  return after - before;
 }
 
 bool is_large(std::size_t size) {
