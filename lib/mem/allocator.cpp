@@ -679,10 +679,7 @@ __attribute__((noinline)) void free_other(void* p) noexcept {
 #ifdef HOARDLAB_CHECKED
 // A pointer in the small range that is not a block start of a formatted superblock.
 bool bad_small_pointer(const Superblock* sb, const void* p) noexcept {
-  if (sb->cls == kNoClass || sb->block_size == 0) return true;
-  std::uintptr_t off = core::addr(p) - core::addr(sb) - sb->first_offset;
-  return core::addr(p) < core::addr(sb) + sb->first_offset || off % sb->block_size != 0 ||
-         off / sb->block_size >= sb->capacity;
+  return misplaced_block(sb, p) != nullptr;
 }
 #endif
 

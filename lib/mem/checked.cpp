@@ -30,18 +30,23 @@ bool in_free_list(const Superblock* sb, const void* p) noexcept {
 
 // Why a free of p, a pointer into sb held by its owner, is wrong; nullptr when it is a live block.
 const char* what_is_wrong(const Superblock* sb, const void* p) noexcept {
-  if (sb->cls == kNoClass || sb->block_size == 0) return "invalid free (no block there)";
-  const std::uintptr_t first = core::addr(sb) + sb->first_offset;
-  if (core::addr(p) < first) return "invalid free (inside a superblock header)";
-  const std::uintptr_t offset = core::addr(p) - first;
-  if (offset % sb->block_size != 0) return "invalid free (not the start of a block)";
-  if (offset / sb->block_size >= sb->capacity) return "invalid free (past the last block)";
+  if (const char* problem = misplaced_block(sb, p)) return problem;
   if (core::addr(p) >= core::addr(sb->bump)) return "invalid free (a block never allocated)";
   if (in_free_list(sb, p)) return "double free";
   return nullptr;
 }
 
 } // namespace
+
+const char* misplaced_block(const Superblock* sb, const void* p) noexcept {
+  if (sb->cls == kNoClass || sb->block_size == 0) return "invalid free (no block there)";
+  const std::uintptr_t first = core::addr(sb) + sb->first_offset;
+  if (core::addr(p) < first) return "invalid free (inside a superblock header)";
+  const std::uintptr_t offset = core::addr(p) - first;
+  if (offset % sb->block_size != 0) return "invalid free (not the start of a block)";
+  if (offset / sb->block_size >= sb->capacity) return "invalid free (past the last block)";
+  return nullptr;
+}
 
 bool checked_free(Superblock* sb, void* p) noexcept {
   const int saved_errno = errno; // free preserves errno; the report writes to stderr

@@ -72,6 +72,10 @@ std::size_t drain_threshold() noexcept;
 // under the owner heap and frees it there; an invalid or double free is reported and ignored.
 // Returns false when the ordinary path must free p (sb is in a pool: no heap to check it under).
 bool checked_free(Superblock* sb, void* p) noexcept;
+// Why p, a pointer into sb, is not the start of one of sb's blocks (no class, inside the header,
+// not on a block boundary, past the last block); nullptr when it is. Used by checked_free and by
+// the HOARDLAB_CHECKED build's free.
+const char* misplaced_block(const Superblock* sb, const void* p) noexcept;
 
 // Per-node superblock supply (pool.cpp part of heap.cpp).
 Superblock* carve_superblock(unsigned node) noexcept;
