@@ -516,15 +516,21 @@ void release_heap(Heap* h) noexcept {
   if (p.deferred.load_relaxed() > 0) purge_deferred(p, false);
 }
 
+namespace {
+// The logical node of the allocating thread, for the local/remote allocation counters; 0 on a
+// one-node machine without asking.
+unsigned allocating_node() noexcept {
+  if (g.nodes <= 1) return 0;
+  auto here = static_cast<unsigned>(numa::current_node());
+  return here < g.nodes ? here : 0;
+}
+} // namespace
+
 std::size_t heap_allocate(Heap* h, std::size_t cls, std::size_t want, void** head) noexcept {
   std::size_t got = 0;
   void* chain = nullptr;
-  unsigned here = 0;
+  const unsigned here = allocating_node();
   std::size_t remote = 0;
-  if (g.nodes > 1) {
-    here = static_cast<unsigned>(numa::current_node());
-    if (here >= g.nodes) here = 0;
-  }
   while (got < want) {
     Superblock* sb = fullest_with_free(h, cls);
     if (sb == nullptr) {
@@ -566,11 +572,8 @@ void* heap_allocate_zeroed(Heap* h, std::size_t cls, bool* zero) noexcept {
     return p;
   }
   h->u += sb->block_size;
-  if (g.nodes > 1) {
-    auto here = static_cast<unsigned>(numa::current_node());
-    if (here >= g.nodes) here = 0;
-    if (sb->node != here) g.remote_allocations[here].fetch_add_relaxed(1);
-  }
+  if (const unsigned here = allocating_node(); sb->node != here)
+    g.remote_allocations[here].fetch_add_relaxed(1);
   regroup(h, sb);
   h->allocations.add_single_writer(1);
   *zero = z;
