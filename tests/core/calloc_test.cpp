@@ -13,6 +13,7 @@
 #include "mem/state.h"
 #include "numa/topology.h"
 #include "pal/pal.h"
+#include "test_util.h"
 
 namespace {
 
@@ -32,16 +33,7 @@ bool all_zero(const void* p, std::size_t n) {
   return true;
 }
 
-// Runs f on a thread counted as running on PU 0, so every call uses the same heap and pool;
-// the thread's exit flushes its cache back to the heap.
-template <typename F>
-void on_pu0(F f) {
-  std::thread t([&f] {
-    hoardlab::numa::force_cpu_for_this_thread(0);
-    f();
-  });
-  t.join();
-}
+using hoardlab::test::on_pu0;
 
 const std::size_t kSizes[] = {1,    16,    100,   1000,  1024,  2048,
                               4096, 10000, 16384, 32768, 40000, 300000};

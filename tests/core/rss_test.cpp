@@ -49,16 +49,9 @@ std::uint64_t purged_bytes() {
   return s.os_bytes_purged;
 }
 
-// Runs f on a thread pinned to PU 0 (so it uses the same node's heaps and pool each time); its
-// first allocation is a slow step, on whose way out due purges run.
-template <typename F>
-void on_pu0(F f) {
-  std::thread t([&f] {
-    hoardlab::numa::force_cpu_for_this_thread(0);
-    f();
-  });
-  t.join();
-}
+// on_pu0: the same node's heaps and pool each time; the thread's first allocation is a slow
+// step, on whose way out due purges run.
+using hoardlab::test::on_pu0;
 
 TEST(Purge, EmptySuperblocksBeyondTheRetentionBoundArePurgedOnlyAfterTheDelay) {
   // Ten minutes: nothing falls due while the peak is freed, however slow the machine.

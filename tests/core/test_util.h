@@ -4,6 +4,9 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <thread>
+
+#include "numa/topology.h"
 
 // HOARDLAB_TEST_UNDER_TSAN: defined when ThreadSanitizer instruments the test (its shadow memory
 // stays resident, and it forbids threads in the child of a multi-threaded fork).
@@ -60,5 +63,16 @@ public:
 private:
   std::chrono::steady_clock::time_point end_;
 };
+
+// Runs f on a thread counted as running on PU 0, so every call uses the same heap and node pool;
+// the thread's exit flushes its cache back to the heap.
+template <typename F>
+void on_pu0(F f) {
+  std::thread t([&f] {
+    hoardlab::numa::force_cpu_for_this_thread(0);
+    f();
+  });
+  t.join();
+}
 
 } // namespace hoardlab::test
