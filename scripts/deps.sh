@@ -9,7 +9,7 @@ packages=(
   libboost-dev libhwloc-dev hwloc libbenchmark-dev libgtest-dev libgmock-dev
   libtomlplusplus-dev libcli11-dev libfmt-dev nlohmann-json3-dev gnuplot-nox
   libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev libtbb-dev
-  valgrind python3 sqlite3 perl gzip tar util-linux
+  valgrind python3 sqlite3 perl gzip tar util-linux patchelf file
 )
 
 missing=()

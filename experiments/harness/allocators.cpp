@@ -104,6 +104,8 @@ std::vector<ResolvedAllocator> resolve_allocators(const Experiment& ex, const Lo
     } else if (!spec.path.empty()) {
       a.preload = spec.path;
       a.note = "user-supplied library";
+      for (const auto& p : known_peers())
+        if (spec.name == p.name) a.note = std::string(p.note) + ", relocated by [allocator_paths]";
     } else {
       for (const auto& p : known_peers())
         if (spec.name == p.name) {

@@ -261,11 +261,21 @@ Experiment parse_experiment(const std::string& text, const std::string& source) 
       std::string path = rd.string(v, key);
       if (path.empty() || path[0] != '/')
         rd.fail(v, key, "must be an absolute path to a preloadable library");
-      for (const auto& a : ex.allocators)
-        if (a.name == name)
-          rd.fail(v, key,
-                  fmt::format("'{}' is already a known allocator; pick another name", name));
-      ex.allocators.push_back({name, path, true});
+      if (name == "hoardlab" || name == "glibc")
+        rd.fail(v, key,
+                fmt::format("'{}' cannot be relocated here (hoardlab: --hoardlab-lib; glibc is "
+                            "the C library the benchmarks load)",
+                            name));
+      // A known peer named here is that peer from another place (a build from source, a
+      // bundle): it replaces the Debian path and becomes required.
+      bool relocated = false;
+      for (auto& a : ex.allocators)
+        if (a.name == name) {
+          a.path = path;
+          a.required = true;
+          relocated = true;
+        }
+      if (!relocated) ex.allocators.push_back({name, path, true});
     }
   }
 

@@ -40,7 +40,7 @@ struct BenchmarkSpec {
 
 struct AllocatorSpec {
   std::string name;     // hoardlab, glibc, jemalloc, ..., or a user's name
-  std::string path;     // a user's library path; empty for known names
+  std::string path;     // a user's library, or a known peer relocated by [allocator_paths]
   bool required = true; // false for names that came from "peers": skipped when absent
 };
 

@@ -144,6 +144,31 @@ TEST(ExperimentFile, UserLibraryNeedsAnAbsolutePath) {
   EXPECT_NE(e.find("absolute"), std::string::npos) << e;
 }
 
+TEST(ExperimentFile, AllocatorPathsRelocatesAKnownPeer) {
+  auto ex = parse_experiment("name = \"t\"\nallocators = [\"glibc\", \"peers\"]\n"
+                             "[allocator_paths]\njemalloc = \"/opt/b/libjemalloc.so.2\"\n"
+                             "[[benchmark]]\nname = \"threadtest\"\n",
+                             "exp.toml");
+  int jemallocs = 0;
+  for (const auto& a : ex.allocators) {
+    if (a.name != "jemalloc") continue;
+    ++jemallocs;
+    EXPECT_EQ(a.path, "/opt/b/libjemalloc.so.2");
+    EXPECT_TRUE(a.required) << "a relocated peer must fail loudly when its file is missing";
+  }
+  EXPECT_EQ(jemallocs, 1);
+  for (const auto& a : ex.allocators)
+    if (a.name == "tcmalloc") EXPECT_TRUE(a.path.empty());
+}
+
+TEST(ExperimentFile, AllocatorPathsCannotRelocateHoardlabOrGlibc) {
+  for (const char* name : {"hoardlab", "glibc"}) {
+    auto e = error_of(std::string(kHeader) + "[allocator_paths]\n" + name + " = \"/x/lib.so\"\n");
+    EXPECT_NE(e.find(std::string("allocator_paths.") + name), std::string::npos) << e;
+    EXPECT_NE(e.find("cannot be relocated"), std::string::npos) << e;
+  }
+}
+
 TEST(ExperimentOptionValues, SizesAcceptUnits) {
   double b = 0;
   ASSERT_TRUE(parse_size("64KiB", b));
