@@ -1037,16 +1037,13 @@ BoundSample sample_bound() noexcept {
   BoundSample s{};
   if (g.state.load_acquire() != kStateReady) return s;
   double f = g.tune.emptiness_f.load_relaxed();
-  std::uint64_t ks = std::uint64_t{g.tune.emptiness_k.load_relaxed()} * g.sb_size;
+  std::size_t k = g.tune.emptiness_k.load_relaxed();
   for (unsigned i = 0; i < g.heap_count; ++i) {
     Heap* h = &g.heaps[i];
     acquire_specific(h);
-    std::uint64_t u = h->u;
     s.held += h->a;
     if (h->a != 0) ++s.heaps_used;
-    std::uint64_t b1 = u + ks;
-    std::uint64_t b2 = static_cast<std::uint64_t>(static_cast<double>(u) / (1.0 - f));
-    s.bound += b1 > b2 ? b1 : b2;
+    s.bound += heap_bound(h, k, f);
     release_heap(h);
   }
   return s;

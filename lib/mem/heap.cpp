@@ -39,19 +39,60 @@ std::uint16_t group_for(const Superblock* sb) noexcept {
   return static_cast<std::uint16_t>(static_cast<std::size_t>(sb->used) * g.groups / sb->capacity);
 }
 
-// Puts sb on the list of its group, and marks its class in h->nonfull_classes (H4) when that
-// list is a non-full group.
+bool is_nonfull_group(std::uint16_t group) noexcept {
+  return group < g.groups; // neither the full group nor kEmptyGroup
+}
+
+// A superblock of class cls entered a non-full group (H4, H5).
+void count_nonfull(Heap* h, std::size_t cls) noexcept {
+  const std::uint64_t bit = std::uint64_t{1} << (cls % 64);
+  const std::uint32_t n = ++h->nonfull[cls];
+  if (n == 1) {
+    ++h->nonfull_class_count;
+    h->nonfull_classes[cls / 64] |= bit;
+  } else if (n == 2) {
+    h->spare_classes[cls / 64] |= bit;
+  }
+}
+
+// A superblock of class cls left a non-full group (H4, H5).
+void uncount_nonfull(Heap* h, std::size_t cls) noexcept {
+  const std::uint64_t bit = std::uint64_t{1} << (cls % 64);
+  const std::uint32_t n = --h->nonfull[cls];
+  if (n == 0) {
+    --h->nonfull_class_count;
+    h->nonfull_classes[cls / 64] &= ~bit;
+  } else if (n == 1) {
+    h->spare_classes[cls / 64] &= ~bit;
+  }
+}
+
+// Puts sb on the list of its group. An empty superblock keeps the class it last had; it is
+// counted under no class, and format sets the class before it is linked for a new one.
 void link(Heap* h, Superblock* sb) noexcept {
   list_of(h, sb).push_front(&sb->link);
-  if (sb->group < g.groups) h->nonfull_classes[sb->cls / 64] |= std::uint64_t{1} << (sb->cls % 64);
+  if (is_nonfull_group(sb->group)) count_nonfull(h, sb->cls);
+}
+
+void unlink(Heap* h, Superblock* sb) noexcept {
+  list_of(h, sb).remove(&sb->link);
+  if (is_nonfull_group(sb->group)) uncount_nonfull(h, sb->cls);
 }
 
 void regroup(Heap* h, Superblock* sb) noexcept {
   std::uint16_t ng = group_for(sb);
   if (ng == sb->group) return;
+  const bool was_nonfull = is_nonfull_group(sb->group);
   list_of(h, sb).remove(&sb->link);
   sb->group = ng;
-  link(h, sb);
+  list_of(h, sb).push_front(&sb->link);
+  // Most moves stay on one side (a free or a refill between two non-full groups): no count.
+  if (const bool nonfull = is_nonfull_group(ng); nonfull != was_nonfull) {
+    if (nonfull)
+      count_nonfull(h, sb->cls);
+    else
+      uncount_nonfull(h, sb->cls);
+  }
 }
 
 void format(Superblock* sb, std::size_t cls) noexcept {
@@ -258,7 +299,7 @@ void give_to_pool(Heap* h, Superblock* sb) noexcept {
   // own list. Blocks that arrive after this reach sb through its list (drain_queue forwards).
   drain_queue(h);
   drain_remote(h, sb);
-  list_of(h, sb).remove(&sb->link);
+  unlink(h, sb);
   h->a -= g.sb_size;
   h->u -= static_cast<std::size_t>(sb->used) * sb->block_size;
   --h->superblocks;
@@ -288,7 +329,7 @@ Superblock* pop_empty(Pool& p) noexcept {
 Superblock* get_superblock(Heap* h, std::size_t cls) noexcept {
   if (core::ListNode* n = h->empty.front()) {
     Superblock* sb = Superblock::of_link(n);
-    h->empty.remove(n);
+    unlink(h, sb);
     format(sb, cls);
     sb->group = group_for(sb);
     link(h, sb);
@@ -305,7 +346,7 @@ Superblock* get_superblock(Heap* h, std::size_t cls) noexcept {
     adopt(h, sb);
     drain_remote(h, sb);
     if (sb->used == 0) {
-      h->empty.remove(&sb->link);
+      unlink(h, sb);
       format(sb, cls);
       sb->group = group_for(sb);
       link(h, sb);
@@ -330,7 +371,7 @@ Superblock* get_superblock(Heap* h, std::size_t cls) noexcept {
         adopt(h, part);
         drain_remote(h, part);
         if (part->used == 0) {
-          h->empty.remove(&part->link);
+          unlink(h, part);
           format(part, cls);
           part->group = group_for(part);
           link(h, part);
@@ -362,23 +403,26 @@ Superblock* fullest_with_free(Heap* h, std::size_t cls) noexcept {
   return nullptr;
 }
 
+// The superblock H3 gives back first: an empty one, else the emptiest non-full superblock (the
+// front of its class's lowest non-empty group) among the classes that hold a second non-full one
+// (H5); nullptr when there is none. A class's only non-full superblock is never given back: the
+// class's next refill would take a superblock again, and the blocks still in use in it would come
+// back through the remote path (each such move cost a pool round trip in xmalloc and mstress).
+// Giving it back would not help H3 either: a falls by S, but so does the allowance (K + C)S.
 Superblock* emptiest(Heap* h) noexcept {
   if (core::ListNode* n = h->empty.front()) return Superblock::of_link(n);
   Superblock* best = nullptr;
   std::size_t best_bytes = SIZE_MAX;
-  // Only the classes H4 marks: a heap uses a few of its classes at a time, and this runs after
-  // every drain and flush while the invariant is violated. A marked class found with no
-  // non-full superblock is unmarked here.
+  // Only the classes H5 marks, usually none or a few: this runs after every drain, flush and
+  // refill while the invariant is violated.
   for (std::size_t word = 0; word < 2; ++word) {
-    std::uint64_t bits = h->nonfull_classes[word];
+    std::uint64_t bits = h->spare_classes[word];
     while (bits != 0) {
       std::size_t c = word * 64 + static_cast<std::size_t>(__builtin_ctzll(bits));
       bits &= bits - 1;
-      bool found = false;
       for (unsigned gi = 0; gi < g.groups; ++gi) {
         core::ListNode* n = h->groups[c][gi].front();
         if (n == nullptr) continue;
-        found = true;
         Superblock* sb = Superblock::of_link(n);
         std::size_t bytes = static_cast<std::size_t>(sb->used) * sb->block_size;
         if (bytes < best_bytes) {
@@ -387,15 +431,14 @@ Superblock* emptiest(Heap* h) noexcept {
         }
         break;
       }
-      if (!found) h->nonfull_classes[word] &= ~(std::uint64_t{1} << (c % 64));
     }
   }
   return best;
 }
 
 bool invariant_violated(const Heap* h, std::size_t k, double f) noexcept {
-  // u < a - K*S  and  u < (1-f) a
-  return h->u + k * g.sb_size < h->a &&
+  // u < a - (K + C)*S  and  u < (1-f) a
+  return h->u + (k + h->nonfull_class_count) * g.sb_size < h->a &&
          static_cast<double>(h->u) < (1.0 - f) * static_cast<double>(h->a);
 }
 
@@ -555,6 +598,9 @@ std::size_t heap_allocate(Heap* h, std::size_t cls, std::size_t want, void** hea
   if (remote != 0) g.remote_allocations[here].fetch_add_relaxed(remote);
   h->allocations.add_single_writer(got);
   *head = chain;
+  // A refill can break H3: a class whose only non-full superblock it fills leaves C, which
+  // lowers the allowance by S, and its drains can give a class a second non-full superblock.
+  enforce_invariant(h);
   return got;
 }
 
@@ -576,6 +622,7 @@ void* heap_allocate_zeroed(Heap* h, std::size_t cls, bool* zero) noexcept {
     g.remote_allocations[here].fetch_add_relaxed(1);
   regroup(h, sb);
   h->allocations.add_single_writer(1);
+  enforce_invariant(h); // as after heap_allocate
   *zero = z;
   return p;
 }
@@ -646,6 +693,18 @@ void enforce_invariant(Heap* h) noexcept {
     if (sb == nullptr || !at_least_f_empty(sb, f)) break;
     give_to_pool(h, sb);
   }
+}
+
+std::uint64_t heap_bound(const Heap* h, std::size_t k, double f) noexcept {
+  // After enforce_invariant one of three holds: a <= u + (K + C)S; a <= u/(1-f); or nothing is
+  // releasable, so every superblock but one non-full one per class is full or less than f empty,
+  // hence at least (1-f)S used (for classes whose blocks fill a superblock to within f):
+  // a <= C*S + u/(1-f).
+  const std::uint64_t c = h->nonfull_class_count;
+  const std::uint64_t slack = h->u + (k + c) * g.sb_size;
+  const auto fraction = static_cast<std::uint64_t>(static_cast<double>(h->u) / (1.0 - f));
+  const std::uint64_t emptiness = fraction + c * g.sb_size;
+  return slack > emptiness ? slack : emptiness;
 }
 
 void heap_collect(Heap* h) noexcept {
@@ -811,6 +870,8 @@ int check_heap(Heap* h, bool emptiness) noexcept {
   std::size_t count = 0;
   bool releasable = false;
   double f = g.tune.emptiness_f.load_relaxed();
+  std::uint32_t nonfull = 0; // of the class being visited
+  bool some_f_empty = false; // among the class's non-full superblocks
   auto visit = [&](core::IntrusiveList& l, std::uint32_t cls, std::uint16_t group) {
     for (core::ListNode* n = l.front(); n != nullptr; n = l.next_of(n)) {
       Superblock* sb = Superblock::of_link(n);
@@ -822,18 +883,35 @@ int check_heap(Heap* h, bool emptiness) noexcept {
         report("H1: superblock in the wrong fullness group");
       if (sb->used > sb->capacity) report("S1: used exceeds capacity");
       u += static_cast<std::size_t>(sb->used) * sb->block_size;
-      if (group != g.groups && at_least_f_empty(sb, f)) releasable = true;
+      if (group == kEmptyGroup) releasable = true;
+      if (is_nonfull_group(group)) {
+        ++nonfull;
+        if (at_least_f_empty(sb, f)) some_f_empty = true;
+      }
     }
   };
   visit(h->empty, 0, kEmptyGroup);
-  for (std::size_t c = 0; c < g.classes.count(); ++c)
+  std::size_t classes = 0;
+  for (std::size_t c = 0; c < g.classes.count(); ++c) {
+    nonfull = 0;
+    some_f_empty = false;
     for (unsigned gi = 0; gi <= g.groups; ++gi)
       visit(h->groups[c][gi], static_cast<std::uint32_t>(c), static_cast<std::uint16_t>(gi));
+    const std::uint64_t bit = std::uint64_t{1} << (c % 64);
+    if (nonfull != h->nonfull[c]) report("H4: a class's count of non-full superblocks is wrong");
+    if (((h->nonfull_classes[c / 64] & bit) != 0) != (nonfull >= 1))
+      report("H4: a class's non-full bit is wrong");
+    if (((h->spare_classes[c / 64] & bit) != 0) != (nonfull >= 2))
+      report("H5: a class's spare bit is wrong");
+    if (nonfull >= 1) ++classes;
+    if (nonfull >= 2 && some_f_empty) releasable = true;
+  }
+  if (classes != h->nonfull_class_count) report("H4: C differs from the classes counted");
   if (u != h->u) report("H2: u differs from the sum over its superblocks");
   if (count != h->superblocks || count * g.sb_size != h->a)
     report("H2: a differs from S times its superblocks");
   if (emptiness && invariant_violated(h, g.tune.emptiness_k.load_relaxed(), f) && releasable)
-    report("H3: emptiness invariant broken while a superblock is at least f empty");
+    report("H3: emptiness invariant broken while a superblock is releasable");
   return bad;
 }
 

@@ -26,8 +26,14 @@ inline constexpr std::size_t kMaxGroups = 16;
 /// Invariants: (H1) every superblock s with s.owner == this is in exactly one list:
 ///             groups[s.cls][s.group] (s.group in [0, G], G = full) or empty (s.used == 0).
 ///             (H2) u == sum of s.used * s.block_size, a == S * |superblocks|.
-///             (H3, Hoard's emptiness invariant, after each drain/flush/free):
-///                  u >= a - K*S  or  u >= (1-f)*a  or  no superblock is at least f empty.
+///             (H3, Hoard's emptiness invariant with a per-class allowance, after each drain,
+///                  flush, free and refill):
+///                  u >= a - (K + C)*S  or  u >= (1-f)*a  or  no superblock is releasable,
+///                  where C = nonfull_class_count and a superblock is releasable when it is
+///                  empty, or non-full, at least f empty and not its class's only non-full one.
+///             (H4) bit c of nonfull_classes[c/64] is set iff nonfull[c] >= 1, and
+///                  nonfull_class_count == |{c : nonfull[c] >= 1}|.
+///             (H5) bit c of spare_classes[c/64] is set iff nonfull[c] >= 2.
 /// Ordering:   [HP1] try_acquire's exchange is acquire, pairing with [HP2] release's store.
 ///             [HN1] notify's CAS on pending_head is release; [HN2] the holder's exchange is
 ///             acquire and pairs with it. queue: its own [MQ1]/[MQ2] (remote_queue.h).
@@ -44,9 +50,13 @@ struct Heap {
   std::uint32_t checks = 0;
   core::IntrusiveList empty;
   core::IntrusiveList groups[core::SizeClasses::kMaxClasses][kMaxGroups + 1];
-  // (H4) a superset of the classes with a superblock in a non-full group (bit c of word c/64):
-  // set when one is linked there, cleared lazily by the emptiest-superblock search.
+  // Superblocks in a non-full group (groups 0..G-1), per class: a heap needs one superblock with
+  // free blocks per class it serves, and H3 allows it that one (C). The masks let the release
+  // search visit only the classes that have a second one (H4, H5).
+  std::uint32_t nonfull[core::SizeClasses::kMaxClasses] = {};
+  std::size_t nonfull_class_count = 0; // C: classes with a non-full superblock
   std::uint64_t nonfull_classes[2] = {};
+  std::uint64_t spare_classes[2] = {};
 
   alignas(64) core::Atomic<Superblock*> pending_head{nullptr};
   RemoteQueue queue; // heap-queue: messages of blocks freed by other threads

@@ -46,8 +46,13 @@ void push_remote(Superblock* sb, void* first, void* last, std::size_t n) noexcep
 // remote.policy=heap-queue: sends a chain of n blocks (`bytes` in all, nullptr-terminated) of
 // superblocks that o owned when read, as one message on o's queue.
 void send_message(Heap* o, void* first, std::size_t n, std::size_t bytes) noexcept;
-// Hoard's emptiness invariant (H3): gives the emptiest superblocks to the pool while violated.
+// Hoard's emptiness invariant with a per-class allowance (H3): while u < a - (K + C)S and
+// u < (1-f)a, gives the pool an empty superblock, or the emptiest one of a class that holds
+// another non-full one, if at least f empty.
 void enforce_invariant(Heap* h) noexcept;
+// What H3 bounds a held heap's a by: max(u + (K + C)S, u/(1-f) + C*S), at most
+// u/(1-f) + (K + C)S, with C the classes that have a non-full superblock in h.
+std::uint64_t heap_bound(const Heap* h, std::size_t k, double f) noexcept;
 // Drains every superblock's remote list and gives empty superblocks to the pool (trim).
 void heap_collect(Heap* h) noexcept;
 // Checks H1, H2 (and H3 when `emptiness`, i.e. right after a drain) for a held heap; returns

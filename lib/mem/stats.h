@@ -46,7 +46,7 @@ int check_invariants() noexcept;
 // test: sum_i max(u_i + K*S, u_i / (1-f)) and sum_i a_i.
 struct BoundSample {
   std::uint64_t held;  // sum_i a_i
-  std::uint64_t bound; // sum_i max(u_i + K*S, u_i/(1-f))
+  std::uint64_t bound; // sum_i max(u_i + (K + C_i)*S, u_i/(1-f) + C_i*S) (heap_bound)
   std::uint64_t heaps_used;
 };
 BoundSample sample_bound() noexcept;
