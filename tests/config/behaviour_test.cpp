@@ -144,7 +144,7 @@ TEST(OptionEffect, StatsOnePrintsTheSummaryAtExit) {
               ::testing::ExitedWithCode(0), "hoardlab statistics.*allocations +[1-9]");
 }
 
-// Hoard's release rule: a heap gives a superblock back while u < a - K*S and u < (1-f)a.
+// Hoard's release rule: a heap gives a superblock back while u < a - (K + C)S and u < (1-f)a.
 // One heap, no cache: freeing 40000 live 64-byte blocks empties ~40 superblocks.
 TEST(OptionEffect, EmptinessSlackKKeepsSuperblocksInTheHeap) {
   const Environment keep = {{"HOARDLAB_CACHE_BYTES", "0"},
@@ -184,7 +184,7 @@ std::uint64_t thin_out(std::size_t size, int n, int keep_every) {
 // A smaller f makes the (1-f)a threshold higher, so the heap gives superblocks back sooner. f
 // acts on the classes that hold two or more partly used superblocks: a class's only one is
 // within H3's per-class allowance whatever f is. So the frees leave each of the ~40 superblocks
-// 3/4 empty at once: with f = 0.99 none is empty enough to go, with f = 1/8 all but about two do.
+// 3/4 empty at once: with f = 0.99 none is empty enough to go, with f = 1/8 all but one do (39).
 // f is a run-time option: both phases run in one process through hl_option_set.
 TEST(OptionEffect, SmallerEmptinessFractionGivesMoreSuperblocksBack) {
   const Environment env = {{"HOARDLAB_CACHE_BYTES", "0"},
