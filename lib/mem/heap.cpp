@@ -549,8 +549,9 @@ void release_heap(Heap* h) noexcept {
   h->pub_a.store_relaxed(h->a);
   h->pub_superblocks.store_relaxed(h->superblocks);
 #ifdef HOARDLAB_CHECKED
-  // Every 16th slow-path step: the full walk is O(superblocks). H3 is left out here: it holds
-  // after drains, flushes and frees, while a refill may just have taken a superblock.
+  // Every 16th slow-path step: the full walk is O(superblocks). H3 is left to check_invariants:
+  // enforce_invariant judges a class by the front of its emptiest fullness group, and a
+  // superblock of the same group behind it may be just at least f empty where the front is not.
   if ((++h->checks & 15u) == 0) check_heap(h, false);
 #endif
   if (!tl_holds_all) h->release_lock();
@@ -599,7 +600,7 @@ std::size_t heap_allocate(Heap* h, std::size_t cls, std::size_t want, void** hea
   h->allocations.add_single_writer(got);
   *head = chain;
   // A refill can break H3: a class whose only non-full superblock it fills leaves C, which
-  // lowers the allowance by S, and its drains can give a class a second non-full superblock.
+  // lowers the allowance by S while a stays.
   enforce_invariant(h);
   return got;
 }
