@@ -670,7 +670,7 @@ void push_remote(Superblock* sb, void* first, void* last, std::size_t n) noexcep
     Pool& p = pool_of(sb);
     if (p.pending_blocks.fetch_add_relaxed(n_signed) + n_signed >= threshold) {
       p.pending_blocks.store_relaxed(0);
-      sweep_pool(p);
+      sweep_pool(p); // skipped while another thread sweeps: that sweep or the next drains them
     }
     return;
   }
@@ -759,7 +759,10 @@ core::ListNode* pop_all(SuperblockStack& st) noexcept {
 
 } // namespace
 
-void sweep_pool(Pool& p) noexcept {
+bool sweep_pool(Pool& p) noexcept {
+  // [SW1] one sweeper per pool; the others go on (their blocks are in the lists it drains, or
+  // the next sweep's). The relaxed load first keeps the losers off the flag's cache line.
+  if (p.sweeping.load_relaxed() || p.sweeping.exchange_acquire(true)) return false;
   // Partial superblocks whose blocks have all come back by remote frees become empty ones.
   for (std::size_t c = 0; c < g.classes.count(); ++c) {
     if (p.partial[c].empty()) continue;
@@ -775,6 +778,8 @@ void sweep_pool(Pool& p) noexcept {
         p.partial[c].push(sb);
     }
   }
+  p.sweeping.store_release(false);
+  return true;
 }
 
 std::size_t purge_deferred(Pool& p, bool force) noexcept {
@@ -825,13 +830,18 @@ std::size_t purge_deferred(Pool& p, bool force) noexcept {
 // No purge pass may be in flight across fork: a pass holds a pool's empty superblocks in a
 // private chain, which the child would lose. The forking thread takes every pool's pass flag.
 void purge_fork_prepare() noexcept {
-  for (unsigned n = 0; n < g.nodes; ++n)
+  for (unsigned n = 0; n < g.nodes; ++n) {
     while (g.pools[n].purging.exchange_acquire(true))
       pal::yield();
+    while (g.pools[n].sweeping.exchange_acquire(true)) // [SW1]: a sweep's chain, likewise
+      pal::yield();
+  }
 }
 void purge_fork_release() noexcept {
-  for (unsigned n = 0; n < g.nodes; ++n)
+  for (unsigned n = 0; n < g.nodes; ++n) {
+    g.pools[n].sweeping.store_release(false);
     g.pools[n].purging.store_release(false);
+  }
 }
 
 std::size_t purge_pools() noexcept {

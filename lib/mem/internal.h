@@ -60,7 +60,7 @@ void heap_collect(Heap* h) noexcept;
 int check_heap(Heap* h, bool emptiness) noexcept;
 // Drains the remote lists of a pool's partial superblocks; those now empty move to the empty
 // stack (purged beyond the retention bound).
-void sweep_pool(Pool& p) noexcept;
+bool sweep_pool(Pool& p) noexcept; // false: another thread is sweeping p [SW1]
 // Purges every empty pool superblock not yet purged; returns the bytes given back.
 std::size_t purge_pools() noexcept;
 // purge.delay_ms: purges the pool's empty superblocks beyond the retention bound whose delay has

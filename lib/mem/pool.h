@@ -22,7 +22,9 @@ using SuperblockStack = core::TaggedStack<Superblock, &Superblock::pool_next>;
 ///             (P2) empty holds superblocks with used == 0, partial[c] superblocks of class c
 ///             with used > 0 at the time of the push (remote frees may empty them since).
 ///             superblocks == |empty| + sum_c |partial[c]| once pushes and pops settle.
-/// Ordering:   the stacks' own [TS1]/[TS2]; the counters are relaxed statistics.
+/// Ordering:   the stacks' own [TS1]/[TS2]; the counters are relaxed statistics. purging and
+///             sweeping are try-locks: exchange_acquire takes, store_release gives back, so a
+///             pass's pushes happen before the next pass's pops of the same private chain.
 /// ABA:        tag in the low log2(S) bits of each head (core::TaggedStack); headers are never
 ///             unmapped (purge is madvise on the block pages only).
 struct Pool {
@@ -38,6 +40,11 @@ struct Pool {
   core::Atomic<std::int64_t> deferred{0};
   core::Atomic<std::uint64_t> oldest_deferred_ms{0};
   core::Atomic<bool> purging{false}; // one deferred-purge pass at a time per pool
+  // One sweep at a time per pool [SW1]: a sweep holds the partial stacks' superblocks in a
+  // private chain, and with many freeing threads over the threshold at once, concurrent sweeps
+  // multiplied the work and left the stacks empty for the poppers, who then carved fresh memory
+  // (16 threads of rptest: 1.3 M pool moves, 100 s of CPU in 6.7 s, 324 MiB held).
+  core::Atomic<bool> sweeping{false};
   // purge.background: the purge thread missed this pool's notification (its queue was full), so
   // the slow paths purge it inline until no superblock waits.
   core::Atomic<bool> purge_inline{false};
