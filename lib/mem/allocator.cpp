@@ -465,15 +465,11 @@ void flush_remote(ThreadCache* tc) noexcept {
 
 // A free of a block that another heap owns (C2): kept out of the bins, buffered, and sent in
 // batches of remote.batch blocks (or cache.bytes / 4 bytes, so that a few large blocks are not
-// held back long), grouped per destination by send_remote.
-void buffer_remote(ThreadCache* tc, Superblock* sb, void* p) noexcept {
-  *static_cast<void**>(p) = tc->remote_head;
-  tc->remote_head = p;
-  ++tc->remote_count;
-  tc->remote_bytes += sb->block_size;
-  if (tc->remote_count >= g.tune.remote_batch.load_relaxed() ||
-      tc->remote_bytes >= g.tune.cache_bytes.load_relaxed() / 4)
-    flush_remote(tc);
+// held back long), grouped per destination by send_remote. The C library's free does this inline
+// in its first out-of-line function (buffer_remote_hit, fast_path.h); this serves the other
+// callers of deallocate.
+void buffer_remote(ThreadCache* tc, Superblock* sb, void* p, std::uint64_t bound) noexcept {
+  if (append_remote(tc, sb, p, bound)) flush_remote(tc);
 }
 
 // Returns n blocks (a chain from the bin's head) to their superblocks: those of the heap the
@@ -639,8 +635,8 @@ __attribute__((noinline)) void free_small_slow(Superblock* sb, void* p) noexcept
   ThreadCache* tc = thread_cache();
   count_free(tc);
   if (tc != nullptr && sb->owner.load_relaxed() != tc->home) { // C2: never into the bins
-    if (cache_bound() != 0) {
-      buffer_remote(tc, sb, p);
+    if (const std::uint64_t bound = cache_bound(); bound != 0) {
+      buffer_remote(tc, sb, p, bound);
       return;
     }
     flush_remote(tc); // cache.bytes was set to 0 at run time: nothing stays buffered
@@ -684,6 +680,11 @@ bool bad_small_pointer(const Superblock* sb, const void* p) noexcept {
 #endif
 
 } // namespace
+
+__attribute__((noinline)) void send_remote_buffer(ThreadCache* tc) noexcept {
+  ErrnoGuard keep; // free preserves errno; a send may enter heaps and give memory back
+  flush_remote(tc);
+}
 
 bool ensure_init() noexcept {
   if (g.state.load_acquire() == kStateReady) return true;

@@ -17,6 +17,9 @@
 //  - no policy branch: the remote-free policy only matters once a block leaves the thread; a
 //    free adds one compare (the superblock's owner against the thread's home heap), so that
 //    blocks of other heaps never enter the bins.
+//
+// Behind the free hit, in the first out-of-line function, buffer_remote_hit takes the commonest
+// miss of a producer-consumer program, a block of another heap, into the remote buffer.
 #pragma once
 
 #include <cstddef>
@@ -71,6 +74,56 @@ inline bool deallocate_hit(void* p) noexcept {
   bin.head = p;
   bin.room = room;
   bump(tc->cached_frees);
+  return true;
+#endif
+}
+
+// Appends p, a block of sb that another heap owns (or a pooled superblock), to tc's remote buffer
+// (C2); true when the buffer has reached its bound, remote.batch blocks or bound / 4 bytes
+// (bound: cache.bytes, not 0), and must be sent before the next free.
+inline bool append_remote(ThreadCache* tc, Superblock* sb, void* p, std::uint64_t bound) noexcept {
+  *static_cast<void**>(p) = tc->remote_head;
+  tc->remote_head = p;
+  const std::uint32_t count = ++tc->remote_count;
+  const std::size_t bytes = tc->remote_bytes += sb->block_size;
+  return count >= g.tune.remote_batch.load_relaxed() || bytes >= bound / 4;
+}
+
+// Sends the calling thread's remote buffer to the blocks' owners (allocator.cpp); out of line,
+// called by buffer_remote_hit once the buffer reaches its bound. Preserves errno.
+void send_remote_buffer(ThreadCache* tc) noexcept;
+
+// Appends p to the calling thread's remote buffer (C2, thread_cache.h) when p is a small block
+// whose superblock's owner is not the thread's home heap (another heap's, or a pooled
+// superblock's: owner nullptr). For the first out-of-line function behind deallocate_hit (the
+// shim's and the C API's free_miss): the commonest miss of a producer-consumer program is this
+// one, and here it costs no further call, no errno work and no cache lookup.
+//
+// It does what deallocate's slow path does for such a block, in the same order (count the free,
+// append, send at the bound), and declines (false: the caller takes deallocate) in every case that
+// path treats otherwise:
+//  - not in the small range: nullptr, large objects, the bootstrap arena, foreign pointers;
+//  - the owner is the home heap: the block belongs in the bins, whose bin was full;
+//  - the sentinel cache (limit 0): the thread has no cache yet, or is exiting (thread_exit puts
+//    the sentinel back), and its frees go to the owners directly;
+//  - cache.bytes == 0: pure Hoard, and general.checked (publish_options), where every free must
+//    reach checked_free; nothing is buffered.
+// Nothing it runs can set errno; the send, which can, saves it (send_remote_buffer).
+inline bool buffer_remote_hit(void* p) noexcept {
+#ifdef HOARDLAB_CHECKED
+  // The checked build validates every small pointer first, out of line.
+  (void)p;
+  return false;
+#else
+  if (!in_small_range(p)) return false;
+  ThreadCache* tc = tl_cache;
+  Superblock* sb = superblock_of(p);
+  if (sb->owner.load_relaxed() == tc->home || tc->limit == 0) return false;
+  const std::uint64_t bound = g.tune.cache_bytes.load_relaxed();
+  if (bound == 0) return false;
+  bump(tc->slow_frees);
+  if (append_remote(tc, sb, p, bound)) [[unlikely]]
+    send_remote_buffer(tc);
   return true;
 #endif
 }

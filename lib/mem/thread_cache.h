@@ -29,7 +29,8 @@ struct CacheBin {
 /// Invariants: (C1) bin c holds count() blocks of class c, count() <= cap (room >= 0);
 ///             sum_c cap_c * size_c = cap_bytes <= cache.bytes (the per-thread bound C).
 ///             (C2) a block enters a bin only when its superblock's owner was `home` at the free
-///             (the fast path's one compare); every other free goes to the remote buffer, which
+///             (the fast path's one compare); every other free goes to the remote buffer (from
+///             free's first out-of-line step, buffer_remote_hit, or deallocate's slow path), which
 ///             holds remote_count < remote.batch blocks and remote_bytes < cache.bytes / 4 between
 ///             frees, and is sent to the owners (flush_remote) when either is reached, at thread
 ///             exit, at fork and at trim. So a thread never reuses a block another heap owns

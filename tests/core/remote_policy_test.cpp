@@ -7,12 +7,15 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <set>
 #include <thread>
 #include <vector>
 
 #include "hoardlab/hoardlab.h"
+#include "mem/allocator.h"
+#include "mem/fast_path.h"
 #include "mem/internal.h"
 #include "mem/stats.h"
 #include "test_util.h"
@@ -311,6 +314,124 @@ TEST(RemotePolicy, SwitchingPolicyWhileThreadsFreeEachOthersBlocksLosesNothing) 
   EXPECT_EQ(pending_bytes(), 0u);
   EXPECT_EQ(after.frees - before.frees, after.allocations - before.allocations);
   EXPECT_EQ(hl_check_invariants(), 0);
+}
+
+// ---- the remote buffer (C2), filled by free's first out-of-line step (buffer_remote_hit) ----
+
+namespace mem = hoardlab::mem;
+
+// Blocks of another heap wait in the freeing thread's remote buffer, counted as frees, until
+// remote.batch of them are there; the free that fills it sends them all. Each of those frees
+// leaves errno as it was.
+TEST(RemoteBuffer, AnotherHeapsBlocksWaitInTheBufferUntilTheBatchIsFull) {
+  OptionScope batch("remote.batch", "16", "64");
+  hl_collect();
+  std::vector<void*> blocks(16);
+  for (auto& b : blocks)
+    b = hl_malloc(64);
+  std::thread([&] {
+    hl_free(hl_malloc(64)); // the thread has its cache from here on
+    mem::ThreadCache* tc = mem::tl_cache;
+    const hl_stats before = stats();
+    for (std::size_t i = 0; i + 1 < blocks.size(); ++i) {
+      errno = 1234;
+      hl_free(blocks[i]);
+      EXPECT_EQ(errno, 1234);
+      EXPECT_EQ(tc->remote_head, blocks[i]);
+      EXPECT_EQ(tc->remote_count, i + 1);
+    }
+    const hl_stats held = stats();
+    EXPECT_EQ(held.remote_frees_sent, before.remote_frees_sent) << "sent before the batch was full";
+    EXPECT_EQ(held.frees - before.frees, blocks.size() - 1) << "a buffered free was not counted";
+    errno = 1234;
+    hl_free(blocks.back());
+    EXPECT_EQ(errno, 1234) << "the send changed errno";
+    EXPECT_EQ(tc->remote_head, nullptr);
+    EXPECT_EQ(tc->remote_count, 0u);
+    EXPECT_EQ(tc->remote_bytes, 0u);
+    EXPECT_EQ(stats().remote_frees_sent - before.remote_frees_sent, blocks.size());
+  }).join();
+  hl_collect();
+  EXPECT_EQ(pending_bytes(), 0u);
+}
+
+// buffer_remote_hit takes only a small block of another heap, on a thread with a cache, with the
+// cache on; everything else is left to deallocate, whose checks it would skip.
+TEST(RemoteBuffer, TheFirstMissBuffersOnlyAnotherHeapsSmallBlocks) {
+#ifdef HOARDLAB_CHECKED
+  GTEST_SKIP() << "the checked build validates every small pointer out of line first";
+#endif
+  void* other = hl_malloc(64); // of this thread's heap
+  void* large = hl_malloc(std::size_t{1} << 20);
+  std::thread([&] {
+    EXPECT_FALSE(mem::buffer_remote_hit(other)) << "buffered by a thread without a cache";
+    void* own = hl_malloc(64);
+    mem::ThreadCache* tc = mem::tl_cache;
+    EXPECT_FALSE(mem::buffer_remote_hit(nullptr));
+    EXPECT_FALSE(mem::buffer_remote_hit(large));
+    EXPECT_FALSE(mem::buffer_remote_hit(own)) << "the thread's own block belongs in its bins";
+    {
+      OptionScope off("cache.bytes", "0", "256KiB");
+      EXPECT_FALSE(mem::buffer_remote_hit(other)) << "buffered with the cache off";
+    }
+    EXPECT_EQ(tc->remote_count, 0u);
+    EXPECT_TRUE(mem::buffer_remote_hit(other));
+    EXPECT_EQ(tc->remote_head, other);
+    EXPECT_EQ(tc->remote_count, 1u);
+    hl_free(own);
+  }).join(); // the thread's exit sends `other` to its owner
+  hl_free(large);
+  hl_collect();
+  EXPECT_EQ(pending_bytes(), 0u);
+}
+
+// After its cache is flushed at exit a thread buffers nothing: glibc frees after the key
+// destructors, and such a free must reach the owner at once.
+TEST(RemoteBuffer, AnExitingThreadSendsAnotherHeapsBlockAtOnce) {
+  void* other = hl_malloc(64);
+  std::thread([&] {
+    hl_free(hl_malloc(64));
+    mem::thread_exit();
+    const hl_stats before = stats();
+    errno = 1234;
+    hl_free(other);
+    EXPECT_EQ(errno, 1234);
+    EXPECT_EQ(stats().remote_frees_sent - before.remote_frees_sent, 1u);
+  }).join();
+  hl_collect();
+  EXPECT_EQ(pending_bytes(), 0u);
+}
+
+// A buffer spanning many superblocks, interleaved, is sent as one push per superblock: the
+// grouping table gives neighbouring superblocks their own slots.
+TEST(RemoteBuffer, ASendMakesOnePushPerSuperblockHoweverTheBlocksInterleave) {
+  OptionScope policy("remote.policy", "superblock-list", "superblock-list");
+  hl_collect();
+  // Four classes, 16 blocks each, freed round-robin: consecutive frees never share a superblock.
+  const std::size_t sizes[] = {16, 48, 96, 160};
+  std::vector<void*> order;
+  std::set<void*> superblocks;
+  std::vector<std::vector<void*>> by_size(std::size(sizes));
+  for (std::size_t c = 0; c < std::size(sizes); ++c)
+    for (int i = 0; i < 16; ++i)
+      by_size[c].push_back(hl_malloc(sizes[c]));
+  for (int i = 0; i < 16; ++i)
+    for (auto& v : by_size) {
+      order.push_back(v[static_cast<std::size_t>(i)]);
+      superblocks.insert(mem::superblock_of(v[static_cast<std::size_t>(i)]));
+    }
+  ASSERT_EQ(order.size(), 64u);
+  std::thread([&] {
+    hl_free(hl_malloc(8));
+    const hl_stats before = stats();
+    for (void* p : order) // the 64th fills the buffer (remote.batch = 64) and sends it
+      hl_free(p);
+    const hl_stats after = stats();
+    EXPECT_EQ(after.remote_frees_sent - before.remote_frees_sent, 64u);
+    EXPECT_EQ(after.remote_batches_sent - before.remote_batches_sent, superblocks.size());
+  }).join();
+  hl_collect();
+  EXPECT_EQ(pending_bytes(), 0u);
 }
 
 } // namespace

@@ -30,6 +30,8 @@ void* fail_enomem() noexcept {
 }
 
 [[gnu::noinline]] void free_miss(void* ptr) noexcept {
+  if (hoardlab::mem::buffer_remote_hit(ptr)) [[likely]] // another heap's block: buffered
+    return;
   if (ptr == nullptr) return;
   hoardlab::mem::deallocate(ptr); // preserves errno: only its slow paths save it
 }

@@ -41,13 +41,22 @@ inline void* allocate_or_fail(std::size_t size) noexcept {
   return allocate_miss(size);
 }
 
-// Every free that is not a cache hit: NULL, large blocks, the bootstrap arena, foreign
-// pointers, a full bin. Out of line for the same reason as allocate_miss.
-[[gnu::noinline]] inline void free_miss(void* p) noexcept {
+// The frees that neither the bins nor the remote buffer take: NULL, large blocks, the bootstrap
+// arena, foreign pointers, a full bin, a thread without a cache.
+[[gnu::noinline]] inline void free_unbuffered(void* p) noexcept {
   if (p == nullptr) return;
   if (mem::owner_of(p) == mem::Owner::kForeign) [[unlikely]]
     return foreign_free(p);
   mem::deallocate(p);
+}
+
+// Every free that is not a cache hit. A block another heap owns, the commonest miss, is appended
+// to the remote buffer here; the rest is a tail jump, so this needs no stack frame either. Out of
+// line for the same reason as allocate_miss.
+[[gnu::noinline]] inline void free_miss(void* p) noexcept {
+  if (mem::buffer_remote_hit(p)) [[likely]]
+    return;
+  free_unbuffered(p);
 }
 
 // free() and every operator delete: a size or alignment passed to delete is not trusted
