@@ -345,6 +345,34 @@ void free_direct(ThreadCache* tc, Superblock* sb, void* p) noexcept {
   push_remote(sb, p, p, 1);
 }
 
+// The runs of one send_remote, in a direct-mapped table keyed on the destination: one probe per
+// block, where a linear search over the runs cost a compare per run and, capped at a few runs,
+// delivered early whenever a buffer spanned more superblocks than that. A collision delivers the
+// run in the slot and starts the new one there; `used` lists the slots taken, in order, for the
+// final delivery. Arrays by field, not an array of runs: each access is one addressing mode (a
+// 40-byte record cost two address computations per block).
+struct RemoteRuns {
+  static constexpr std::size_t kSlots = 64; // a power of two
+  void* to[kSlots] = {}; // a Superblock* (in the small range) or a Heap*; nullptr: slot free
+  void* first[kSlots];
+  void* last[kSlots];
+  std::size_t n[kSlots];
+  std::size_t bytes[kSlots]; // by owner only: a superblock's run is n * block_size
+  std::uint8_t used[kSlots];
+  std::size_t nused = 0;
+
+  // A superblock's slot is its address in units of S, modulo kSlots: superblocks are carved from
+  // the arenas in order, so 64 neighbours never collide. Heaps (64-byte aligned, low bits empty)
+  // are spread by Fibonacci hashing.
+  static std::size_t slot_of_superblock(const void* sb, unsigned sb_shift) noexcept {
+    return (core::addr(sb) >> sb_shift) & (kSlots - 1);
+  }
+  static std::size_t slot_of_heap(const void* h) noexcept {
+    return static_cast<std::size_t>((core::addr(h) * 0x9e3779b97f4a7c15ull) >>
+                                    (64 - std::countr_zero(kSlots)));
+  }
+};
+
 // Sends a chain of blocks (nullptr-terminated) that the calling thread freed and that other heaps
 // own, to their owners under the current remote.policy. One grouping serves the three policies:
 // blocks are gathered into runs by destination (a superblock under superblock-list; the owner
@@ -353,50 +381,33 @@ void free_direct(ThreadCache* tc, Superblock* sb, void* p) noexcept {
 //  - heap-queue: one message onto the owner's queue, whatever superblocks of it the run spans;
 //  - owner-lock: freed under the owner heap's lock, entered once for the run (Hoard 2000).
 // A block whose owner changed between the grouping and the delivery under the lock goes through
-// free_direct. Runs are few (kRuns); a block of a new destination when all are taken sends them
-// all first.
+// free_direct.
 void send_remote(ThreadCache* tc, void* chain) noexcept {
   if (chain == nullptr) return;
   const config::RemotePolicy policy = remote_policy();
-  struct Run {
-    void* to; // a Superblock* (in the small range) or a Heap*
-    void* first;
-    void* last;
-    std::size_t n;
-    std::size_t bytes;
-  };
-  // Runs are grouped in a small direct-mapped table keyed on the destination: one probe per
-  // block, where a linear search over the runs cost a compare per run and, capped at a few
-  // runs, delivered early whenever a buffer spanned more superblocks than that. A collision
-  // delivers the run in the slot and starts the new one there; `used` lists the slots taken,
-  // in order, for the final delivery.
-  constexpr std::size_t kSlots = 64; // a power of two
-  Run runs[kSlots];
-  void* slot_to[kSlots] = {};
-  std::uint8_t used[kSlots];
-  std::size_t nused = 0;
+  RemoteRuns runs;
   std::size_t sent = 0;
   std::size_t batches = 0;
   void* stale = nullptr; // owner-lock: blocks whose superblock changed owner meanwhile
 
-  auto deliver = [&](Run& r) {
-    if (in_small_range(r.to)) {
-      push_remote(static_cast<Superblock*>(r.to), r.first, r.last, r.n);
-      sent += r.n;
+  auto deliver = [&](std::size_t r) {
+    if (in_small_range(runs.to[r])) {
+      push_remote(static_cast<Superblock*>(runs.to[r]), runs.first[r], runs.last[r], runs.n[r]);
+      sent += runs.n[r];
       ++batches;
       return;
     }
-    Heap* o = static_cast<Heap*>(r.to);
-    *static_cast<void**>(r.last) = nullptr;
+    Heap* o = static_cast<Heap*>(runs.to[r]);
+    *static_cast<void**>(runs.last[r]) = nullptr;
     if (policy == config::RemotePolicy::HeapQueue) {
-      send_message(o, r.first, r.n, r.bytes);
-      sent += r.n;
+      send_message(o, runs.first[r], runs.n[r], runs.bytes[r]);
+      sent += runs.n[r];
       ++batches;
       return;
     }
     acquire_specific(o);
     std::size_t freed = 0;
-    for (void* p = r.first; p != nullptr;) {
+    for (void* p = runs.first[r]; p != nullptr;) {
       void* next = *static_cast<void**>(p);
       Superblock* sb = superblock_of(p);
       if (sb->owner.load_relaxed() == o) {
@@ -413,36 +424,62 @@ void send_remote(ThreadCache* tc, void* chain) noexcept {
     release_heap(o);
     sent += freed;
   };
+  // p starts a run to `to` in slot r, delivering the run there first.
+  auto start_run = [&](std::size_t r, void* to, void* p) {
+    if (runs.to[r] != nullptr)
+      deliver(r);
+    else
+      runs.used[runs.nused++] = static_cast<std::uint8_t>(r);
+    runs.to[r] = to;
+    *static_cast<void**>(p) = nullptr;
+    runs.first[r] = runs.last[r] = p;
+    runs.n[r] = 1;
+  };
 
-  while (chain != nullptr) {
-    void* p = chain;
-    chain = *static_cast<void**>(p);
-    Superblock* sb = superblock_of(p);
-    void* to = sb;
-    if (policy != config::RemotePolicy::SuperblockList)
-      if (Heap* o = sb->owner.load_acquire()) // [OW2]
-        to = o;
-    // Fibonacci hashing of the address: superblocks are S-aligned and heaps 64-byte aligned,
-    // so the low bits carry nothing; the product's top bits mix the rest.
-    const std::size_t r = static_cast<std::size_t>((core::addr(to) * 0x9e3779b97f4a7c15ull) >>
-                                                   (64 - std::countr_zero(kSlots)));
-    if (slot_to[r] != to) {
-      if (slot_to[r] != nullptr)
-        deliver(runs[r]);
-      else
-        used[nused++] = static_cast<std::uint8_t>(r);
-      slot_to[r] = to;
-      *static_cast<void**>(p) = nullptr;
-      runs[r] = {to, p, p, 0, 0};
-    } else {
-      *static_cast<void**>(p) = runs[r].first;
-      runs[r].first = p;
+  if (policy == config::RemotePolicy::SuperblockList) {
+    // The common case, kept to a few instructions per block: no owner load, no byte count.
+    // Both fixed since init; read once, since the stores through the blocks could alias them.
+    const std::uintptr_t mask = g.sb_mask.load_relaxed();
+    const unsigned shift = g.sb_shift;
+    while (chain != nullptr) {
+      void* p = chain;
+      chain = *static_cast<void**>(p);
+      void* sb = reinterpret_cast<void*>(core::addr(p) & mask);
+      const std::size_t r = RemoteRuns::slot_of_superblock(sb, shift);
+      if (runs.to[r] == sb) {
+        *static_cast<void**>(p) = runs.first[r];
+        runs.first[r] = p;
+        ++runs.n[r];
+      } else {
+        start_run(r, sb, p);
+      }
     }
-    ++runs[r].n;
-    runs[r].bytes += sb->block_size;
+  } else {
+    while (chain != nullptr) {
+      void* p = chain;
+      chain = *static_cast<void**>(p);
+      Superblock* sb = superblock_of(p);
+      void* to = sb;
+      std::size_t r = 0;
+      if (Heap* o = sb->owner.load_acquire()) { // [OW2]
+        to = o;
+        r = RemoteRuns::slot_of_heap(o);
+      } else {
+        r = RemoteRuns::slot_of_superblock(sb, g.sb_shift);
+      }
+      if (runs.to[r] == to) {
+        *static_cast<void**>(p) = runs.first[r];
+        runs.first[r] = p;
+        ++runs.n[r];
+        runs.bytes[r] += sb->block_size;
+      } else {
+        start_run(r, to, p);
+        runs.bytes[r] = sb->block_size;
+      }
+    }
   }
-  for (std::size_t i = 0; i < nused; ++i)
-    deliver(runs[used[i]]);
+  for (std::size_t i = 0; i < runs.nused; ++i)
+    deliver(runs.used[i]);
   count_remote(tc, sent);
   count_batches(tc, batches);
   while (stale != nullptr) {
