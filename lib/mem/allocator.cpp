@@ -601,10 +601,14 @@ void grow_cap(ThreadCache* tc, std::size_t cls) noexcept {
     // that keeps missing gets it, so classes of similar use do not trade it back and forth on
     // every miss. cache.bytes may also have been lowered at run time below what the thread
     // holds: then the others give back at once.
-    // A class of which a whole batch would not fit in the bound (size > bound / batch) only
-    // takes what is free: were it to flush the others, they would flush it back on their next
-    // misses (mstress, paper_notes/hoard.md).
-    bool may_take = size * batch <= bound && ++tc->misses[cls] >= kMissesToTake;
+    // A class of which two batches would not fit in the bound (size > bound / (2 * batch),
+    // above 4 KiB by default) only takes what is free: one batch of it already holds more than
+    // half the bound, so were it to flush the others, they would flush it back on their next
+    // misses, and each flush sends blocks back to the heaps and superblocks through the pool
+    // (mstress, paper_notes/hoard.md; the limit used to be one batch, which let the 4-8 KiB
+    // classes trade the bound with the small ones). Classes up to the limit still take, so 64
+    // blocks of up to bound / 64 bytes stay cached (with the default batch of 32).
+    bool may_take = 2 * size * batch <= bound && ++tc->misses[cls] >= kMissesToTake;
     if (may_take || tc->cap_bytes > bound) {
       tc->misses[cls] = 0;
       make_room(tc, cls, need);

@@ -114,6 +114,29 @@ TEST(ThreadCache, AClassThatNeedsTheWholeBoundTakesItFromTheOthersAndGivesItBack
   });
 }
 
+// A class of which two refill batches do not fit in the bound takes only the capacity the
+// others leave free, however often it misses: the blocks a small class holds stay cached. (Were it
+// to flush them, the small class would flush it back on its next misses: mstress's 4-8 KiB
+// classes did, with every flush a trip to the heaps.)
+TEST(ThreadCache, AClassOfWhichTwoBatchesDoNotFitTakesOnlyFreeCapacity) {
+  const std::size_t largest = threshold();
+  const std::size_t bound = mem::g.tune.cache_bytes.load_relaxed();
+  const std::size_t refill = mem::g.tune.cache_batch.load_relaxed();
+  const std::size_t big_cls = mem::g.classes.class_of(6144);
+  const std::size_t big = mem::g.classes.size_of(big_cls);
+  if (big > largest || big * refill > bound || 2 * big * refill <= bound)
+    GTEST_SKIP() << "the options do not make 6 KiB blocks such a class";
+  on_new_thread([big] {
+    batch(256, 4);
+    const std::size_t small_cls = mem::g.classes.class_of(256);
+    const std::uint32_t kept = mem::tl_cache->bin(small_cls).count();
+    ASSERT_GT(kept, 0u);
+    batch(big, 16); // misses on every round: 64 blocks of it do not fit
+    EXPECT_EQ(mem::tl_cache->bin(small_cls).count(), kept) << "the small class was flushed";
+    expect_cache_within_bound();
+  });
+}
+
 TEST(ThreadCache, CapacityStaysWithinTheBoundUnderARandomMixOfSizes) {
   on_new_thread([] {
     std::mt19937_64 rng(20261124);
