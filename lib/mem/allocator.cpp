@@ -345,14 +345,18 @@ void free_direct(ThreadCache* tc, Superblock* sb, void* p) noexcept {
   push_remote(sb, p, p, 1);
 }
 
-// The runs of one send_remote, in a direct-mapped table keyed on the destination: one probe per
-// block, where a linear search over the runs cost a compare per run and, capped at a few runs,
-// delivered early whenever a buffer spanned more superblocks than that. A collision delivers the
-// run in the slot and starts the new one there; `used` lists the slots taken, in order, for the
-// final delivery. Arrays by field, not an array of runs: each access is one addressing mode (a
-// 40-byte record cost two address computations per block).
+// The runs of one send_remote, in a table keyed on the destination: one probe per block in the
+// common case, where a linear search over the runs cost a compare per run and, capped at a few
+// runs, delivered early whenever a buffer spanned more superblocks than that. A destination whose
+// home slot holds another one probes the next kProbes - 1 slots (linear probing) for its own run
+// or a free slot; only when all of them hold other destinations is the run in the home slot
+// delivered early and the new one started there. Without the probing, two superblocks a multiple
+// of kSlots * S apart, freed alternately, cost one push per block. `used` lists the slots taken,
+// in order, for the final delivery. Arrays by field, not an array of runs: each access is one
+// addressing mode (a 40-byte record cost two address computations per block).
 struct RemoteRuns {
   static constexpr std::size_t kSlots = 64; // a power of two
+  static constexpr std::size_t kProbes = 8; // slots tried from the home slot on
   void* to[kSlots] = {}; // a Superblock* (in the small range) or a Heap*; nullptr: slot free
   void* first[kSlots];
   void* last[kSlots];
@@ -370,6 +374,18 @@ struct RemoteRuns {
   static std::size_t slot_of_heap(const void* h) noexcept {
     return static_cast<std::size_t>((core::addr(h) * 0x9e3779b97f4a7c15ull) >>
                                     (64 - std::countr_zero(kSlots)));
+  }
+
+  // Where a block bound for `to` goes, given its home slot r, which holds another destination:
+  // the slot of to's run, or else a free slot, among the kProbes from r on; r itself when all of
+  // them hold other destinations (its run is then delivered early). Out of line: the home slot
+  // serves almost every block.
+  __attribute__((noinline)) std::size_t probe(std::size_t r, const void* dest) const noexcept {
+    for (std::size_t i = 1; i < kProbes; ++i) {
+      const std::size_t s = (r + i) & (kSlots - 1);
+      if (to[s] == dest || to[s] == nullptr) return s;
+    }
+    return r;
   }
 };
 
@@ -445,7 +461,8 @@ void send_remote(ThreadCache* tc, void* chain) noexcept {
       void* p = chain;
       chain = *static_cast<void**>(p);
       void* sb = reinterpret_cast<void*>(core::addr(p) & mask);
-      const std::size_t r = RemoteRuns::slot_of_superblock(sb, shift);
+      std::size_t r = RemoteRuns::slot_of_superblock(sb, shift);
+      if (runs.to[r] != sb && runs.to[r] != nullptr) r = runs.probe(r, sb);
       if (runs.to[r] == sb) {
         *static_cast<void**>(p) = runs.first[r];
         runs.first[r] = p;
@@ -467,6 +484,7 @@ void send_remote(ThreadCache* tc, void* chain) noexcept {
       } else {
         r = RemoteRuns::slot_of_superblock(sb, g.sb_shift);
       }
+      if (runs.to[r] != to && runs.to[r] != nullptr) r = runs.probe(r, to);
       if (runs.to[r] == to) {
         *static_cast<void**>(p) = runs.first[r];
         runs.first[r] = p;

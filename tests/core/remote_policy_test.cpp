@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <map>
 #include <set>
 #include <thread>
 #include <vector>
@@ -403,7 +404,7 @@ TEST(RemoteBuffer, AnExitingThreadSendsAnotherHeapsBlockAtOnce) {
 }
 
 // A buffer spanning many superblocks, interleaved, is sent as one push per superblock: the
-// grouping table gives neighbouring superblocks their own slots.
+// grouping table gives each superblock its own run (its home slot, or the next free one).
 TEST(RemoteBuffer, ASendMakesOnePushPerSuperblockHoweverTheBlocksInterleave) {
   OptionScope policy("remote.policy", "superblock-list", "superblock-list");
   hl_collect();
@@ -430,6 +431,56 @@ TEST(RemoteBuffer, ASendMakesOnePushPerSuperblockHoweverTheBlocksInterleave) {
     EXPECT_EQ(after.remote_frees_sent - before.remote_frees_sent, 64u);
     EXPECT_EQ(after.remote_batches_sent - before.remote_batches_sent, superblocks.size());
   }).join();
+  hl_collect();
+  EXPECT_EQ(pending_bytes(), 0u);
+}
+
+// Two superblocks whose home slots in the grouping table coincide (their addresses are a multiple
+// of 64 superblocks apart), freed alternately, still make one push each: the second probes for a
+// slot of its own instead of evicting the first's run at every block.
+TEST(RemoteBuffer, SuperblocksSharingAHomeSlotAreStillSentOnePushEach) {
+  OptionScope policy("remote.policy", "superblock-list", "superblock-list");
+  hl_collect();
+  constexpr std::size_t kSlots = 64;
+  const std::size_t sb_bytes = ~mem::g.sb_mask.load_relaxed() + 1;
+  // Blocks of one class until two of its superblocks share a home slot, 32 blocks from each.
+  std::map<void*, std::vector<void*>> by_sb;
+  std::vector<void*> all;
+  void* pair[2] = {nullptr, nullptr};
+  for (std::size_t i = 0; i < (std::size_t{1} << 22) && pair[0] == nullptr; ++i) {
+    void* p = hl_malloc(64);
+    ASSERT_NE(p, nullptr);
+    all.push_back(p);
+    void* sb = mem::superblock_of(p);
+    if (by_sb[sb].push_back(p), by_sb[sb].size() != 32) continue;
+    for (auto& [other, blocks] : by_sb) {
+      const auto a = reinterpret_cast<std::uintptr_t>(other);
+      const auto b = reinterpret_cast<std::uintptr_t>(sb);
+      const std::size_t d = (a > b ? a - b : b - a) / sb_bytes;
+      if (other != sb && blocks.size() >= 32 && d % kSlots == 0) {
+        pair[0] = other;
+        pair[1] = sb;
+        break;
+      }
+    }
+  }
+  ASSERT_NE(pair[0], nullptr) << "no two superblocks 64 apart within 4 Mi blocks";
+  std::vector<void*> order;
+  for (std::size_t i = 0; i < 32; ++i)
+    for (void* sb : pair)
+      order.push_back(by_sb[sb][i]);
+  std::thread([&] {
+    hl_free(hl_malloc(8));
+    const hl_stats before = stats();
+    for (void* p : order) // the 64th fills the buffer (remote.batch = 64) and sends it
+      hl_free(p);
+    const hl_stats after = stats();
+    EXPECT_EQ(after.remote_frees_sent - before.remote_frees_sent, 64u);
+    EXPECT_EQ(after.remote_batches_sent - before.remote_batches_sent, 2u);
+  }).join();
+  const std::set<void*> sent(order.begin(), order.end());
+  for (void* p : all)
+    if (sent.count(p) == 0) hl_free(p);
   hl_collect();
   EXPECT_EQ(pending_bytes(), 0u);
 }
