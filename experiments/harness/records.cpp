@@ -17,6 +17,14 @@ double number_of(const nlohmann::json& j, const char* key) {
   return it != j.end() && it->is_number() ? it->get<double>() : NAN;
 }
 
+// A heap's C_i: 0 where the record predates the field (its bound then lacks the allowance, as
+// the bound did when those records were written); NaN where the field is there but no number.
+double partial_classes_of(const nlohmann::json& heap) {
+  auto it = heap.find("partial_classes");
+  if (it == heap.end()) return 0;
+  return it->is_number() ? it->get<double>() : NAN;
+}
+
 } // namespace
 
 nlohmann::json to_json(const RunRecord& r) {
@@ -116,8 +124,12 @@ double hoard_bound_ratio(const nlohmann::json& stats, double live) {
   double P = NAN;
   if (auto t = stats.find("totals"); t != stats.end() && t->contains("heaps"))
     P = (*t)["heaps"].get<double>();
-  if (!std::isfinite(S + f + K + P) || f >= 1) return NAN;
-  return (live / (1 - f) + P * K * S) / live;
+  double C = 0; // sum_i C_i
+  if (auto h = stats.find("heaps"); h != stats.end() && h->is_array())
+    for (const auto& heap : *h)
+      C += heap.is_object() ? partial_classes_of(heap) : NAN;
+  if (!std::isfinite(S + f + K + P + C) || f >= 1) return NAN;
+  return (live / (1 - f) + (P * K + C) * S) / live;
 }
 
 HeapBound heap_bound_at_exit(const nlohmann::json& stats) {
@@ -147,10 +159,11 @@ HeapBound heap_bound_at_exit(const nlohmann::json& stats) {
     if (!h.is_object()) return out;
     const double u = number(h, "bytes_in_use");
     const double a = number(h, "bytes_held");
-    if (!std::isfinite(u + a)) return out;
+    const double C = partial_classes_of(h);
+    if (!std::isfinite(u + a + C)) return out;
     sum_u += u;
     sum_a += a;
-    sum_bound += std::max(u + K * S, u / (1 - f));
+    sum_bound += std::max(u + (K + C) * S, u / (1 - f) + C * S); // as lib/mem's heap_bound
   }
   // U and A add large objects to the heaps' sums, and A the pool too (hoardlab.h): what U has
   // beyond the heaps is large objects, and what A has beyond the heaps and those is the pool.

@@ -60,17 +60,22 @@ struct CellSummary {
   double live_peak_median_bytes = NAN;
   double sampled_rss_peak_median_kib = NAN;
   double blowup = NAN; // peak RSS / peak live bytes (blowup runs)
-  // Hoard's bound on the same scale, for hoardlab cells: (U/(1-f) + P*K*S) / U, with U the
-  // peak live bytes, P heaps, and S, f, K as the run's statistics report them. Each heap
-  // holds at most max(u_i + K*S, u_i/(1-f)) <= u_i/(1-f) + K*S (Hoard §3.1), summed over
-  // the P heaps; caches and the pool add to it (DESIGN, "Emptiness invariant").
+  // Hoard's bound on the same scale, for hoardlab cells: (U/(1-f) + (P*K + sum_i C_i)*S) / U,
+  // with U the peak live bytes, P heaps, C_i heap i's classes with a partly used superblock,
+  // and S, f, K, C_i as the run's statistics report them. Each heap holds at most
+  // max(u_i + (K + C_i)*S, u_i/(1-f) + C_i*S) <= u_i/(1-f) + (K + C_i)*S (Hoard §3.1 with
+  // hoardlab's per-class allowance, paper_notes/hoard.md "The bound"), summed over the P
+  // heaps; caches and the pool add to it (DESIGN, "Emptiness invariant"). The C_i are those
+  // at exit, the only moment the statistics describe, so where the peak had more classes
+  // partly used the figure understates the allowance then. Records without C_i count 0.
   double hoard_bound = NAN;
-  // The per-heap bound, from the per-heap u_i and a_i in the statistics. They are written
+  // The per-heap bound, from the per-heap u_i, a_i and C_i in the statistics. They are written
   // once, when the process exits, so both figures describe that moment, with U and A the
   // allocator's own: exit_blowup = A/U and exit_heap_bound =
-  // (sum_i max(u_i + K*S, u_i/(1-f)) + pool + large) / U (paper_notes/hoard.md, "The
-  // invariant as implemented"). Blocks in thread caches and on remote-free lists are part of
-  // u_i, so the T*C and pending terms are inside the sum. Medians over repetitions.
+  // (sum_i max(u_i + (K + C_i)*S, u_i/(1-f) + C_i*S) + pool + large) / U
+  // (paper_notes/hoard.md, "The invariant as implemented"; C_i = 0 in records without it).
+  // Blocks in thread caches and on remote-free lists are part of u_i, so the T*C and pending
+  // terms are inside the sum. Medians over repetitions.
   double exit_blowup = NAN;
   double exit_heap_bound = NAN;
 };

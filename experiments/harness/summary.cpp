@@ -178,17 +178,18 @@ Summary summarize(const std::vector<CellSummary>& cells, const std::string& base
                                 [](const CellSummary& c) { return std::isfinite(c.blowup); });
   if (any_blowup) {
     out += "\nBlowup A/U (peak RSS minus LazyFree, over peak live bytes; median); for "
-           "hoardlab, Hoard's aggregate bound (U/(1-f) + P*K*S)/U beside it; A is the whole "
-           "process's RSS, code and stacks included. 'at exit': the allocator's own A/U when the "
-           "process exited, and the per-heap bound (sum_i max(u_i + K*S, u_i/(1-f)) + pool + "
-           "large)/U from its per-heap statistics at that moment\n";
+           "hoardlab, Hoard's aggregate bound (U/(1-f) + (P*K + sum_i C_i)*S)/U beside it, C_i "
+           "heap i's classes with a partly used superblock at exit; A is the whole process's "
+           "RSS, code and stacks included. 'at exit': the allocator's own A/U when the process "
+           "exited, and the per-heap bound (sum_i max(u_i + (K + C_i)*S, u_i/(1-f) + C_i*S) + "
+           "pool + large)/U from its per-heap statistics at that moment\n";
     for (const auto& c : cells) {
       if (!std::isfinite(c.blowup)) continue;
       std::string bound;
       if (std::isfinite(c.hoard_bound)) bound = fmt::format("   bound {:.2f}", c.hoard_bound);
-      // No verdict is printed: between enforcement points a heap may hold one superblock per
-      // size class beyond its term (paper_notes/hoard.md), and the statistics have no per-class
-      // counts to allow for it.
+      // No verdict is printed: the per-heap term holds only for classes whose blocks fill a
+      // superblock to within f (paper_notes/hoard.md, "The bound"), and the statistics do not
+      // say which classes a heap's superblocks serve.
       if (std::isfinite(c.exit_heap_bound))
         bound += fmt::format("   at exit: A/U {:.2f}, per-heap bound {:.2f}", c.exit_blowup,
                              c.exit_heap_bound);

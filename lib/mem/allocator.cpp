@@ -1028,7 +1028,8 @@ bool stats_heap(std::uint32_t index, HeapStats* out) noexcept {
                    h.pub_u.load_relaxed(),
                    h.pub_a.load_relaxed(),
                    h.pub_superblocks.load_relaxed(),
-                   h.node};
+                   h.node,
+                   static_cast<std::uint32_t>(h.pub_partial_classes.load_relaxed())};
   return true;
 }
 

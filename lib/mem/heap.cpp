@@ -548,6 +548,7 @@ void release_heap(Heap* h) noexcept {
   h->pub_u.store_relaxed(h->u);
   h->pub_a.store_relaxed(h->a);
   h->pub_superblocks.store_relaxed(h->superblocks);
+  h->pub_partial_classes.store_relaxed(h->nonfull_class_count);
 #ifdef HOARDLAB_CHECKED
   // Every 16th slow-path step: the full walk is O(superblocks). H3 is left to check_invariants:
   // enforce_invariant judges a class by the front of its emptiest fullness group, and a

@@ -73,6 +73,7 @@ struct Heap {
   core::Atomic<std::uint64_t> pub_u{0};
   core::Atomic<std::uint64_t> pub_a{0};
   core::Atomic<std::uint64_t> pub_superblocks{0};
+  core::Atomic<std::uint64_t> pub_partial_classes{0}; // C, for the bound the harness checks
 
   bool try_acquire() noexcept {
     return !busy.load_relaxed() && !busy.exchange_acquire(true); // [HP1]

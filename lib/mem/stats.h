@@ -24,6 +24,7 @@ struct TotalStats {
 struct HeapStats {
   std::uint64_t allocations, frees, remote_frees_drained, bytes_in_use, bytes_held, superblocks;
   std::uint32_t node;
+  std::uint32_t partial_classes; // C_i: classes with a partly used superblock (H4)
 };
 struct NodeStats {
   std::uint64_t superblocks_held, bytes_placed, local_allocations, remote_allocations;
@@ -43,7 +44,7 @@ const char* topology_source() noexcept;
 int check_invariants() noexcept;
 
 // One consistent reading per heap (each heap is entered while it is read), for the blowup
-// test: sum_i max(u_i + K*S, u_i / (1-f)) and sum_i a_i.
+// test: sum_i max(u_i + (K + C_i)*S, u_i/(1-f) + C_i*S) and sum_i a_i.
 struct BoundSample {
   std::uint64_t held;  // sum_i a_i
   std::uint64_t bound; // sum_i max(u_i + (K + C_i)*S, u_i/(1-f) + C_i*S) (heap_bound)

@@ -44,6 +44,7 @@ int hl_stats_heap(uint32_t index, hl_heap_stats* out) {
   out->bytes_held = 768 * 1024;
   out->superblocks = 12;
   out->node = index;
+  out->partial_classes = 7 + 2 * index;
   return 0;
 }
 int hl_stats_node(uint32_t index, hl_node_stats* out) {
@@ -113,6 +114,22 @@ TEST(StatsPrint, SummaryHasTotalsRatesHeapsAndNodes) {
     EXPECT_NE(text.find(expected), std::string::npos) << "missing " << expected << " in\n" << text;
 }
 
+TEST(StatsPrint, EachHeapsRowEndsWithItsPartlyUsedClasses) {
+  const std::string text = print_to_string();
+  const std::size_t header = text.find("superblocks  classes C_i\n");
+  ASSERT_NE(header, std::string::npos) << text;
+  std::istringstream rows(text.substr(text.find('\n', header) + 1));
+  for (unsigned h = 0; h < 2; ++h) {
+    std::string row;
+    ASSERT_TRUE(std::getline(rows, row));
+    std::istringstream words(row);
+    std::string word, last;
+    while (words >> word)
+      last = word;
+    EXPECT_EQ(last, std::to_string(7 + 2 * h)) << row;
+  }
+}
+
 TEST(StatsPrint, ListsOptionsThatDifferFromTheDefaultsWithTheirSource) {
   ASSERT_EQ(hl_option_set("heap.emptiness_k", "2"), 0);
   const std::string text = print_to_string();
@@ -143,6 +160,8 @@ TEST(StatsAtExit, StatsFileIsJsonWithTheOptionsRecordAndNodes) {
   EXPECT_DOUBLE_EQ(json["totals"]["blowup"].get<double>(), 1.5);
   EXPECT_EQ(json["heaps"].size(), 2u);
   EXPECT_EQ(json["heaps"][1]["allocations"], 400);
+  EXPECT_EQ(json["heaps"][0]["partial_classes"], 7);
+  EXPECT_EQ(json["heaps"][1]["partial_classes"], 9);
   ASSERT_EQ(json["nodes"].size(), 2u);
   EXPECT_EQ(json["nodes"][0]["os_node"], -1);
   EXPECT_EQ(json["topology_source"], "synthetic");

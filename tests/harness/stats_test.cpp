@@ -118,9 +118,27 @@ TEST(HoardBound, FollowsFromTheRunsStatistics) {
                            {{"heap.superblock_size", {{"value", 65536}}},
                             {"heap.emptiness_f", {{"value", 0.25}}},
                             {"heap.emptiness_k", {{"value", 4}}}}}};
-  // (U/(1-f) + P*K*S)/U with U = 1 MiB: 4/3 + 2*4*64KiB/1MiB = 4/3 + 1/2.
+  // (U/(1-f) + P*K*S)/U with U = 1 MiB: 4/3 + 2*4*64KiB/1MiB = 4/3 + 1/2. No heaps array (a
+  // record from before the per-heap statistics): sum_i C_i = 0.
   EXPECT_NEAR(hoard_bound_ratio(stats, 1 << 20), 4.0 / 3 + 0.5, 1e-12);
   EXPECT_TRUE(std::isnan(hoard_bound_ratio(nlohmann::json::object(), 1 << 20)));
+}
+
+TEST(HoardBound, AddsEachHeapsPartlyUsedClassesAsSuperblocks) {
+  nlohmann::json stats = {
+      {"totals", {{"heaps", 2}}},
+      {"heaps", {{{"heap", 0}, {"partial_classes", 5}}, {{"heap", 1}, {"partial_classes", 3}}}},
+      {"options",
+       {{"heap.superblock_size", {{"value", 65536}}},
+        {"heap.emptiness_f", {{"value", 0.25}}},
+        {"heap.emptiness_k", {{"value", 4}}}}}};
+  // (U/(1-f) + (P*K + sum_i C_i)*S)/U = 4/3 + (8 + 8)*64KiB/1MiB = 4/3 + 1.
+  EXPECT_NEAR(hoard_bound_ratio(stats, 1 << 20), 4.0 / 3 + 1, 1e-12);
+  // A heap without the field (written before it existed) counts no classes.
+  stats["heaps"][1].erase("partial_classes");
+  EXPECT_NEAR(hoard_bound_ratio(stats, 1 << 20), 4.0 / 3 + (8 + 5) / 16.0, 1e-12);
+  stats["heaps"][0]["partial_classes"] = "five";
+  EXPECT_TRUE(std::isnan(hoard_bound_ratio(stats, 1 << 20)));
 }
 
 } // namespace
@@ -144,11 +162,27 @@ nlohmann::json exit_stats() {
 }
 
 TEST(PerHeapBound, SumsEachHeapsTermAndAddsPoolAndLargeObjects) {
-  // Heap 0: max(300 + 128, 400) = 428KiB; heap 1: max(0 + 128, 0) = 128KiB; pool 128KiB,
-  // large 100KiB: 784KiB over U = 400KiB.
+  // No partial_classes (a record from before the field): C_i = 0. Heap 0: max(300 + 128, 400)
+  // = 428KiB; heap 1: max(0 + 128, 0) = 128KiB; pool 128KiB, large 100KiB: 784KiB over
+  // U = 400KiB.
   HeapBound b = heap_bound_at_exit(exit_stats());
   EXPECT_NEAR(b.bound_ratio, 784.0 / 400, 1e-12);
   EXPECT_NEAR(b.blowup, 676.0 / 400, 1e-12);
+}
+
+TEST(PerHeapBound, AllowsEachHeapOneSuperblockPerPartlyUsedClass) {
+  auto stats = exit_stats();
+  stats["heaps"][0]["partial_classes"] = 3;
+  stats["heaps"][1]["partial_classes"] = 1;
+  // Heap 0: max(300 + (2 + 3)*64, 400 + 3*64) = max(620, 592) = 620KiB, the slack term;
+  // heap 1: max(0 + (2 + 1)*64, 0 + 64) = 192KiB; pool 128KiB, large 100KiB: 1040KiB.
+  EXPECT_NEAR(heap_bound_at_exit(stats).bound_ratio, 1040.0 / 400, 1e-12);
+  // With K = 0 the emptiness term wins for heap 0: max(300 + 192, 400 + 192) = 592KiB; heap 1:
+  // max(64, 64) = 64KiB; 592 + 64 + 128 + 100 = 884KiB.
+  stats["options"]["heap.emptiness_k"]["value"] = 0;
+  EXPECT_NEAR(heap_bound_at_exit(stats).bound_ratio, 884.0 / 400, 1e-12);
+  // Pool and large objects are unchanged by C_i: A/U stays.
+  EXPECT_NEAR(heap_bound_at_exit(stats).blowup, 676.0 / 400, 1e-12);
 }
 
 TEST(PerHeapBound, IsTighterThanTheAggregateBoundForTheSameU) {
@@ -174,6 +208,9 @@ TEST(PerHeapBound, IsNotANumberWhenAFieldIsMissingOrNothingIsInUse) {
   auto bad_heap = exit_stats();
   bad_heap["heaps"][0]["bytes_in_use"] = "many";
   EXPECT_TRUE(std::isnan(heap_bound_at_exit(bad_heap).bound_ratio));
+  auto bad_classes = exit_stats();
+  bad_classes["heaps"][1]["partial_classes"] = nullptr;
+  EXPECT_TRUE(std::isnan(heap_bound_at_exit(bad_classes).bound_ratio));
 }
 
 TEST(PerHeapBound, AggregatesIntoTheCellAsMedians) {

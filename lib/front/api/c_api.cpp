@@ -2,6 +2,7 @@
 // overflow-checked sizes, NULL + ENOMEM on failure, EINVAL for bad alignments, malloc(0)
 // returning a unique block, free preserving errno.
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -148,11 +149,21 @@ HOARDLAB_API void hl_stats_get(hl_stats* out) {
   out->background_purged_bytes = t.background_purged_bytes;
 }
 
+// partial_classes took the padding after node: programs built against the header without it
+// pass records of the same size, and read the fields they know at the same offsets.
+static_assert(sizeof(hl_heap_stats) == 56 && offsetof(hl_heap_stats, partial_classes) == 52);
+
 HOARDLAB_API int hl_stats_heap(uint32_t index, hl_heap_stats* out) {
   hoardlab::mem::HeapStats h{};
   if (out == nullptr || !hoardlab::mem::stats_heap(index, &h)) return -1;
-  *out = hl_heap_stats{h.allocations, h.frees, h.remote_frees_drained, h.bytes_in_use, h.bytes_held,
-                       h.superblocks, h.node};
+  *out = hl_heap_stats{.allocations = h.allocations,
+                       .frees = h.frees,
+                       .remote_frees_drained = h.remote_frees_drained,
+                       .bytes_in_use = h.bytes_in_use,
+                       .bytes_held = h.bytes_held,
+                       .superblocks = h.superblocks,
+                       .node = h.node,
+                       .partial_classes = h.partial_classes};
   return 0;
 }
 

@@ -125,7 +125,7 @@ void write_text_report(TextSink& out) {
 
   out.put("heaps (").put_u64(s.heaps).put("):\n");
   out.put("  heap  node   allocations         frees  remote drained         u_i         a_i  "
-          "u/a  superblocks\n");
+          "u/a  superblocks  classes C_i\n");
   for (std::uint32_t h = 0; h < s.heaps; ++h) {
     hl_heap_stats hs{};
     if (hl_stats_heap(h, &hs) != 0) break;
@@ -149,6 +149,7 @@ void write_text_report(TextSink& out) {
     out.put("  ");
     out.put_fixed(ratio(hs.bytes_in_use, hs.bytes_held), 2);
     column(hs.superblocks, 13);
+    column(hs.partial_classes, 13);
     out.put('\n');
   }
   out.put("nodes (").put_u64(s.nodes).put("), topology from ");
@@ -258,7 +259,8 @@ void write_json_report(TextSink& out) {
     out.put(", \"remote_frees_drained\": ").put_u64(hs.remote_frees_drained);
     out.put(", \"bytes_in_use\": ").put_u64(hs.bytes_in_use);
     out.put(", \"bytes_held\": ").put_u64(hs.bytes_held);
-    out.put(", \"superblocks\": ").put_u64(hs.superblocks).put('}');
+    out.put(", \"superblocks\": ").put_u64(hs.superblocks);
+    out.put(", \"partial_classes\": ").put_u64(hs.partial_classes).put('}');
   }
   out.put("\n  ],\n  \"nodes\": [");
   for (std::uint32_t n = 0; n < s.nodes; ++n) {

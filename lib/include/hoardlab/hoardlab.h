@@ -68,7 +68,11 @@ typedef struct hl_stats {
 
 HOARDLAB_API void hl_stats_get(hl_stats* out);
 
-/* One processor heap: Hoard's u_i (bytes in live blocks) and a_i (bytes in its superblocks). */
+/* One processor heap: Hoard's u_i (bytes in live blocks), a_i (bytes in its superblocks) and
+ * C_i, its size classes with a partly used superblock. The emptiness invariant gives a
+ * superblock back only while u_i < a_i - (K + C_i)S and u_i < (1-f)a_i, and never a class's only
+ * partly used one, so a heap may keep one per class beyond Hoard's K superblocks of slack. The
+ * figures are those the heap published at the end of its last slow-path step. */
 typedef struct hl_heap_stats {
   uint64_t allocations;
   uint64_t frees;
@@ -77,6 +81,7 @@ typedef struct hl_heap_stats {
   uint64_t bytes_held;   /* a_i */
   uint64_t superblocks;
   uint32_t node;
+  uint32_t partial_classes; /* C_i: classes with a partly used superblock */
 } hl_heap_stats;
 /* Returns 0, or -1 when index >= hl_stats.heaps. */
 HOARDLAB_API int hl_stats_heap(uint32_t index, hl_heap_stats* out);
