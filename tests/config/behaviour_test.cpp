@@ -464,6 +464,31 @@ TEST(OptionEffect, LargeCacheBytesBoundsTheFreedLargeObjectsKept) {
   });
 }
 
+// The cache keeps hundreds of mappings, not a few dozen (a program freeing its large objects
+// in a burst gets them back without mmap), and a bound lowered at run time is met at the next
+// free however many mappings must go, more than are unmapped per lock hold.
+TEST(OptionEffect, LargeCacheKeepsManyMappingsAndMeetsALoweredBound) {
+  const Environment env = {};
+  EXPECT_CASE(env, [] {
+    constexpr std::size_t kLarge = 128 << 10;
+    constexpr std::size_t kCount = 100;
+    std::vector<void*> blocks;
+    for (std::size_t i = 0; i < kCount; ++i)
+      blocks.push_back(hl_malloc(kLarge));
+    for (void* p : blocks)
+      hl_free(p);
+    const std::uint64_t kept = stats().large_cached_bytes;
+    if (kept < kCount * kLarge) return report(false, "fewer than 100 freed mappings kept");
+    const std::uint64_t mapped = stats().os_bytes_mapped;
+    if (hl_option_set("large.cache_bytes", "1MiB") != 0) return report(false, "set 1MiB");
+    hl_free(hl_malloc(2 * kLarge));
+    const hl_stats after = stats();
+    return report(after.large_cached_bytes <= (1u << 20) &&
+                      after.os_bytes_mapped + (kCount - 8) * kLarge <= mapped,
+                  "a lowered large.cache_bytes left more cached, or the evicted stayed mapped");
+  });
+}
+
 // ---- numa.policy ----
 // A synthetic two-node machine and one heap, on node 0: `local` carves every superblock from
 // node 0's arena; `interleave` deals them over both nodes, so node 1's arena gets memory too.
