@@ -583,16 +583,10 @@ std::size_t heap_allocate(Heap* h, std::size_t cls, std::size_t want, void** hea
       if (sb == nullptr) break;
     }
     std::size_t before = got;
-    while (got < want) {
-      void* p = sb->take_block();
-      if (p == nullptr) {
-        if (drain_remote(h, sb) != 0) continue;
-        break;
-      }
-      *static_cast<void**>(p) = chain;
-      chain = p;
-      ++got;
-    }
+    // The superblock's local blocks, then those its remote list brought, while it has any.
+    do
+      got += sb->take_blocks(want - got, &chain);
+    while (got < want && drain_remote(h, sb) != 0);
     h->u += (got - before) * sb->block_size;
     if (sb->node != here) remote += got - before;
     regroup(h, sb);
@@ -633,6 +627,13 @@ void heap_free_local(Heap* h, Superblock* sb, void* p) noexcept {
   sb->put_block(p);
   h->u -= sb->block_size;
   h->frees.add_single_writer(1);
+  regroup(h, sb);
+}
+
+void heap_free_run(Heap* h, Superblock* sb, void* first, void* last, std::size_t n) noexcept {
+  sb->put_blocks(first, last, n);
+  h->u -= n * sb->block_size;
+  h->frees.add_single_writer(n);
   regroup(h, sb);
 }
 

@@ -41,6 +41,8 @@ std::size_t heap_allocate(Heap* h, std::size_t cls, std::size_t want, void** hea
 void* heap_allocate_zeroed(Heap* h, std::size_t cls, bool* zero) noexcept;
 // The holder of h frees p, a block of sb, with sb->owner == h.
 void heap_free_local(Heap* h, Superblock* sb, void* p) noexcept;
+// The same for n blocks of sb linked from first to last: one splice and one regroup.
+void heap_free_run(Heap* h, Superblock* sb, void* first, void* last, std::size_t n) noexcept;
 // Pushes a chain of blocks of sb (first..last, n blocks, pre-linked) onto its remote list.
 void push_remote(Superblock* sb, void* first, void* last, std::size_t n) noexcept;
 // remote.policy=heap-queue: sends a chain of n blocks (`bytes` in all, nullptr-terminated) of

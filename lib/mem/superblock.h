@@ -99,6 +99,39 @@ struct alignas(64) Superblock {
     free_list = p;
     --used;
   }
+
+  // The owner takes up to `want` blocks (want >= 1) onto *chain (linked through their first
+  // word), the free list first, then the bump region; returns how many. A refill's batch in one
+  // call: the free list's prefix is cut off whole (one store, not one per block) and `used`
+  // moves once.
+  std::size_t take_blocks(std::size_t want, void** chain) noexcept {
+    std::size_t got = 0;
+    void* c = *chain;
+    if (void* first = free_list; first != nullptr) {
+      void* last = first;
+      got = 1;
+      for (void* next; got < want && (next = *static_cast<void**>(last)) != nullptr; ++got)
+        last = next;
+      free_list = *static_cast<void**>(last);
+      *static_cast<void**>(last) = c;
+      c = first;
+    }
+    for (; got < want && bump < end; ++got) {
+      *reinterpret_cast<void**>(bump) = c;
+      c = bump;
+      bump += block_size;
+    }
+    used += static_cast<std::uint32_t>(got);
+    *chain = c;
+    return got;
+  }
+
+  // The owner puts back n blocks linked from first to last (last's link is overwritten).
+  void put_blocks(void* first, void* last, std::size_t n) noexcept {
+    *static_cast<void**>(last) = free_list;
+    free_list = first;
+    used -= static_cast<std::uint32_t>(n);
+  }
 };
 
 static_assert(sizeof(Superblock) <= 256, "the header must leave room for blocks");
