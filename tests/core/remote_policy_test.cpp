@@ -403,6 +403,22 @@ TEST(RemoteBuffer, AnExitingThreadSendsAnotherHeapsBlockAtOnce) {
   EXPECT_EQ(pending_bytes(), 0u);
 }
 
+// Another thread frees the 64 blocks of `order`, in order: the 64th fills its remote buffer
+// (remote.batch = 64) and sends it. Returns the pushes the send made.
+std::uint64_t pushes_to_send(const std::vector<void*>& order) {
+  std::uint64_t pushes = 0;
+  std::thread([&] {
+    hl_free(hl_malloc(8)); // the thread has its cache from here on
+    const hl_stats before = stats();
+    for (void* p : order)
+      hl_free(p);
+    const hl_stats after = stats();
+    EXPECT_EQ(after.remote_frees_sent - before.remote_frees_sent, 64u);
+    pushes = after.remote_batches_sent - before.remote_batches_sent;
+  }).join();
+  return pushes;
+}
+
 // A buffer spanning many superblocks, interleaved, is sent as one push per superblock: the
 // grouping table gives each superblock its own run (its home slot, or the next free one).
 TEST(RemoteBuffer, ASendMakesOnePushPerSuperblockHoweverTheBlocksInterleave) {
@@ -422,15 +438,7 @@ TEST(RemoteBuffer, ASendMakesOnePushPerSuperblockHoweverTheBlocksInterleave) {
       superblocks.insert(mem::superblock_of(v[static_cast<std::size_t>(i)]));
     }
   ASSERT_EQ(order.size(), 64u);
-  std::thread([&] {
-    hl_free(hl_malloc(8));
-    const hl_stats before = stats();
-    for (void* p : order) // the 64th fills the buffer (remote.batch = 64) and sends it
-      hl_free(p);
-    const hl_stats after = stats();
-    EXPECT_EQ(after.remote_frees_sent - before.remote_frees_sent, 64u);
-    EXPECT_EQ(after.remote_batches_sent - before.remote_batches_sent, superblocks.size());
-  }).join();
+  EXPECT_EQ(pushes_to_send(order), superblocks.size());
   hl_collect();
   EXPECT_EQ(pending_bytes(), 0u);
 }
@@ -469,15 +477,7 @@ TEST(RemoteBuffer, SuperblocksSharingAHomeSlotAreStillSentOnePushEach) {
   for (std::size_t i = 0; i < 32; ++i)
     for (void* sb : pair)
       order.push_back(by_sb[sb][i]);
-  std::thread([&] {
-    hl_free(hl_malloc(8));
-    const hl_stats before = stats();
-    for (void* p : order) // the 64th fills the buffer (remote.batch = 64) and sends it
-      hl_free(p);
-    const hl_stats after = stats();
-    EXPECT_EQ(after.remote_frees_sent - before.remote_frees_sent, 64u);
-    EXPECT_EQ(after.remote_batches_sent - before.remote_batches_sent, 2u);
-  }).join();
+  EXPECT_EQ(pushes_to_send(order), 2u);
   const std::set<void*> sent(order.begin(), order.end());
   for (void* p : all)
     if (sent.count(p) == 0) hl_free(p);
