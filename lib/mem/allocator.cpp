@@ -619,7 +619,8 @@ std::size_t cache_bound() noexcept {
 // of blocks of a class enters a heap once per thousand blocks, not once per 32 (a heap entry and
 // its invariant check cost about 175 instructions). Capacity grows only on misses, so only a
 // class that has shown such use moves more than a batch at a time.
-std::size_t move_count(const CacheBin& bin, std::size_t batch) noexcept {
+std::size_t move_count(const CacheBin& bin) noexcept {
+  const std::size_t batch = g.tune.cache_batch.load_relaxed();
   const std::size_t eighth = bin.cap / 8;
   return eighth > batch ? eighth : batch;
 }
@@ -704,7 +705,7 @@ void* allocate_class_slow(std::size_t cls) noexcept {
     }
     grow_cap(tc, cls);
     if (bin.cap != 0) {
-      std::size_t batch = move_count(bin, g.tune.cache_batch.load_relaxed());
+      std::size_t batch = move_count(bin);
       std::size_t want = batch < bin.cap ? batch : bin.cap;
       Heap* h = acquire_heap(tc);
       void* chain = nullptr;
@@ -752,7 +753,7 @@ __attribute__((noinline)) void free_small_slow(Superblock* sb, void* p) noexcept
     grow_cap(tc, sb->cls);
     if (bin.cap != 0) {
       if (bin.room == 0) { // no capacity gained: make room
-        std::size_t batch = move_count(bin, g.tune.cache_batch.load_relaxed());
+        std::size_t batch = move_count(bin);
         flush(tc, sb->cls, batch < bin.count() ? batch : bin.count());
       }
       *static_cast<void**>(p) = bin.head;

@@ -624,10 +624,7 @@ void* heap_allocate_zeroed(Heap* h, std::size_t cls, bool* zero) noexcept {
 }
 
 void heap_free_local(Heap* h, Superblock* sb, void* p) noexcept {
-  sb->put_block(p);
-  h->u -= sb->block_size;
-  h->frees.add_single_writer(1);
-  regroup(h, sb);
+  heap_free_run(h, sb, p, p, 1);
 }
 
 void heap_free_run(Heap* h, Superblock* sb, void* first, void* last, std::size_t n) noexcept {

@@ -130,6 +130,14 @@ void* cache_take(std::size_t bytes, std::uint32_t node, std::size_t* got) noexce
   return nullptr;
 }
 
+// Under g_cache_lock: removes the n oldest entries (the caller has copied them out and
+// adjusted g_cache_bytes), keeping the rest oldest first.
+void drop_oldest_locked(std::size_t n) noexcept {
+  for (std::size_t i = n; i < g_cache_count; ++i)
+    g_cache[i - n] = g_cache[i];
+  g_cache_count -= n;
+}
+
 // Keeps a freed mapping, evicting the oldest ones when the slots or the byte bound are full:
 // recent sizes are the likeliest to be asked for again. Returns false (the caller unmaps) when
 // the mapping alone exceeds the bound. Evicted mappings are unmapped outside the lock.
@@ -150,9 +158,7 @@ bool cache_put(void* base, std::size_t bytes, std::uint32_t node) noexcept {
         evicted[drop] = g_cache[drop];
         ++drop;
       }
-      for (std::size_t i = drop; i < g_cache_count; ++i)
-        g_cache[i - drop] = g_cache[i];
-      g_cache_count -= drop;
+      drop_oldest_locked(drop);
       g_cache_bytes -= freed;
       // Room now, or the chunk was not enough: unmap it and evict further.
       if (g_cache_count < kCacheSlots && g_cache_bytes + bytes <= bound) {
@@ -185,9 +191,7 @@ std::size_t take_oldest(CacheEntry* out, Take take) noexcept {
     g_cache_bytes -= g_cache[n].bytes;
     ++n;
   }
-  for (std::size_t i = n; i < g_cache_count; ++i)
-    g_cache[i - n] = g_cache[i];
-  g_cache_count -= n;
+  drop_oldest_locked(n);
   g_cached_stat.store_relaxed(g_cache_bytes);
   return n;
 }
