@@ -1,6 +1,7 @@
 // Large objects (above large.threshold, or aligned beyond what a size class serves): page runs
-// mapped from the OS and placed on a NUMA node (numa.policy), found again through a pagemap bit
-// on their first page, kept in a bounded cache when freed. Layer: mem.
+// carved from reservations mapped from the OS (or mapped alone when large), placed on a NUMA node
+// (numa.policy), found again through a pagemap bit on their first page, and kept when freed in a
+// bounded cache that splits and joins runs. Layer: mem.
 #pragma once
 
 #include <cstddef>
@@ -23,7 +24,8 @@ void* allocate(std::size_t size, std::size_t alignment, bool zeroed) noexcept;
 bool owns(const void* p) noexcept;
 void deallocate(void* p) noexcept;
 std::size_t usable_size(const void* p) noexcept;
-// Grows in place when the mapping has room, else mremap; nullptr on failure (p still valid).
+// Grows in place when the run has room, else by mremap, else by a copy; nullptr on failure (p
+// still valid).
 void* reallocate(void* p, std::size_t size) noexcept;
 // Unmaps every cached mapping; returns the bytes released.
 std::size_t trim() noexcept;

@@ -7,6 +7,8 @@
 #include <set>
 #include <vector>
 
+#include <sys/mman.h>
+
 #include "hoardlab/hoardlab.h"
 #include "test_util.h"
 
@@ -184,6 +186,106 @@ TEST(LargeObjects, FreedMappingsAreCachedAndReused) {
   void* q = hl_malloc(200000);
   EXPECT_EQ(p, q);
   hl_free(q);
+  hl_collect();
+}
+
+std::uint64_t os_mapped() {
+  hl_stats s{};
+  hl_stats_get(&s);
+  return s.os_bytes_mapped;
+}
+
+// A freed run serves smaller objects from its own pages, with no new mapping.
+TEST(LargeObjects, ACachedRunIsSplitForSmallerObjects) {
+  hl_collect();
+  char* p = static_cast<char*>(hl_malloc(1 << 20));
+  ASSERT_NE(p, nullptr);
+  hl_free(p);
+  const std::uint64_t mapped = os_mapped();
+  char* a = static_cast<char*>(hl_malloc(100000));
+  char* b = static_cast<char*>(hl_malloc(100000));
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(os_mapped(), mapped);
+  for (char* q : {a, b}) {
+    EXPECT_GE(q, p - 4096);
+    EXPECT_LT(q + 100000, p + (1 << 20));
+  }
+  fill_pattern(a, 100000, 3);
+  fill_pattern(b, 100000, 4);
+  EXPECT_TRUE(check_pattern(a, 100000, 3));
+  EXPECT_TRUE(check_pattern(b, 100000, 4));
+  hl_free(a);
+  hl_free(b);
+  hl_collect();
+}
+
+// Eight objects laid end to end, freed, serve one object eight times their size: the cache
+// joins freed neighbours into one run.
+TEST(LargeObjects, FreedNeighboursAreJoinedForALargerObject) {
+  hl_collect();
+  constexpr std::size_t kSize = 64 << 10;
+  constexpr std::size_t kRun = kSize + 4096; // the object and its header page
+  constexpr int kWant = 8;
+  // Fresh objects are carved upward from a reservation; a new reservation may interrupt the
+  // sequence, so objects are taken until kWant of them lie end to end.
+  void* all[64] = {};
+  int n = 0;
+  int first = 0;
+  while (n < 64) {
+    all[n] = hl_malloc(kSize);
+    ASSERT_NE(all[n], nullptr);
+    if (n > first && static_cast<char*>(all[n]) != static_cast<char*>(all[n - 1]) + kRun) first = n;
+    ++n;
+    if (n - first == kWant) break;
+  }
+  ASSERT_EQ(n - first, kWant) << "no eight fresh objects end to end";
+  for (int i = 0; i < n; ++i)
+    hl_free(all[i]);
+  const std::uint64_t mapped = os_mapped();
+  char* big = static_cast<char*>(hl_malloc(kWant * kRun - 4096));
+  ASSERT_NE(big, nullptr);
+  EXPECT_EQ(os_mapped(), mapped);
+  EXPECT_EQ(big, static_cast<char*>(all[first]));
+  fill_pattern(big, kWant * kRun - 4096, 5);
+  EXPECT_TRUE(check_pattern(big, kWant * kRun - 4096, 5));
+  hl_free(big);
+  hl_collect();
+}
+
+// A joined run may span two kernel mappings, which mremap cannot move: realloc then copies.
+// madvise(MADV_DONTFORK) on one of two neighbours splits their mapping in two.
+TEST(LargeObjects, ReallocOfARunSpanningTwoMappingsCopies) {
+  hl_collect();
+  constexpr std::size_t kSize = 64 << 10;
+  constexpr std::size_t kRun = kSize + 4096;
+  char* a = nullptr;
+  char* b = nullptr;
+  void* spare[64] = {};
+  int n = 0;
+  for (; n < 64; ++n) {
+    spare[n] = hl_malloc(kSize);
+    ASSERT_NE(spare[n], nullptr);
+    if (n > 0 && static_cast<char*>(spare[n]) == static_cast<char*>(spare[n - 1]) + kRun) {
+      a = static_cast<char*>(spare[n - 1]);
+      b = static_cast<char*>(spare[n]);
+      break;
+    }
+  }
+  ASSERT_NE(b, nullptr) << "no two fresh objects end to end";
+  ASSERT_EQ(madvise(b - 4096, kRun, MADV_DONTFORK), 0);
+  hl_free(a);
+  hl_free(b);
+  char* c = static_cast<char*>(hl_malloc(2 * kRun - 4096));
+  ASSERT_EQ(c, a); // the joined run
+  fill_pattern(c, 2 * kRun - 4096, 6);
+  char* d = static_cast<char*>(hl_realloc(c, 4 * kRun));
+  ASSERT_NE(d, nullptr);
+  EXPECT_TRUE(check_pattern(d, 2 * kRun - 4096, 6));
+  EXPECT_EQ(hl_owns(d), 1);
+  hl_free(d);
+  for (int i = 0; i + 1 < n; ++i)
+    hl_free(spare[i]);
   hl_collect();
 }
 
