@@ -323,6 +323,51 @@ char* map_fresh(std::size_t bytes) noexcept {
   return p;
 }
 
+// Takes the first `extra` bytes of the cached run of `node` that starts at `end`
+// (the end of a live object's run), so that the object grows in place; false if there is none
+// or it is too short.
+bool cache_extend(char* end, std::size_t extra, std::uint32_t node) noexcept {
+  core::SpinGuard guard(g_cache_lock);
+  for (std::size_t i = 0; i < g_cache_count; ++i) {
+    CacheEntry& e = g_cache[i];
+    if (e.base != end) continue;
+    if (e.node != node || e.bytes < extra) return false;
+    if (e.bytes == extra) {
+      remove_locked(i);
+    } else {
+      e.base += extra;
+      e.bytes -= extra;
+    }
+    g_cache_bytes -= extra;
+    g_cached_stat.store_relaxed(g_cache_bytes);
+    return true;
+  }
+  return false;
+}
+
+// Makes the page run [base, base + bytes) an object of `size` bytes at the first address past
+// its header page aligned to `alignment`: writes the header, marks the pagemap, counts it.
+// nullptr when the pagemap leaf cannot be mapped; the run is then unmapped.
+char* install(char* base, std::size_t bytes, std::size_t size, std::size_t alignment,
+              std::uint32_t node) noexcept {
+  char* user = reinterpret_cast<char*>(core::round_up(core::addr(base) + kPage, alignment));
+  if (!mark(core::addr(user), true)) {
+    pal::unmap(base, bytes);
+    count_mapped(node, bytes, false);
+    return nullptr;
+  }
+  Header* h = header_of(user);
+  h->magic = kMagic;
+  h->base = base;
+  h->map_bytes = bytes;
+  h->usable = static_cast<std::size_t>(base + bytes - user);
+  h->requested = size;
+  h->reserved[0] = node;
+  g_allocations.fetch_add_relaxed(1);
+  g_live_bytes.fetch_add_relaxed(size);
+  return user;
+}
+
 } // namespace
 
 void* allocate(std::size_t size, std::size_t alignment, bool zeroed) noexcept {
@@ -331,8 +376,6 @@ void* allocate(std::size_t size, std::size_t alignment, bool zeroed) noexcept {
   std::size_t extra = kPage + (alignment - kPage);
   if (size > (SIZE_MAX >> 2) - extra) return nullptr;
   std::size_t bytes = core::round_up(size + extra, kPage);
-  std::size_t got = 0;
-  bool fresh = false;
   // numa.policy as for superblock arenas: the mapping goes to the thread's node (local, none) or
   // round-robin over the nodes (interleave); a cached mapping is reused only on its own node.
   auto policy = numa::PlacementPolicy::kNone;
@@ -343,30 +386,16 @@ void* allocate(std::size_t size, std::size_t alignment, bool zeroed) noexcept {
     node = n < 0 || static_cast<unsigned>(n) >= g.nodes ? 0 : static_cast<std::uint32_t>(n);
   }
   char* base = cache_take(bytes, node);
-  got = bytes;
+  bool fresh = false;
   if (base == nullptr) {
     base = map_fresh(bytes);
     if (base == nullptr) return nullptr;
     fresh = true;
-    numa::place_large(base, got, static_cast<int>(node), policy); // before the first touch
-    count_mapped(node, got, true);
+    numa::place_large(base, bytes, static_cast<int>(node), policy); // before the first touch
+    count_mapped(node, bytes, true);
   }
-  char* user = reinterpret_cast<char*>(core::round_up(core::addr(base) + kPage, alignment));
-  if (!mark(core::addr(user), true)) {
-    pal::unmap(base, got);
-    count_mapped(node, got, false);
-    return nullptr;
-  }
-  Header* h = header_of(user);
-  h->magic = kMagic;
-  h->base = base;
-  h->map_bytes = got;
-  h->usable = static_cast<std::size_t>(base + got - user);
-  h->requested = size;
-  h->reserved[0] = node;
-  if (zeroed && !fresh) std::memset(user, 0, size);
-  g_allocations.fetch_add_relaxed(1);
-  g_live_bytes.fetch_add_relaxed(size);
+  char* user = install(base, bytes, size, alignment, node);
+  if (user != nullptr && zeroed && !fresh) std::memset(user, 0, size);
   return user;
 }
 
@@ -412,6 +441,29 @@ void* reallocate(void* p, std::size_t size) noexcept {
   std::size_t old_bytes = h->map_bytes;
   void* old_base = h->base;
   std::size_t old_requested = h->requested;
+  std::uint32_t node = node_of(h);
+  // Growing costs what the new pages cost: a page fault each when fresh, nothing when they come
+  // from the cache (they are resident). So, in order: the cached pages that follow the run (in
+  // place, nothing moves); a cached run of the new size (a copy of the old bytes, cheaper than
+  // faulting the new ones: realloc-grow, buffers grown by half each step to 1 MiB, spent 2 s in
+  // 76,000 page faults where reused pages took a fraction of that); mremap, which moves the old
+  // pages without copying and faults only the new ones.
+  if (cache_extend(static_cast<char*>(old_base) + old_bytes, bytes - old_bytes, node)) {
+    h->map_bytes = bytes;
+    h->usable = bytes - offset;
+    h->requested = size;
+    g_live_bytes.fetch_add_relaxed(size);
+    g_live_bytes.fetch_sub_relaxed(old_requested);
+    return p;
+  }
+  std::size_t copy_bytes = core::round_up(size + kPage, kPage);
+  if (char* run = cache_take(copy_bytes, node)) {
+    if (char* user = install(run, copy_bytes, size, kPage, node)) {
+      std::memcpy(user, p, h->usable); // all the old object may hold: size is beyond it
+      deallocate(p);
+      return user;
+    }
+  }
   // p's bit is cleared before the mapping may move: once mremap returns, the old range can be
   // mapped again by another thread, and clearing the bit afterwards would erase the mark of that
   // thread's new object (it would then be taken for a foreign pointer: its free ignored, its
@@ -438,8 +490,8 @@ void* reallocate(void* p, std::size_t size) noexcept {
   nh->usable = bytes - offset;
   nh->requested = size;
   // mremap keeps the mapping's memory policy: the node stays (reserved[0] moved with the header).
-  count_mapped(node_of(nh), bytes, true);
-  count_mapped(node_of(nh), old_bytes, false);
+  count_mapped(node, bytes, true);
+  count_mapped(node, old_bytes, false);
   g_live_bytes.fetch_add_relaxed(size);
   g_live_bytes.fetch_sub_relaxed(old_requested);
   return user;

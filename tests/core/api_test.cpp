@@ -253,6 +253,34 @@ TEST(LargeObjects, FreedNeighboursAreJoinedForALargerObject) {
   hl_collect();
 }
 
+// realloc grows into the cached pages that follow the object, in place, or else into a cached
+// run by a copy; either way no page is mapped.
+TEST(LargeObjects, ReallocGrowsIntoCachedPagesWithoutMappingMore) {
+  hl_collect();
+  char* c = static_cast<char*>(hl_malloc(1 << 20));
+  ASSERT_NE(c, nullptr);
+  hl_free(c);
+  const std::uint64_t mapped = os_mapped();
+  char* a = static_cast<char*>(hl_malloc(100000)); // the cached run's front
+  ASSERT_NE(a, nullptr);
+  fill_pattern(a, 100000, 7);
+  char* grown = static_cast<char*>(hl_realloc(a, 300000)); // the rest of the run follows a
+  ASSERT_NE(grown, nullptr);
+  EXPECT_EQ(grown, a) << "not grown in place into the cached pages after it";
+  EXPECT_TRUE(check_pattern(grown, 100000, 7));
+  char* b = static_cast<char*>(hl_malloc(100000)); // lies right after grown now
+  ASSERT_NE(b, nullptr);
+  fill_pattern(grown, 300000, 8);
+  char* moved = static_cast<char*>(hl_realloc(grown, 500000));
+  ASSERT_NE(moved, nullptr);
+  EXPECT_NE(moved, grown);
+  EXPECT_TRUE(check_pattern(moved, 300000, 8));
+  EXPECT_EQ(os_mapped(), mapped) << "realloc mapped pages while the cache held enough";
+  hl_free(moved);
+  hl_free(b);
+  hl_collect();
+}
+
 // A joined run may span two kernel mappings, which mremap cannot move: realloc then copies.
 // madvise(MADV_DONTFORK) on one of two neighbours splits their mapping in two.
 TEST(LargeObjects, ReallocOfARunSpanningTwoMappingsCopies) {
