@@ -584,7 +584,8 @@ void check_consistency(Options& options, Provenance (&provenance)[kOptionCount],
     sink.put(") exceeds half the superblock size, S/2 = ").put_size(half);
     sink.put(" (heap.superblock_size = ").put_size(options.heap_superblock_size).put(", ");
     put_from(sink, provenance[kSuperblock]);
-    sink.put("); allowed: at most S/2; using min(32KiB, S/2) = ").put_size(fallback).put('\n');
+    sink.put("); allowed: at most S/2; using min(").put_size(table_default).put(", S/2) = ");
+    sink.put_size(fallback).put('\n');
     options.large_threshold = fallback;
     provenance[kThreshold] = Provenance{Source::kDerived, 0, nullptr};
   }

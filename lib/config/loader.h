@@ -60,7 +60,7 @@ void apply_environment(const char* const* environment, Options& options,
                        Provenance (&provenance)[kOptionCount], Messages& messages) noexcept;
 
 // Checks across options: large.threshold <= S/2. An unset threshold follows S silently
-// (min(32KiB, S/2)); one that was set and is too large is reported and gets that value too.
+// (min(the default, S/2)); one that was set and is too large is reported and gets that value too.
 void check_consistency(Options& options, Provenance (&provenance)[kOptionCount],
                        Messages& messages) noexcept;
 

