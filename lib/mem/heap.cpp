@@ -7,6 +7,7 @@
 #include "core/bits.h"
 #include "mem/internal.h"
 #include "mem/purge_thread.h"
+#include "mem/yielding_guard.h"
 #include "numa/placement.h"
 #include "numa/topology.h"
 #include "pal/pal.h"
@@ -457,7 +458,7 @@ std::size_t drain_threshold() noexcept {
 
 Superblock* carve_superblock(unsigned node) noexcept {
   Arena& ar = g.arenas[node];
-  core::SpinGuard guard(ar.lock);
+  YieldingGuard guard(ar.lock); // held across an mprotect when the arena commits more
   if (ar.next == nullptr || ar.next + g.sb_size > ar.limit) return nullptr;
   char* p = ar.next;
   if (p + g.sb_size > ar.committed) {
