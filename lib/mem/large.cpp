@@ -144,6 +144,22 @@ std::size_t unmap_entries(const CacheEntry* e, std::size_t n) noexcept {
   return released;
 }
 
+// Under g_cache_lock: takes the first `bytes` (at most its length) of entry i, which stays
+// cached in its place with the rest, or goes when nothing is left; returns where they start.
+char* take_front_locked(std::size_t i, std::size_t bytes) noexcept {
+  CacheEntry& e = g_cache[i];
+  char* base = e.base;
+  if (e.bytes == bytes) {
+    remove_locked(i);
+  } else {
+    e.base += bytes;
+    e.bytes -= bytes;
+  }
+  g_cache_bytes -= bytes;
+  g_cached_stat.store_relaxed(g_cache_bytes);
+  return base;
+}
+
 // The smallest cached run of at least `bytes` on `node` (the newest among equals: its pages
 // are the likeliest to be resident and in the TLB), its first `bytes` taken and the rest left
 // cached in its place; nullptr if none fits. Best fit keeps the large runs whole for large
@@ -160,17 +176,7 @@ char* cache_take(std::size_t bytes, std::uint32_t node) noexcept {
     }
   }
   if (best == g_cache_count) return nullptr;
-  CacheEntry& e = g_cache[best];
-  char* base = e.base;
-  if (e.bytes == bytes) {
-    remove_locked(best);
-  } else {
-    e.base += bytes;
-    e.bytes -= bytes;
-  }
-  g_cache_bytes -= bytes;
-  g_cached_stat.store_relaxed(g_cache_bytes);
-  return base;
+  return take_front_locked(best, bytes);
 }
 
 // Under g_cache_lock: joins [*base, *base + *bytes) with the cached runs of the same node that
@@ -330,17 +336,10 @@ char* map_fresh(std::size_t bytes) noexcept {
 bool cache_extend(char* end, std::size_t extra, std::uint32_t node) noexcept {
   YieldingGuard guard(g_cache_lock);
   for (std::size_t i = 0; i < g_cache_count; ++i) {
-    CacheEntry& e = g_cache[i];
+    const CacheEntry& e = g_cache[i];
     if (e.base != end) continue;
     if (e.node != node || e.bytes < extra) return false;
-    if (e.bytes == extra) {
-      remove_locked(i);
-    } else {
-      e.base += extra;
-      e.bytes -= extra;
-    }
-    g_cache_bytes -= extra;
-    g_cached_stat.store_relaxed(g_cache_bytes);
+    take_front_locked(i, extra);
     return true;
   }
   return false;
