@@ -95,8 +95,8 @@ TEST(PurgeThread, TakesPurgesOffTheFreeingPathAndResidentMemoryFallsAfterAPeak) 
   // The thread may still be inside a pass (the counters above can be met before its last
   // superblocks are purged): resident memory is watched until it has fallen, as a program would.
   std::size_t now = 0;
-  EXPECT_TRUE(eventually([&] { return (now = hoardlab::pal::resident_bytes()) < base + kPeak / 4; }))
-      << "base " << base << " now " << now;
+  auto fallen = [&] { return (now = hoardlab::pal::resident_bytes()) < base + kPeak / 4; };
+  EXPECT_TRUE(eventually(fallen)) << "base " << base << " now " << now;
 #else
   (void)base;
 #endif
