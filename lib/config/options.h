@@ -91,6 +91,7 @@ constexpr std::size_t index_of(OptionId id) {
 // Word option values, by index in the table's words.
 enum class HeapMapping : std::uint8_t { Cpu = 0, ThreadHash = 1, PerThread = 2 };
 enum class RemotePolicy : std::uint8_t { SuperblockList = 0, HeapQueue = 1, OwnerLock = 2 };
+enum class RemoteKeep : std::uint8_t { None = 0, WholeLines = 1, All = 2 };
 enum class NumaPolicy : std::uint8_t { Local = 0, Interleave = 1, None = 2 };
 
 // The options in effect. Before load() they are the table's defaults (or what the program set).

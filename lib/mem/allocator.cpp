@@ -742,9 +742,9 @@ __attribute__((noinline)) void free_small_slow(Superblock* sb, void* p) noexcept
   ErrnoGuard keep; // free preserves errno; the fast path never touches it
   ThreadCache* tc = thread_cache();
   count_free(tc);
-  if (tc != nullptr && sb->owner.load_relaxed() != tc->home) { // C2: never into the bins
+  if (tc != nullptr && sb->owner.load_relaxed() != tc->home) { // C2: into the bins if kept
     if (const std::uint64_t bound = cache_bound(); bound != 0) {
-      buffer_remote(tc, sb, p, bound);
+      if (!keep_remote(tc, sb, p)) buffer_remote(tc, sb, p, bound);
       return;
     }
     flush_remote(tc); // cache.bytes was set to 0 at run time: nothing stays buffered

@@ -52,9 +52,11 @@ inline void* allocate_hit(std::size_t size) noexcept {
 // The owner compare is the only remote-free test on this path (C2, thread_cache.h): the owner
 // sits on the header's hot line next to the class, which the bin lookup loads anyway, and `home`
 // sits next to `limit`. A block of another heap (or of a pooled superblock, owner nullptr) takes
-// the slow path, which buffers it for its owner: the thread never reuses it, so it cannot write
-// next to another thread's blocks (Hoard §5, passive false sharing). The sentinel's home is
-// nullptr like a pooled superblock's owner, but every room of the sentinel is 0.
+// the slow path, which buffers it for its owner or, as remote.keep allows, caches it: under the
+// default, whole-lines, only a block that shares no cache line with another block, so the thread
+// never writes next to another thread's blocks (Hoard §5, passive false sharing); under none,
+// never (Hoard); under all, always. The sentinel's home is nullptr like a pooled superblock's
+// owner, but every room of the sentinel is 0.
 inline bool deallocate_hit(void* p) noexcept {
 #ifdef HOARDLAB_CHECKED
   // The checked build validates every small pointer first, out of line.
@@ -89,19 +91,36 @@ inline bool append_remote(ThreadCache* tc, Superblock* sb, void* p, std::uint64_
   return count >= g.tune.remote_batch.load_relaxed() || bytes >= bound / 4;
 }
 
+// Puts p, a block of sb that another heap owns (or a pooled superblock), in tc's bin when
+// remote.keep allows blocks of its size (Tunables::remote_keep_mask; under whole-lines, blocks
+// that share no cache line with another block) and the bin has room; false otherwise, and the
+// block goes to the remote buffer. Such a block stays counted in its owner heap's u while cached
+// (as every cached block does), so the heaps' bound and the cache bound (C1) are unchanged; it
+// goes back to its owner when the bin is flushed (flush sends the blocks of other heaps on).
+inline bool keep_remote(ThreadCache* tc, Superblock* sb, void* p) noexcept {
+  if ((sb->block_size & g.tune.remote_keep_mask.load_relaxed()) != 0) return false;
+  CacheBin bin = tc->bin(sb->cls);
+  if (bin.room == 0) return false;
+  *static_cast<void**>(p) = bin.head;
+  bin.head = p;
+  --bin.room;
+  return true;
+}
+
 // Sends the calling thread's remote buffer to the blocks' owners (allocator.cpp); out of line,
 // called by buffer_remote_hit once the buffer reaches its bound. Preserves errno.
 void send_remote_buffer(ThreadCache* tc) noexcept;
 
-// Appends p to the calling thread's remote buffer (C2, thread_cache.h) when p is a small block
-// whose superblock's owner is not the thread's home heap (another heap's, or a pooled
-// superblock's: owner nullptr). For the first out-of-line function behind deallocate_hit (the
-// shim's and the C API's free_miss): the commonest miss of a producer-consumer program is this
-// one, and here it costs no further call, no errno work and no cache lookup.
+// Appends p to the calling thread's remote buffer (C2, thread_cache.h), or keeps it in its bin
+// when remote.keep allows (keep_remote), when p is a small block whose superblock's owner is not
+// the thread's home heap (another heap's, or a pooled superblock's: owner nullptr). For the first
+// out-of-line function behind deallocate_hit (the shim's and the C API's free_miss): the commonest
+// miss of a producer-consumer program is this one, and here it costs no further call, no errno work
+// and no cache lookup.
 //
 // It does what deallocate's slow path does for such a block, in the same order (count the free,
-// append, send at the bound), and declines (false: the caller takes deallocate) in every case that
-// path treats otherwise:
+// keep or append, send at the bound), and declines (false: the caller takes deallocate) in every
+// case that path treats otherwise:
 //  - not in the small range: nullptr, large objects, the bootstrap arena, foreign pointers;
 //  - the owner is the home heap: the block belongs in the bins, whose bin was full;
 //  - the sentinel cache (limit 0): the thread has no cache yet, or is exiting (thread_exit puts
@@ -122,6 +141,7 @@ inline bool buffer_remote_hit(void* p) noexcept {
   const std::uint64_t bound = g.tune.cache_bytes.load_relaxed();
   if (bound == 0) return false;
   bump(tc->slow_frees);
+  if (keep_remote(tc, sb, p)) return true;
   if (append_remote(tc, sb, p, bound)) [[unlikely]]
     send_remote_buffer(tc);
   return true;

@@ -37,6 +37,9 @@ struct Tunables {
   core::Atomic<std::uint32_t> cache_batch{32};
   core::Atomic<std::uint32_t> remote_batch{64};
   core::Atomic<std::uint8_t> remote_policy{0}; // config::RemotePolicy
+  // remote.keep as a mask on the block size: a block of another heap may stay in the freeing
+  // thread's bin when (block_size & mask) == 0 (fast_path.h, buffer_remote_hit).
+  core::Atomic<std::uint32_t> remote_keep_mask{63}; // whole-lines
   core::Atomic<std::uint32_t> verbose{0};
   core::Atomic<bool> checked{false}; // general.checked (init-only: set once, before any block)
   core::Atomic<std::uint64_t> cache_bytes{256 * 1024};

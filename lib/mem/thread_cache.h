@@ -29,12 +29,16 @@ struct CacheBin {
 /// Invariants: (C1) bin c holds count() blocks of class c, count() <= cap (room >= 0);
 ///             sum_c cap_c * size_c = cap_bytes <= cache.bytes (the per-thread bound C).
 ///             (C2) a block enters a bin only when its superblock's owner was `home` at the free
-///             (the fast path's one compare); every other free goes to the remote buffer (from
-///             free's first out-of-line step, buffer_remote_hit, or deallocate's slow path), which
-///             holds remote_count < remote.batch blocks and remote_bytes < cache.bytes / 4 between
-///             frees, and is sent to the owners (flush_remote) when either is reached, at thread
-///             exit, at fork and at trim. So a thread never reuses a block another heap owns
-///             (Hoard: a block goes back to its owner; no passive false sharing).
+///             (the fast path's one compare), or when remote.keep allows its size and the bin has
+///             room (keep_remote, fast_path.h); every other free goes to the remote buffer
+///             (from free's first out-of-line step, buffer_remote_hit, or deallocate's slow
+///             path), which holds remote_count < remote.batch blocks and remote_bytes <
+///             cache.bytes / 4 between frees, and is sent to the owners (flush_remote) when
+///             either is reached, at thread exit, at fork and at trim. A kept block goes back to
+///             its owner when its bin is flushed (flush sends other heaps' blocks on). So under
+///             remote.keep = none a thread never reuses a block another heap owns (Hoard: a block
+///             goes back to its owner), and under whole-lines (the default) only blocks that
+///             share no line with another block: no passive false sharing either way.
 /// Counters have one writer (the thread using the cache) and are read by any thread with
 /// relaxed loads: no read-modify-write on the fast path.
 /// Layout: the bins are arrays by field, not an array of {head, room, cap}: a 16-byte record

@@ -6,6 +6,35 @@
 
 namespace hoardlab::mem {
 
+namespace {
+
+// remote.keep as the mask Tunables::remote_keep_mask holds: a block of another heap stays in the
+// freeing thread's bin when (block_size & mask) == 0.
+//  - none: ~0, which no block size passes (every size is non-zero);
+//  - whole-lines: kLine - 1, sizes that are a multiple of the line. Such a block starts on a line
+//    boundary (a superblock's first block is aligned to the largest power of two dividing the
+//    size, SizeClasses::first_block_offset, and every later one a multiple of the size past it),
+//    so it shares no line with another block and a thread reusing it cannot write next to
+//    another thread's data (Hoard §5's passive false sharing);
+//  - all: 0, every block (tcmalloc's and jemalloc's thread caches).
+// 64 bytes: the line on x86-64 and most AArch64 parts; where the line is larger (128 on Apple
+// and some POWER parts), whole-lines blocks of 64 bytes share a line in pairs.
+constexpr std::uint32_t kLine = 64;
+
+std::uint32_t keep_mask(config::RemoteKeep keep) noexcept {
+  switch (keep) {
+  case config::RemoteKeep::WholeLines:
+    return kLine - 1;
+  case config::RemoteKeep::All:
+    return 0;
+  case config::RemoteKeep::None:
+    break;
+  }
+  return ~0u;
+}
+
+} // namespace
+
 // Reads the table under the options lock (config/options.cpp, "Protocol"), so a set racing this
 // copy is either all in it or published again by its own caller right after. Called at init and
 // after each accepted hl_option_set; two racing callers may copy in either order, and each copies
@@ -19,6 +48,7 @@ void publish_options() noexcept {
     t.cache_batch.store_relaxed(static_cast<std::uint32_t>(o.cache_batch));
     t.remote_batch.store_relaxed(static_cast<std::uint32_t>(o.remote_batch));
     t.remote_policy.store_relaxed(o.remote_policy);
+    t.remote_keep_mask.store_relaxed(keep_mask(static_cast<config::RemoteKeep>(o.remote_keep)));
     t.verbose.store_relaxed(static_cast<std::uint32_t>(o.general_verbose));
     // general.checked turns the thread caches off: a block freed into a cache could be freed
     // again there unseen, so under checked every free reaches checked_free (checked.cpp).

@@ -1,8 +1,9 @@
 // Remote frees under each remote.policy (superblock-list, heap-queue, owner-lock), switched at run
 // time with hl_option_set: every cross-thread free reaches its superblock, remote.batch sets how
-// many blocks travel per send, and a thread never reuses a block that another heap owns (Hoard
-// §5, passive false sharing). Run with heap.mapping=per-thread, so that two live threads always
-// have different heaps.
+// many blocks travel per send, a thread never reuses a block that another heap owns and that
+// shares a line with another block (Hoard §5, passive false sharing), and remote.keep decides
+// which blocks of other heaps a freeing thread may reuse. Run with heap.mapping=per-thread, so that
+// two live threads always have different heaps.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -131,6 +132,7 @@ TEST(RemotePolicy, CrossThreadFreesAreCountedWithoutAThreadCache) {
 // Blocks per send (remote_frees_sent / remote_batches_sent) for 4096 cross-thread frees of 64 B.
 double blocks_per_send(const char* batch) {
   OptionScope scope("remote.batch", batch, "64");
+  OptionScope keep("remote.keep", "none", "whole-lines"); // every block is sent
   hl_collect();
   const hl_stats before = stats();
   std::vector<void*> blocks(4096);
@@ -326,6 +328,7 @@ namespace mem = hoardlab::mem;
 // leaves errno as it was.
 TEST(RemoteBuffer, AnotherHeapsBlocksWaitInTheBufferUntilTheBatchIsFull) {
   OptionScope batch("remote.batch", "16", "64");
+  OptionScope keep("remote.keep", "none", "whole-lines"); // 64-byte blocks could be kept
   hl_collect();
   std::vector<void*> blocks(16);
   for (auto& b : blocks)
@@ -362,7 +365,8 @@ TEST(RemoteBuffer, TheFirstMissBuffersOnlyAnotherHeapsSmallBlocks) {
 #ifdef HOARDLAB_CHECKED
   GTEST_SKIP() << "the checked build validates every small pointer out of line first";
 #endif
-  void* other = hl_malloc(64); // of this thread's heap
+  OptionScope keep("remote.keep", "none", "whole-lines"); // a 64-byte block could be kept
+  void* other = hl_malloc(64);                            // of this thread's heap
   void* large = hl_malloc(std::size_t{1} << 20);
   std::thread([&] {
     EXPECT_FALSE(mem::buffer_remote_hit(other)) << "buffered by a thread without a cache";
@@ -406,6 +410,7 @@ TEST(RemoteBuffer, AnExitingThreadSendsAnotherHeapsBlockAtOnce) {
 // Another thread frees the 64 blocks of `order`, in order: the 64th fills its remote buffer
 // (remote.batch = 64) and sends it. Returns the pushes the send made.
 std::uint64_t pushes_to_send(const std::vector<void*>& order) {
+  OptionScope keep("remote.keep", "none", "whole-lines"); // every block is sent
   std::uint64_t pushes = 0;
   std::thread([&] {
     hl_free(hl_malloc(8)); // the thread has its cache from here on
@@ -483,6 +488,105 @@ TEST(RemoteBuffer, SuperblocksSharingAHomeSlotAreStillSentOnePushEach) {
     if (sent.count(p) == 0) hl_free(p);
   hl_collect();
   EXPECT_EQ(pending_bytes(), 0u);
+}
+
+// remote.keep: the thread that frees a block of another heap keeps it in its bin (and its next
+// allocation of the class gets it back) only when the option allows the block's size: never under
+// none, when the size is a multiple of the 64-byte line under whole-lines (such a block shares no
+// line with another block), always under all. A block not kept waits in the remote buffer.
+TEST(RemoteKeep, TheOptionDecidesWhichBlocksOfAnotherHeapTheFreeingThreadReuses) {
+  struct Case {
+    const char* keep;
+    bool line_block_kept; // 64 bytes: a whole line
+    bool odd_block_kept;  // 80 bytes: shares its first and last lines with its neighbours
+  };
+  for (const Case& c :
+       {Case{"none", false, false}, Case{"whole-lines", true, false}, Case{"all", true, true}}) {
+    SCOPED_TRACE(c.keep);
+    OptionScope keep("remote.keep", c.keep, "whole-lines");
+    hl_collect();
+    void* line = hl_malloc(64);
+    void* odd = hl_malloc(80);
+    ASSERT_EQ(mem::superblock_of(line)->block_size, 64u);
+    ASSERT_EQ(mem::superblock_of(odd)->block_size, 80u);
+    std::thread([&] {
+      // Warm both classes' bins, then take a few blocks out, so that each has room.
+      std::vector<void*> held;
+      for (std::size_t size : {std::size_t{64}, std::size_t{80}}) {
+        std::vector<void*> own;
+        for (int i = 0; i < 40; ++i)
+          own.push_back(hl_malloc(size));
+        for (void* p : own)
+          hl_free(p);
+        for (int i = 0; i < 4; ++i)
+          held.push_back(hl_malloc(size));
+      }
+      mem::ThreadCache* tc = mem::tl_cache;
+      ASSERT_GT(tc->rooms[mem::superblock_of(line)->cls], 0u);
+      ASSERT_GT(tc->rooms[mem::superblock_of(odd)->cls], 0u);
+      const std::uint32_t buffered = tc->remote_count;
+      hl_free(line);
+      hl_free(odd);
+      const std::uint32_t now_buffered = tc->remote_count - buffered;
+      EXPECT_EQ(now_buffered, 2u - c.line_block_kept - c.odd_block_kept);
+      void* p64 = hl_malloc(64);
+      void* p80 = hl_malloc(80);
+      EXPECT_EQ(p64 == line, c.line_block_kept);
+      EXPECT_EQ(p80 == odd, c.odd_block_kept);
+      hl_free(p64);
+      hl_free(p80);
+      for (void* p : held)
+        hl_free(p);
+    }).join(); // the exit flush sends every block of this heap back, kept ones included
+    hl_collect();
+    EXPECT_EQ(pending_bytes(), 0u);
+    EXPECT_EQ(hl_check_invariants(), 0);
+  }
+}
+
+// A thread that frees more blocks of another heap than its bin has room for keeps what fits and
+// sends the rest; at its exit the kept blocks go back too, and every block reaches its superblock.
+TEST(RemoteKeep, AThreadKeepsOnlyWhatItsBinHoldsAndEveryBlockGoesHome) {
+  OptionScope keep("remote.keep", "whole-lines", "whole-lines");
+  hl_collect();
+  constexpr int kBlocks = 5000;
+  std::vector<void*> given(kBlocks);
+  for (auto& p : given)
+    p = hl_malloc(128);
+  const hl_stats before = stats();
+  std::uint32_t cap = 0;
+  std::thread([&] {
+    std::vector<void*> own;
+    for (int i = 0; i < 40; ++i)
+      own.push_back(hl_malloc(128));
+    for (void* p : own)
+      hl_free(p);
+    own.clear();
+    for (int i = 0; i < 16; ++i) // room for a few blocks
+      own.push_back(hl_malloc(128));
+    mem::ThreadCache* tc = mem::tl_cache;
+    const std::size_t cls = mem::superblock_of(given[0])->cls;
+    cap = tc->caps[cls];
+    ASSERT_GT(tc->rooms[cls], 0u);
+    const hl_stats mid = stats();
+    for (void* p : given)
+      hl_free(p);
+    // Sent (or still buffered): all but what the bin had room for.
+    const std::uint64_t away = stats().remote_frees_sent - mid.remote_frees_sent + tc->remote_count;
+    EXPECT_GE(away, static_cast<std::uint64_t>(kBlocks) - cap);
+    EXPECT_LT(away, static_cast<std::uint64_t>(kBlocks)) << "nothing was kept";
+    EXPECT_EQ(tc->caps[cls], cap) << "keeping grew the bin";
+    for (void* p : own)
+      hl_free(p);
+  }).join();
+  hl_collect();
+  const hl_stats after = stats();
+  EXPECT_GE(after.remote_frees_sent - before.remote_frees_sent,
+            static_cast<std::uint64_t>(kBlocks));
+  EXPECT_EQ(after.remote_frees_drained - before.remote_frees_drained,
+            after.remote_frees_sent - before.remote_frees_sent);
+  EXPECT_EQ(pending_bytes(), 0u);
+  EXPECT_EQ(hl_check_invariants(), 0);
 }
 
 } // namespace
