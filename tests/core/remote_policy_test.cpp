@@ -42,6 +42,17 @@ std::uint64_t pending_bytes() {
   return t.pending_bytes;
 }
 
+// Since `before`, at least `blocks` remote frees were sent, every one reached its superblock, and
+// nothing is left pending.
+void expect_all_sent_and_drained(const hl_stats& before, std::uint64_t blocks) {
+  const hl_stats after = stats();
+  EXPECT_GE(after.remote_frees_sent - before.remote_frees_sent, blocks);
+  EXPECT_EQ(after.remote_frees_drained - before.remote_frees_drained,
+            after.remote_frees_sent - before.remote_frees_sent)
+      << "a remote free did not reach its superblock";
+  EXPECT_EQ(pending_bytes(), 0u);
+}
+
 // Sets an option for the scope of a test and restores its default after.
 class OptionScope {
 public:
@@ -120,12 +131,7 @@ TEST(RemotePolicy, CrossThreadFreesAreCountedWithoutAThreadCache) {
     const hl_stats before = stats();
     constexpr int kBlocks = 3000;
     EXPECT_EQ(allocate_here_free_there(kBlocks, 0x5eed0002u), 0);
-    const hl_stats after = stats();
-    EXPECT_GE(after.remote_frees_sent - before.remote_frees_sent,
-              static_cast<std::uint64_t>(kBlocks));
-    EXPECT_EQ(after.remote_frees_drained - before.remote_frees_drained,
-              after.remote_frees_sent - before.remote_frees_sent);
-    EXPECT_EQ(pending_bytes(), 0u);
+    expect_all_sent_and_drained(before, kBlocks);
   }
 }
 
@@ -580,12 +586,7 @@ TEST(RemoteKeep, AThreadKeepsOnlyWhatItsBinHoldsAndEveryBlockGoesHome) {
       hl_free(p);
   }).join();
   hl_collect();
-  const hl_stats after = stats();
-  EXPECT_GE(after.remote_frees_sent - before.remote_frees_sent,
-            static_cast<std::uint64_t>(kBlocks));
-  EXPECT_EQ(after.remote_frees_drained - before.remote_frees_drained,
-            after.remote_frees_sent - before.remote_frees_sent);
-  EXPECT_EQ(pending_bytes(), 0u);
+  expect_all_sent_and_drained(before, kBlocks);
   EXPECT_EQ(hl_check_invariants(), 0);
 }
 
