@@ -30,7 +30,7 @@ int compare(const std::string& a_dir, const std::string& b_dir) {
     in_b[c.cell_id] = &c;
   fmt::print("ratios {} / {} (median [95% CI])\n", b_dir, a_dir);
   fmt::print("{:<50} {:>24} {:>24}\n", "cell", "throughput", "peak RSS");
-  std::vector<std::pair<std::vector<double>, std::vector<double>>> thr, rss;
+  std::vector<harness::RatioSample> thr, rss;
   int unmatched = 0;
   for (const auto& c : a) {
     auto it = in_b.find(c.cell_id);
@@ -43,8 +43,9 @@ int compare(const std::string& a_dir, const std::string& b_dir) {
     fmt::print("{:<50} {:>24} {:>24}\n", c.cell_id,
                fmt::format("{:.3f} [{:.3f},{:.3f}]", t.estimate, t.lo, t.hi),
                fmt::format("{:.3f} [{:.3f},{:.3f}]", r.estimate, r.lo, r.hi));
-    thr.emplace_back(it->second->ops, c.ops);
-    rss.emplace_back(it->second->rss_kib, c.rss_kib);
+    // Two separate runs: their repetitions ran at different times, so they are not paired.
+    thr.push_back({{}, it->second->ops, c.ops});
+    rss.push_back({{}, it->second->rss_kib, c.rss_kib});
   }
   if (thr.empty()) {
     fmt::print(stderr, "error: the two runs have no successful cell in common\n");

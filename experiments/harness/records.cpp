@@ -203,6 +203,7 @@ std::vector<CellSummary> aggregate(const std::vector<RunRecord>& runs, double no
       ++c.reps_ok;
       c.ops.push_back(r->ops_per_s);
       c.rss_kib.push_back(static_cast<double>(r->max_rss_kib));
+      c.reps.push_back(r->rep);
       wall.push_back(r->wall_s);
       user.push_back(r->user_s);
       sys.push_back(r->sys_s);

@@ -53,6 +53,7 @@ struct CellSummary {
   int reps_ok = 0, reps_total = 0;
   std::vector<double> ops;     // ops/s of each successful repetition
   std::vector<double> rss_kib; // peak RSS of each successful repetition
+  std::vector<int> reps;       // which repetition each entry of ops and rss_kib came from
   Interval throughput;         // median ops/s and its bootstrap 95% interval
   double ops_min = NAN, ops_max = NAN;
   bool noisy = false;

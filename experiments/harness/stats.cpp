@@ -66,21 +66,59 @@ Interval bootstrap_ratio(const std::vector<double>& num, const std::vector<doubl
   return from_rounds(median(num) / median(den), std::move(m));
 }
 
-Interval bootstrap_geomean_ratio(
-    const std::vector<std::pair<std::vector<double>, std::vector<double>>>& pairs,
-    std::uint64_t seed, int rounds) {
+RatioSample ratio_sample(const std::vector<int>& num_reps, const std::vector<double>& num,
+                         const std::vector<int>& den_reps, const std::vector<double>& den) {
+  RatioSample s;
+  for (std::size_t i = 0; i < num.size() && i < num_reps.size(); ++i)
+    for (std::size_t j = 0; j < den.size() && j < den_reps.size(); ++j)
+      if (num_reps[i] == den_reps[j] && den[j] != 0) s.paired.push_back(num[i] / den[j]);
+  if (s.paired.size() < 2) {
+    s.paired.clear();
+    s.num = num;
+    s.den = den;
+  }
+  return s;
+}
+
+namespace {
+
+double point_ratio(const RatioSample& s) {
+  if (s.is_paired()) return median(s.paired);
+  if (s.num.empty() || s.den.empty()) return NAN;
+  return median(s.num) / median(s.den);
+}
+
+double resampled_ratio(const RatioSample& s, std::mt19937_64& rng) {
+  if (s.is_paired()) return median(resample(s.paired, rng));
+  return median(resample(s.num, rng)) / median(resample(s.den, rng));
+}
+
+} // namespace
+
+Interval bootstrap_ratio(const RatioSample& s, std::uint64_t seed, int rounds) {
+  if (!s.is_paired()) return bootstrap_ratio(s.num, s.den, seed, rounds);
+  std::mt19937_64 rng(seed);
+  std::vector<double> m;
+  for (int r = 0; r < rounds; ++r)
+    m.push_back(resampled_ratio(s, rng));
+  return from_rounds(point_ratio(s), std::move(m));
+}
+
+Interval bootstrap_geomean_ratio(const std::vector<RatioSample>& cells, std::uint64_t seed,
+                                 int rounds) {
   std::vector<double> point;
-  for (const auto& [n, d] : pairs) {
-    if (n.empty() || d.empty()) return {NAN, NAN, NAN};
-    point.push_back(median(n) / median(d));
+  for (const auto& c : cells) {
+    double r = point_ratio(c);
+    if (!std::isfinite(r)) return {NAN, NAN, NAN};
+    point.push_back(r);
   }
   if (point.empty()) return {NAN, NAN, NAN};
   std::mt19937_64 rng(seed);
   std::vector<double> g;
   for (int r = 0; r < rounds; ++r) {
     std::vector<double> ratios;
-    for (const auto& [n, d] : pairs)
-      ratios.push_back(median(resample(n, rng)) / median(resample(d, rng)));
+    for (const auto& c : cells)
+      ratios.push_back(resampled_ratio(c, rng));
     g.push_back(geomean(ratios));
   }
   return from_rounds(geomean(point), std::move(g));

@@ -25,9 +25,29 @@ Interval bootstrap_median(const std::vector<double>& v, std::uint64_t seed, int 
 Interval bootstrap_ratio(const std::vector<double>& num, const std::vector<double>& den,
                          std::uint64_t seed, int rounds = 2000);
 
-// Geometric mean over pairs of median(num_i) / median(den_i), each pair resampled in each round.
-Interval bootstrap_geomean_ratio(
-    const std::vector<std::pair<std::vector<double>, std::vector<double>>>& pairs,
-    std::uint64_t seed, int rounds = 1000);
+// One comparison of two cells, num against den. Where both ran at least two of the same
+// repetitions, the sample is the per-repetition ratios num_r / den_r: the runner runs every
+// cell's repetition r before any cell's r+1, with the allocators of one benchmark and thread
+// count next to each other, so num_r and den_r ran seconds apart and slow drift of a shared
+// machine (a neighbour's load, which CPU a one-thread run landed on) cancels in the ratio.
+// Otherwise (different repetitions failed, or runs merged from separate jobs) the sample is
+// the two cells' values, compared through their medians.
+struct RatioSample {
+  std::vector<double> paired;   // num_r / den_r, when paired
+  std::vector<double> num, den; // the two samples, when not
+  bool is_paired() const { return !paired.empty(); }
+};
+
+// `num_reps[i]` is the repetition `num[i]` came from; likewise for den.
+RatioSample ratio_sample(const std::vector<int>& num_reps, const std::vector<double>& num,
+                         const std::vector<int>& den_reps, const std::vector<double>& den);
+
+// Paired: the median of the ratios, resampling the repetitions. Unpaired: as above.
+Interval bootstrap_ratio(const RatioSample& s, std::uint64_t seed, int rounds = 2000);
+
+// Geometric mean over cells of each comparison's ratio, every comparison resampled in each
+// round.
+Interval bootstrap_geomean_ratio(const std::vector<RatioSample>& cells, std::uint64_t seed,
+                                 int rounds = 1000);
 
 } // namespace hoardlab::harness

@@ -14,6 +14,12 @@ std::string fmt_ratio(const Interval& i) {
   return fmt::format("{:.2f} [{:.2f},{:.2f}]", i.estimate, i.lo, i.hi);
 }
 
+// num against den on one metric, paired by repetition where it can be (stats.h).
+RatioSample compare(const CellSummary& num, const CellSummary& den, bool throughput) {
+  return throughput ? ratio_sample(num.reps, num.ops, den.reps, den.ops)
+                    : ratio_sample(num.reps, num.rss_kib, den.reps, den.rss_kib);
+}
+
 std::string human_rate(double v) {
   if (!std::isfinite(v)) return "-";
   if (v >= 1e9) return fmt::format("{:.2f}G", v / 1e9);
@@ -64,8 +70,9 @@ Summary summarize(const std::vector<CellSummary>& cells, const std::string& base
   auto print_grid = [&](const std::string& title, const std::vector<std::string>& row_labels,
                         const std::vector<std::string>& abs,
                         const std::vector<std::vector<std::string>>& grid) {
-    out += fmt::format("\n{} (ratio to {}, median [95% CI]; ~ noisy, FAIL failed)\n", title,
-                       base_series);
+    out += fmt::format("\n{} (ratio to {}, median [95% CI] of the per-repetition ratios; ^ "
+                       "ratio of medians, the repetitions not paired; ~ noisy, FAIL failed)\n",
+                       title, base_series);
     if (!transpose) {
       std::size_t label_w = 18;
       for (const auto& l : row_labels)
@@ -118,7 +125,7 @@ Summary summarize(const std::vector<CellSummary>& cells, const std::string& base
     const bool thr = metric == 0;
     std::vector<std::string> labels, abs;
     std::vector<std::vector<std::string>> grid;
-    std::map<std::string, std::vector<std::pair<std::vector<double>, std::vector<double>>>> gm;
+    std::map<std::string, std::vector<RatioSample>> gm;
     for (const auto& key : row_order) {
       auto& row = rows[key];
       const CellSummary* base = row.count(base_series) ? row[base_series] : nullptr;
@@ -142,13 +149,16 @@ Summary summarize(const std::vector<CellSummary>& cells, const std::string& base
         } else if (!base || base->reps_ok == 0) {
           text = "no base";
         } else {
-          const auto& num = thr ? it->second->ops : it->second->rss_kib;
-          const auto& den = thr ? base->ops : base->rss_kib;
-          auto r = bootstrap_ratio(num, den, seed + metric);
-          text = fmt_ratio(r) + (thr && it->second->noisy ? "~" : "");
-          jrow[se] = {
-              {"ratio", r.estimate}, {"lo", r.lo}, {"hi", r.hi}, {"noisy", it->second->noisy}};
-          gm[se].emplace_back(num, den);
+          auto sample = compare(*it->second, *base, thr);
+          auto r = bootstrap_ratio(sample, seed + metric);
+          text = fmt_ratio(r) + (thr && it->second->noisy ? "~" : "") +
+                 (sample.is_paired() ? "" : "^");
+          jrow[se] = {{"ratio", r.estimate},
+                      {"lo", r.lo},
+                      {"hi", r.hi},
+                      {"noisy", it->second->noisy},
+                      {"paired", sample.is_paired()}};
+          gm[se].push_back(std::move(sample));
         }
         texts.push_back(text);
       }
@@ -172,6 +182,71 @@ Summary summarize(const std::vector<CellSummary>& cells, const std::string& base
     grid.push_back(texts);
     print_grid(thr ? "Throughput (higher is better)" : "Peak RSS (lower is better)", labels, abs,
                grid);
+  }
+  // hoardlab against the best of the others, cell by cell: what "within x of the best peer"
+  // asks. Only for an experiment with one hoardlab series and at least two others; a sweep
+  // of hoardlab's parameters compares the series with each other instead.
+  std::vector<std::string> subject;
+  for (const auto& se : series)
+    for (const auto& c : cells)
+      if (c.series == se && c.allocator == "hoardlab") {
+        subject.push_back(se);
+        break;
+      }
+  if (subject.size() == 1 && series.size() >= 3) {
+    const std::string& me = subject.front();
+    out += fmt::format("\n{0} against the best other allocator in each cell (median [95% CI] of "
+                       "the per-repetition ratios; ^ not paired): throughput best / {0}, above "
+                       "1 where the other is faster; peak RSS {0} / least, above 1 where {0} "
+                       "holds more\n",
+                       me);
+    std::size_t label_w = 18;
+    for (const auto& key : row_order)
+      label_w = std::max(label_w, fmt::format("{}/t{}", key.first, key.second).size() + 2);
+    out +=
+        fmt::format("{:<{}}  {:<34}  {}\n", "benchmark/threads", label_w, "throughput", "peak RSS");
+    nlohmann::json jrows = nlohmann::json::array();
+    for (const auto& key : row_order) {
+      auto& row = rows[key];
+      auto mine = row.find(me);
+      std::string label = fmt::format("{}/t{}", key.first, key.second);
+      if (mine == row.end() || mine->second->reps_ok == 0) {
+        out += fmt::format("{:<{}}  {}\n", label, label_w, mine == row.end() ? "-" : "FAIL");
+        continue;
+      }
+      nlohmann::json jrow = {{"benchmark", key.first}, {"threads", key.second}};
+      std::string texts[2];
+      for (int metric = 0; metric < 2; ++metric) {
+        const bool thr = metric == 0;
+        std::string best;
+        Interval best_r{NAN, NAN, NAN};
+        bool best_paired = true;
+        for (const auto& [se, other] : row) {
+          if (se == me || other->reps_ok == 0) continue;
+          auto sample =
+              thr ? compare(*other, *mine->second, true) : compare(*mine->second, *other, false);
+          auto r = bootstrap_ratio(sample, seed + 11 + metric);
+          if (!std::isfinite(best_r.estimate) || r.estimate > best_r.estimate) {
+            best = se;
+            best_r = r;
+            best_paired = sample.is_paired();
+          }
+        }
+        if (best.empty()) {
+          texts[metric] = "-";
+          continue;
+        }
+        texts[metric] = fmt::format("{:<10} {}{}", best, fmt_ratio(best_r), best_paired ? "" : "^");
+        jrow[thr ? "throughput" : "peak_rss"] = {{"other", best},
+                                                 {"ratio", best_r.estimate},
+                                                 {"lo", best_r.lo},
+                                                 {"hi", best_r.hi},
+                                                 {"paired", best_paired}};
+      }
+      out += fmt::format("{:<{}}  {:<34}  {}\n", label, label_w, texts[0], texts[1]);
+      jrows.push_back(jrow);
+    }
+    s.json["against_best_other"] = {{"series", me}, {"rows", jrows}};
   }
   // Blowup runs report A/U: peak RSS over peak live bytes.
   bool any_blowup = std::any_of(cells.begin(), cells.end(),

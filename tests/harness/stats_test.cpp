@@ -41,8 +41,38 @@ TEST(RunStatistics, RatioIntervalOfIdenticalSamplesIsOne) {
 }
 
 TEST(RunStatistics, GeomeanRatioOverCells) {
-  auto g = bootstrap_geomean_ratio({{{2, 2}, {1, 1}}, {{8, 8}, {1, 1}}}, 1);
+  auto g = bootstrap_geomean_ratio(
+      {ratio_sample({0, 1}, {2, 2}, {0, 1}, {1, 1}), ratio_sample({0, 1}, {8, 8}, {0, 1}, {1, 1})},
+      1);
   EXPECT_NEAR(g.estimate, 4, 1e-12);
+}
+
+TEST(RunStatistics, PairedRatiosCancelDriftThatUnpairedOnesCannot) {
+  // The machine slows down over the run by the same factor for both allocators: num is twice
+  // den in every repetition, but the samples' spreads overlap.
+  std::vector<int> reps = {0, 1, 2, 3, 4};
+  std::vector<double> den = {100, 60, 140, 90, 120};
+  std::vector<double> num = {200, 120, 280, 180, 240};
+  auto paired = ratio_sample(reps, num, reps, den);
+  ASSERT_TRUE(paired.is_paired());
+  auto r = bootstrap_ratio(paired, 1);
+  EXPECT_DOUBLE_EQ(r.estimate, 2);
+  EXPECT_DOUBLE_EQ(r.lo, 2);
+  EXPECT_DOUBLE_EQ(r.hi, 2);
+  auto unpaired = bootstrap_ratio(num, den, 1);
+  EXPECT_LT(unpaired.lo, 1.5);
+  EXPECT_GT(unpaired.hi, 2.5);
+}
+
+TEST(RunStatistics, RatiosArePairedOnlyOverAtLeastTwoSharedRepetitions) {
+  // Repetitions 1 and 2 failed on one side: only repetition 0 is shared.
+  auto s = ratio_sample({0, 3}, {10, 30}, {0, 1, 2}, {5, 6, 7});
+  EXPECT_FALSE(s.is_paired());
+  EXPECT_DOUBLE_EQ(bootstrap_ratio(s, 1).estimate, 20.0 / 6);
+  // Shared repetitions 0 and 2 pair, whatever order the runs were recorded in.
+  auto t = ratio_sample({2, 0}, {14, 10}, {0, 1, 2}, {5, 6, 7});
+  ASSERT_TRUE(t.is_paired());
+  EXPECT_DOUBLE_EQ(bootstrap_ratio(t, 1).estimate, 2);
 }
 
 RunRecord run(const std::string& alloc, double ops, int rep, bool ok = true) {
@@ -84,6 +114,41 @@ TEST(SummaryTable, RatiosAreToTheBaseline) {
   auto s = summarize(cells, "glibc", 1);
   EXPECT_NEAR(s.json["geomean_throughput"]["fast"]["ratio"].get<double>(), 2.0, 1e-12);
   EXPECT_NE(s.text.find("2.00 [2.00,2.00]"), std::string::npos) << s.text;
+}
+
+TEST(SummaryTable, RatiosArePairedByRepetitionAndUnpairedOnesAreMarked) {
+  // glibc and fast drift together over three repetitions; "lone" has only repetition 0.
+  auto cells =
+      aggregate({run("glibc", 100, 0), run("glibc", 50, 1), run("glibc", 150, 2),
+                 run("fast", 150, 0), run("fast", 75, 1), run("fast", 225, 2), run("lone", 100, 0)},
+                0.1, 1);
+  auto s = summarize(cells, "glibc", 1);
+  EXPECT_NE(s.text.find("1.50 [1.50,1.50]"), std::string::npos) << s.text;
+  EXPECT_NE(s.text.find("1.00 [1.00,1.00]^"), std::string::npos) << s.text;
+  const auto& row = s.json["rows"][0];
+  EXPECT_TRUE(row["fast"]["paired"].get<bool>());
+  EXPECT_FALSE(row["lone"]["paired"].get<bool>());
+}
+
+TEST(SummaryTable, HoardlabIsComparedWithTheBestOtherAllocatorInEachCell) {
+  auto cells = aggregate({run("glibc", 100, 0), run("glibc", 100, 1), run("hoardlab", 120, 0),
+                          run("hoardlab", 120, 1), run("fast", 180, 0), run("fast", 180, 1)},
+                         0.1, 1);
+  auto s = summarize(cells, "glibc", 1);
+  const auto& best = s.json["against_best_other"];
+  ASSERT_EQ(best["series"], "hoardlab") << s.text;
+  const auto& row = best["rows"][0];
+  EXPECT_EQ(row["throughput"]["other"], "fast");
+  EXPECT_NEAR(row["throughput"]["ratio"].get<double>(), 1.5, 1e-12);
+  // Every run here has the same peak RSS: the least other ties hoardlab.
+  EXPECT_NEAR(row["peak_rss"]["ratio"].get<double>(), 1.0, 1e-12);
+  EXPECT_NE(s.text.find("fast       1.50 [1.50,1.50]"), std::string::npos) << s.text;
+  // Two series are not enough for the comparison: the ratio to the baseline already says it.
+  auto two = summarize(aggregate({run("glibc", 100, 0), run("glibc", 100, 1),
+                                  run("hoardlab", 120, 0), run("hoardlab", 120, 1)},
+                                 0.1, 1),
+                       "glibc", 1);
+  EXPECT_FALSE(two.json.contains("against_best_other"));
 }
 
 TEST(BenchResultLine, ParsesTheResultLine) {
