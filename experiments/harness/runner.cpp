@@ -530,7 +530,7 @@ void write_report(const std::string& dir, const ReportMeta& meta,
                   bool quiet) {
   auto cells = aggregate(runs, meta.noisy_threshold, meta.seed);
   write_cells_csv((fs::path(dir) / "cells.csv").string(), cells);
-  auto summary = summarize(cells, meta.baseline, meta.seed);
+  auto summary = summarize(cells, meta.baseline, meta.seed, meta.noisy_threshold);
   nlohmann::json results = {{"experiment", meta.name},
                             {"baseline", meta.baseline},
                             {"noisy_threshold", meta.noisy_threshold},

@@ -31,7 +31,10 @@ std::string human_rate(double v) {
 } // namespace
 
 Summary summarize(const std::vector<CellSummary>& cells, const std::string& baseline,
-                  std::uint64_t seed) {
+                  std::uint64_t seed, double noisy_threshold) {
+  auto noisy = [&](const Interval& r) {
+    return std::isfinite(r.estimate) && (r.hi - r.lo) / 2 > noisy_threshold * r.estimate;
+  };
   std::vector<std::string> series, benches;
   std::string base_series;
   for (const auto& c : cells) {
@@ -70,9 +73,11 @@ Summary summarize(const std::vector<CellSummary>& cells, const std::string& base
   auto print_grid = [&](const std::string& title, const std::vector<std::string>& row_labels,
                         const std::vector<std::string>& abs,
                         const std::vector<std::vector<std::string>>& grid) {
-    out += fmt::format("\n{} (ratio to {}, median [95% CI] of the per-repetition ratios; ^ "
-                       "ratio of medians, the repetitions not paired; ~ noisy, FAIL failed)\n",
-                       title, base_series);
+    out += fmt::format(
+        "\n{} (ratio to {}, median [95% CI] of the per-repetition ratios; ^ "
+        "ratio of medians, the repetitions not paired; ~ interval wider than +-{:.0f}%; "
+        "FAIL failed)\n",
+        title, base_series, noisy_threshold * 100);
     if (!transpose) {
       std::size_t label_w = 18;
       for (const auto& l : row_labels)
@@ -151,12 +156,11 @@ Summary summarize(const std::vector<CellSummary>& cells, const std::string& base
         } else {
           auto sample = compare(*it->second, *base, thr);
           auto r = bootstrap_ratio(sample, seed + metric);
-          text = fmt_ratio(r) + (thr && it->second->noisy ? "~" : "") +
-                 (sample.is_paired() ? "" : "^");
+          text = fmt_ratio(r) + (noisy(r) ? "~" : "") + (sample.is_paired() ? "" : "^");
           jrow[se] = {{"ratio", r.estimate},
                       {"lo", r.lo},
                       {"hi", r.hi},
-                      {"noisy", it->second->noisy},
+                      {"noisy", noisy(r)},
                       {"paired", sample.is_paired()}};
           gm[se].push_back(std::move(sample));
         }
@@ -195,11 +199,12 @@ Summary summarize(const std::vector<CellSummary>& cells, const std::string& base
       }
   if (subject.size() == 1 && series.size() >= 3) {
     const std::string& me = subject.front();
-    out += fmt::format("\n{0} against the best other allocator in each cell (median [95% CI] of "
-                       "the per-repetition ratios; ^ not paired): throughput best / {0}, above "
-                       "1 where the other is faster; peak RSS {0} / least, above 1 where {0} "
-                       "holds more\n",
-                       me);
+    out += fmt::format(
+        "\n{0} against the best other allocator in each cell (median [95% CI] of "
+        "the per-repetition ratios; ^ not paired; ~ wide interval): throughput best / {0}, above "
+        "1 where the other is faster; peak RSS {0} / least, above 1 where {0} "
+        "holds more\n",
+        me);
     std::size_t label_w = 18;
     for (const auto& key : row_order)
       label_w = std::max(label_w, fmt::format("{}/t{}", key.first, key.second).size() + 2);

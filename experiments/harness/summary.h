@@ -16,7 +16,8 @@ struct Summary {
   nlohmann::json json; // the same numbers for results.json
 };
 
+// A ratio is flagged noisy (~) when its interval's half-width exceeds noisy_threshold times it.
 Summary summarize(const std::vector<CellSummary>& cells, const std::string& baseline,
-                  std::uint64_t seed);
+                  std::uint64_t seed, double noisy_threshold = 0.10);
 
 } // namespace hoardlab::harness
