@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace hoardlab::mem {
 
@@ -43,5 +44,10 @@ bool trim(std::size_t pad) noexcept;
 // hl_option_set after each accepted change; each call copies under the options lock, so calls
 // are serialized and the last one holds the last value set.
 void publish_options() noexcept;
+
+// The L1 data cache line in bytes, which remote.keep = whole-lines keeps blocks in multiples
+// of; kDefaultCacheLine where the C library does not say.
+inline constexpr std::uint32_t kDefaultCacheLine = 64;
+std::uint32_t cache_line_bytes() noexcept;
 
 } // namespace hoardlab::mem

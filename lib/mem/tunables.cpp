@@ -4,6 +4,8 @@
 #include "mem/large.h"
 #include "mem/state.h"
 
+#include <unistd.h>
+
 namespace hoardlab::mem {
 
 namespace {
@@ -11,20 +13,16 @@ namespace {
 // remote.keep as the mask Tunables::remote_keep_mask holds: a block of another heap stays in the
 // freeing thread's bin when (block_size & mask) == 0.
 //  - none: ~0, which no block size passes (every size is non-zero);
-//  - whole-lines: kLine - 1, sizes that are a multiple of the line. Such a block starts on a line
-//    boundary (a superblock's first block is aligned to the largest power of two dividing the
-//    size, SizeClasses::first_block_offset, and every later one a multiple of the size past it),
-//    so it shares no line with another block and a thread reusing it cannot write next to
+//  - whole-lines: line - 1, sizes that are a multiple of the cache line. Such a block starts on
+//    a line boundary (a superblock's first block is aligned to the largest power of two dividing
+//    the size, SizeClasses::first_block_offset, and every later one a multiple of the size past
+//    it), so it shares no line with another block and a thread reusing it cannot write next to
 //    another thread's data (Hoard §5's passive false sharing);
 //  - all: 0, every block (tcmalloc's and jemalloc's thread caches).
-// 64 bytes: the line on x86-64 and most AArch64 parts; where the line is larger (128 on Apple
-// and some POWER parts), whole-lines blocks of 64 bytes share a line in pairs.
-constexpr std::uint32_t kLine = 64;
-
 std::uint32_t keep_mask(config::RemoteKeep keep) noexcept {
   switch (keep) {
   case config::RemoteKeep::WholeLines:
-    return kLine - 1;
+    return cache_line_bytes() - 1;
   case config::RemoteKeep::All:
     return 0;
   case config::RemoteKeep::None:
@@ -34,6 +32,16 @@ std::uint32_t keep_mask(config::RemoteKeep keep) noexcept {
 }
 
 } // namespace
+
+// The C library's answer where it gives one: glibc reads it from CPUID on x86-64 (set up before
+// any constructor, no allocation) and from the CPU's cache registers or sysfs elsewhere. A
+// machine whose line is 128 bytes (Apple, some POWER and AArch64 parts) then keeps only blocks
+// of 128-byte multiples, where a fixed 64 would let two kept 64-byte blocks share a line.
+std::uint32_t cache_line_bytes() noexcept {
+  long line = sysconf(_SC_LEVEL1_DCACHE_LINESIZE);
+  if (line < 16 || line > 4096 || (line & (line - 1)) != 0) return kDefaultCacheLine;
+  return static_cast<std::uint32_t>(line);
+}
 
 // Reads the table under the options lock (config/options.cpp, "Protocol"), so a set racing this
 // copy is either all in it or published again by its own caller right after. Called at init and

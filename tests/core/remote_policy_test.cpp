@@ -13,6 +13,7 @@
 #include <map>
 #include <set>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include "hoardlab/hoardlab.h"
@@ -501,24 +502,28 @@ TEST(RemoteBuffer, SuperblocksSharingAHomeSlotAreStillSentOnePushEach) {
 // none, when the size is a multiple of the 64-byte line under whole-lines (such a block shares no
 // line with another block), always under all. A block not kept waits in the remote buffer.
 TEST(RemoteKeep, TheOptionDecidesWhichBlocksOfAnotherHeapTheFreeingThreadReuses) {
+  // One whole cache line (64 bytes on x86-64), and a block that is not a multiple of the line,
+  // so it shares its first or last line with a neighbour.
+  const std::size_t line_size = mem::cache_line_bytes();
   struct Case {
     const char* keep;
-    bool line_block_kept; // 64 bytes: a whole line
-    bool odd_block_kept;  // 80 bytes: shares its first and last lines with its neighbours
+    bool line_block_kept;
+    bool odd_block_kept;
   };
   for (const Case& c :
        {Case{"none", false, false}, Case{"whole-lines", true, false}, Case{"all", true, true}}) {
     SCOPED_TRACE(c.keep);
     OptionScope keep("remote.keep", c.keep, "whole-lines");
     hl_collect();
-    void* line = hl_malloc(64);
-    void* odd = hl_malloc(80);
-    ASSERT_EQ(mem::superblock_of(line)->block_size, 64u);
-    ASSERT_EQ(mem::superblock_of(odd)->block_size, 80u);
+    void* line = hl_malloc(line_size);
+    void* odd = hl_malloc(line_size + 16);
+    ASSERT_EQ(mem::superblock_of(line)->block_size, line_size);
+    const std::size_t odd_size = mem::superblock_of(odd)->block_size;
+    ASSERT_NE(odd_size % line_size, 0u);
     std::thread([&] {
       // Warm both classes' bins, then take a few blocks out, so that each has room.
       std::vector<void*> held;
-      for (std::size_t size : {std::size_t{64}, std::size_t{80}}) {
+      for (std::size_t size : {line_size, odd_size}) {
         std::vector<void*> own;
         for (int i = 0; i < 40; ++i)
           own.push_back(hl_malloc(size));
@@ -535,18 +540,38 @@ TEST(RemoteKeep, TheOptionDecidesWhichBlocksOfAnotherHeapTheFreeingThreadReuses)
       hl_free(odd);
       const std::uint32_t now_buffered = tc->remote_count - buffered;
       EXPECT_EQ(now_buffered, 2u - c.line_block_kept - c.odd_block_kept);
-      void* p64 = hl_malloc(64);
-      void* p80 = hl_malloc(80);
-      EXPECT_EQ(p64 == line, c.line_block_kept);
-      EXPECT_EQ(p80 == odd, c.odd_block_kept);
-      hl_free(p64);
-      hl_free(p80);
+      void* again_line = hl_malloc(line_size);
+      void* again_odd = hl_malloc(odd_size);
+      EXPECT_EQ(again_line == line, c.line_block_kept);
+      EXPECT_EQ(again_odd == odd, c.odd_block_kept);
+      hl_free(again_line);
+      hl_free(again_odd);
       for (void* p : held)
         hl_free(p);
     }).join(); // the exit flush sends every block of this heap back, kept ones included
     hl_collect();
     EXPECT_EQ(pending_bytes(), 0u);
     EXPECT_EQ(hl_check_invariants(), 0);
+  }
+}
+
+// whole-lines keeps multiples of the line the C library reports, not of a fixed 64 bytes.
+TEST(RemoteKeep, WholeLinesFollowsTheMachinesCacheLine) {
+  const long reported = sysconf(_SC_LEVEL1_DCACHE_LINESIZE);
+  const bool usable = reported >= 16 && reported <= 4096 && (reported & (reported - 1)) == 0;
+  EXPECT_EQ(mem::cache_line_bytes(),
+            usable ? static_cast<std::uint32_t>(reported) : mem::kDefaultCacheLine);
+  {
+    OptionScope keep("remote.keep", "whole-lines", "whole-lines");
+    EXPECT_EQ(mem::g.tune.remote_keep_mask.load_relaxed(), mem::cache_line_bytes() - 1);
+  }
+  {
+    OptionScope keep("remote.keep", "all", "whole-lines");
+    EXPECT_EQ(mem::g.tune.remote_keep_mask.load_relaxed(), 0u);
+  }
+  {
+    OptionScope keep("remote.keep", "none", "whole-lines");
+    EXPECT_EQ(mem::g.tune.remote_keep_mask.load_relaxed(), ~0u);
   }
 }
 
