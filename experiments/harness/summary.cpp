@@ -20,6 +20,10 @@ RatioSample compare(const CellSummary& num, const CellSummary& den, bool through
                     : ratio_sample(num.reps, num.rss_kib, den.reps, den.rss_kib);
 }
 
+std::string row_label(const std::pair<std::string, int>& key) {
+  return fmt::format("{}/t{}", key.first, key.second);
+}
+
 std::string human_rate(double v) {
   if (!std::isfinite(v)) return "-";
   if (v >= 1e9) return fmt::format("{:.2f}G", v / 1e9);
@@ -138,7 +142,7 @@ Summary summarize(const std::vector<CellSummary>& cells, const std::string& base
       if (base && base->reps_ok > 0)
         abs_text = thr ? human_rate(base->throughput.estimate)
                        : fmt::format("{:.0f}MiB", base->rss_median_kib / 1024);
-      labels.push_back(fmt::format("{}/t{}", key.first, key.second));
+      labels.push_back(row_label(key));
       abs.push_back(abs_text);
       nlohmann::json jrow = {{"benchmark", key.first},
                              {"threads", key.second},
@@ -207,14 +211,14 @@ Summary summarize(const std::vector<CellSummary>& cells, const std::string& base
         me);
     std::size_t label_w = 18;
     for (const auto& key : row_order)
-      label_w = std::max(label_w, fmt::format("{}/t{}", key.first, key.second).size() + 2);
+      label_w = std::max(label_w, row_label(key).size() + 2);
     out +=
         fmt::format("{:<{}}  {:<34}  {}\n", "benchmark/threads", label_w, "throughput", "peak RSS");
     nlohmann::json jrows = nlohmann::json::array();
     for (const auto& key : row_order) {
       auto& row = rows[key];
       auto mine = row.find(me);
-      std::string label = fmt::format("{}/t{}", key.first, key.second);
+      std::string label = row_label(key);
       if (mine == row.end() || mine->second->reps_ok == 0) {
         out += fmt::format("{:<{}}  {}\n", label, label_w, mine == row.end() ? "-" : "FAIL");
         continue;
@@ -241,12 +245,11 @@ Summary summarize(const std::vector<CellSummary>& cells, const std::string& base
           texts[metric] = "-";
           continue;
         }
-        texts[metric] = fmt::format("{:<10} {}{}", best, fmt_ratio(best_r), best_paired ? "" : "^");
-        jrow[thr ? "throughput" : "peak_rss"] = {{"other", best},
-                                                 {"ratio", best_r.estimate},
-                                                 {"lo", best_r.lo},
-                                                 {"hi", best_r.hi},
-                                                 {"paired", best_paired}};
+        texts[metric] = fmt::format("{:<10} {}{}{}", best, fmt_ratio(best_r),
+                                    noisy(best_r) ? "~" : "", best_paired ? "" : "^");
+        jrow[thr ? "throughput" : "peak_rss"] = {
+            {"other", best},   {"ratio", best_r.estimate}, {"lo", best_r.lo},
+            {"hi", best_r.hi}, {"noisy", noisy(best_r)},   {"paired", best_paired}};
       }
       out += fmt::format("{:<{}}  {:<34}  {}\n", label, label_w, texts[0], texts[1]);
       jrows.push_back(jrow);

@@ -499,7 +499,7 @@ TEST(RemoteBuffer, SuperblocksSharingAHomeSlotAreStillSentOnePushEach) {
 
 // remote.keep: the thread that frees a block of another heap keeps it in its bin (and its next
 // allocation of the class gets it back) only when the option allows the block's size: never under
-// none, when the size is a multiple of the 64-byte line under whole-lines (such a block shares no
+// none, when the size is a multiple of the cache line under whole-lines (such a block shares no
 // line with another block), always under all. A block not kept waits in the remote buffer.
 TEST(RemoteKeep, TheOptionDecidesWhichBlocksOfAnotherHeapTheFreeingThreadReuses) {
   // One whole cache line (64 bytes on x86-64), and a block that is not a multiple of the line,

@@ -143,6 +143,16 @@ TEST(SummaryTable, HoardlabIsComparedWithTheBestOtherAllocatorInEachCell) {
   // Every run here has the same peak RSS: the least other ties hoardlab.
   EXPECT_NEAR(row["peak_rss"]["ratio"].get<double>(), 1.0, 1e-12);
   EXPECT_NE(s.text.find("fast       1.50 [1.50,1.50]"), std::string::npos) << s.text;
+  EXPECT_FALSE(row["throughput"]["noisy"].get<bool>());
+  // An other allocator whose lead swings from run to run gets a wide interval, flagged ~.
+  auto swinging = summarize(
+      aggregate({run("glibc", 100, 0), run("glibc", 100, 1), run("glibc", 100, 2),
+                 run("hoardlab", 120, 0), run("hoardlab", 120, 1), run("hoardlab", 120, 2),
+                 run("fast", 180, 0), run("fast", 100, 1), run("fast", 260, 2)},
+                0.1, 1),
+      "glibc", 1);
+  EXPECT_TRUE(swinging.json["against_best_other"]["rows"][0]["throughput"]["noisy"].get<bool>())
+      << swinging.text;
   // Two series are not enough for the comparison: the ratio to the baseline already says it.
   auto two = summarize(aggregate({run("glibc", 100, 0), run("glibc", 100, 1),
                                   run("hoardlab", 120, 0), run("hoardlab", 120, 1)},
