@@ -1,13 +1,11 @@
-// Processor heaps, the per-node pool and the arenas: the slow paths of the allocator.
-// Hoard §3 (heaps, fullness groups, the emptiness invariant) with lock-free remote frees.
-#include <new>
+// Processor heaps (Hoard §3): superblocks per size class in fullness groups, entered by an
+// atomic try-acquire, and Hoard's emptiness invariant. The remote-free handshakes are in
+// remote.cpp, the pool and the arenas in pool.cpp.
 #include <span>
 
 #include "config/options.h"
 #include "core/bits.h"
 #include "mem/internal.h"
-#include "mem/purge_thread.h"
-#include "mem/yielding_guard.h"
 #include "numa/placement.h"
 #include "numa/topology.h"
 #include "pal/pal.h"
@@ -15,11 +13,6 @@
 namespace hoardlab::mem {
 
 namespace {
-
-constexpr std::uint16_t kEmptyGroup = 0xffff;
-// Arenas are committed in chunks: fewer mprotect calls, and adjacent read-write ranges merge
-// into one mapping, so the number of mappings stays small however many superblocks exist.
-constexpr std::size_t kCommitChunk = std::size_t{4} << 20;
 
 void ensure_ready(Heap* h) noexcept {
   if (h->ready) return;
@@ -34,6 +27,8 @@ core::IntrusiveList& list_of(Heap* h, Superblock* sb) noexcept {
   return sb->group == kEmptyGroup ? h->empty : h->groups[sb->cls][sb->group];
 }
 
+} // namespace
+
 std::uint16_t group_for(const Superblock* sb) noexcept {
   if (sb->used == 0) return kEmptyGroup;
   if (sb->used >= sb->capacity) return static_cast<std::uint16_t>(g.groups);
@@ -43,6 +38,8 @@ std::uint16_t group_for(const Superblock* sb) noexcept {
 bool is_nonfull_group(std::uint16_t group) noexcept {
   return group < g.groups; // neither the full group nor kEmptyGroup
 }
+
+namespace {
 
 // A superblock of class cls entered a non-full group (H4, H5).
 void count_nonfull(Heap* h, std::size_t cls) noexcept {
@@ -80,6 +77,8 @@ void unlink(Heap* h, Superblock* sb) noexcept {
   if (is_nonfull_group(sb->group)) uncount_nonfull(h, sb->cls);
 }
 
+} // namespace
+
 void regroup(Heap* h, Superblock* sb) noexcept {
   std::uint16_t ng = group_for(sb);
   if (ng == sb->group) return;
@@ -95,6 +94,8 @@ void regroup(Heap* h, Superblock* sb) noexcept {
       uncount_nonfull(h, sb->cls);
   }
 }
+
+namespace {
 
 void format(Superblock* sb, std::size_t cls) noexcept {
   // Z1: blocks were handed out since the memory was zero (the bump pointer moved): reused memory.
@@ -119,124 +120,7 @@ void adopt(Heap* h, Superblock* sb) noexcept {
   ++h->superblocks;
 }
 
-// The owner takes sb's whole remote list ([RF2]) and returns the blocks to its free list.
-std::size_t drain_remote(Heap* h, Superblock* sb) noexcept {
-  if (sb->remote_head.load_relaxed() == nullptr) return 0;
-  void* list = sb->remote_head.exchange_acquire(nullptr); // [RF2]
-  if (list == nullptr) return 0;
-  std::size_t n = 1;
-  void* tail = list;
-  while (*static_cast<void**>(tail) != nullptr) {
-    tail = *static_cast<void**>(tail);
-    ++n;
-  }
-  if (n > sb->used) {
-    // More blocks came back than were handed out: a double free. The count cannot be trusted;
-    // keep the superblock consistent by clamping and report.
-    pal::Message().text("hoardlab: double free detected in superblock ").hex(core::addr(sb)).emit();
-    n = sb->used;
-  }
-  *static_cast<void**>(tail) = sb->free_list;
-  sb->free_list = list;
-  sb->used -= static_cast<std::uint32_t>(n);
-  std::size_t bytes = n * sb->block_size;
-  h->u -= bytes;
-  g.pending_bytes.fetch_sub_relaxed(static_cast<std::int64_t>(bytes));
-  h->remote_drained.add_single_writer(n);
-  regroup(h, sb);
-  return n;
-}
-
-// Tells sb's owner that sb has remote frees ([PN1], [HN1]).
-void notify_owner(Superblock* sb) noexcept {
-  if (sb->in_pending.exchange_acq_rel(true)) // [PN1] already on a pending stack
-    return;
-  Heap* o = sb->owner.load_acquire(); // [OW2]
-  if (o == nullptr) {
-    // In the pool: whoever pops it drains it.
-    sb->in_pending.store_release(false); // [PN2]
-    return;
-  }
-  Superblock* old = o->pending_head.load_relaxed();
-  do {
-    sb->pending_next.store_relaxed(old);
-  } while (!o->pending_head.cas_weak_release(old, sb)); // [HN1]
-}
-
-void drain_pending(Heap* h) noexcept {
-  if (h->pending_head.load_relaxed() == nullptr) return;
-  Superblock* s = h->pending_head.exchange_acquire(nullptr); // [HN2]
-  h->pending_blocks.store_relaxed(0);
-  while (s != nullptr) {
-    Superblock* next = s->pending_next.load_relaxed();
-    s->in_pending.store_release(false); // [PN2] a later push notifies again
-    if (s->owner.load_relaxed() == h)
-      drain_remote(h, s);
-    else if (s->remote_head.load_relaxed() != nullptr)
-      notify_owner(s); // it changed owner since: tell the new one
-    s = next;
-  }
-}
-
-// Pushes a pre-linked chain of blocks of sb (first..last) onto sb's remote list ([RF1]) and
-// tells the owner when the list was empty; the caller has done the accounting.
-void push_chain(Superblock* sb, void* first, void* last) noexcept {
-  void* old = sb->remote_head.load_relaxed();
-  do {
-    *static_cast<void**>(last) = old;
-  } while (!sb->remote_head.cas_weak_release(old, first)); // [RF1]
-  if (old == nullptr) notify_owner(sb);
-}
-
-// The holder of h takes h's whole message queue ([MQ2]) and returns each block to its
-// superblock. Whatever the policy now is: messages sent before a switch of remote.policy are
-// delivered by the next holder all the same.
-//
-// A block whose superblock changed owner while its message was in flight (h gave the superblock
-// to the pool, and maybe another heap took it) is forwarded to that superblock's own remote list:
-// the superblock list is the ground truth every owner drains (on notify, on entry through the
-// pending stack, when popping it from the pool, when giving it away), so the block reaches the
-// right superblock whoever owns it now, and its bytes stay pending until then. It cannot have
-// been reformatted meanwhile: the block is still counted in its superblock's `used` (Q3).
-std::size_t drain_queue(Heap* h) noexcept {
-  if (h->queue.looks_empty()) return 0;
-  void* message = h->queue.take_all(); // [MQ2]
-  std::size_t back = 0;
-  std::size_t back_bytes = 0;
-  while (message != nullptr) {
-    void* next_message = RemoteQueue::next_message(message);
-    Superblock* run = nullptr; // the superblock of the blocks just put back, regrouped once
-    for (void* p = message; p != nullptr;) {
-      void* next = *static_cast<void**>(p);
-      Superblock* sb = superblock_of(p);
-      if (sb != run) {
-        if (run != nullptr) regroup(h, run);
-        run = nullptr;
-      }
-      if (sb->owner.load_relaxed() != h) {
-        push_chain(sb, p, p); // forwarded; still pending
-      } else if (sb->used == 0) {
-        pal::Message()
-            .text("hoardlab: double free detected in superblock ")
-            .hex(core::addr(sb))
-            .emit();
-      } else {
-        sb->put_block(p);
-        h->u -= sb->block_size;
-        back_bytes += sb->block_size;
-        ++back;
-        run = sb;
-      }
-      p = next;
-    }
-    if (run != nullptr) regroup(h, run);
-    message = next_message;
-  }
-  h->pending_blocks.store_relaxed(0);
-  g.pending_bytes.fetch_sub_relaxed(static_cast<std::int64_t>(back_bytes));
-  h->remote_drained.add_single_writer(back);
-  return back;
-}
+} // namespace
 
 void on_acquire(Heap* h) noexcept {
   ensure_ready(h);
@@ -245,55 +129,7 @@ void on_acquire(Heap* h) noexcept {
   enforce_invariant(h);
 }
 
-Pool& pool_of(const Superblock* sb) noexcept {
-  return g.pools[sb->node];
-}
-
-// The caller holds sb alone (it is empty and off every stack, or not yet pushed).
-std::size_t purge_blocks(Superblock* sb) noexcept {
-  pal::purge(sb->base() + pal::kPageSize, g.sb_size - pal::kPageSize);
-  sb->purged = true;
-  sb->zero_state = kZeroAbovePage; // Z1: the block pages read as zero again
-  sb->bump = nullptr;              // format then knows no block was handed out since
-  g.purged_bytes.fetch_add_relaxed(g.sb_size - pal::kPageSize);
-  return g.sb_size - pal::kPageSize;
-}
-
-// Puts an empty superblock (owner already nullptr) on its pool's empty stack. Beyond the
-// retention bound its block pages go back to the OS, at once when purge.delay_ms is 0, else
-// once the delay has passed (purge_deferred): a superblock emptied and reused again within the
-// delay costs no madvise and no page faults. The header page stays, since a concurrent pop may
-// read it (the pool's ABA argument).
-void push_empty(Pool& p, Superblock* sb) noexcept {
-  bool defer = false;
-  std::uint64_t stamp = 0; // sb is not ours to read once pushed: a pop may reuse it at once
-  if (!sb->purged) {
-    if (static_cast<std::uint64_t>(p.unpurged_empty.load_relaxed()) >=
-        g.tune.retain_superblocks.load_relaxed()) {
-      if (g.tune.purge_delay_ms.load_relaxed() == 0) {
-        purge_blocks(sb);
-      } else {
-        defer = true;
-        stamp = pal::now_ms();
-        sb->empty_since_ms = stamp;
-        p.unpurged_empty.fetch_add_relaxed(1);
-      }
-    } else {
-      p.unpurged_empty.fetch_add_relaxed(1);
-    }
-  }
-  p.empty_count.fetch_add_relaxed(1);
-  p.empty.push(sb);
-  if (defer) {
-    p.deferred.fetch_add_relaxed(1);
-    std::uint64_t old = 0; // only the first deferred one sets the oldest stamp
-    // The first one since the last pass tells the purge thread, if it runs; when it does not
-    // take the notification (queue full), the slow paths purge this pool inline.
-    if (p.oldest_deferred_ms.cas_strong_acq_rel(old, stamp) && purge_thread::active() &&
-        !purge_thread::post_pool_due(static_cast<unsigned>(&p - g.pools)))
-      p.purge_inline.store_relaxed(true);
-  }
-}
+namespace {
 
 void give_to_pool(Heap* h, Superblock* sb) noexcept {
   // Ownership changes only after a drain: first the queue (it may hold blocks of sb), then sb's
@@ -314,19 +150,6 @@ void give_to_pool(Heap* h, Superblock* sb) noexcept {
     p.partial[sb->cls].push(sb);
 }
 
-Superblock* pop_empty(Pool& p) noexcept {
-  Superblock* sb = p.empty.pop();
-  if (sb != nullptr) {
-    p.superblocks.fetch_sub_relaxed(1);
-    p.empty_count.fetch_sub_relaxed(1);
-    if (!sb->purged) p.unpurged_empty.fetch_sub_relaxed(1);
-    sb->purged = false;
-    sb->empty_since_ms = 0;
-  }
-  return sb;
-}
-
-// A superblock with a free block of class cls for h, or nullptr when memory is exhausted.
 Superblock* get_superblock(Heap* h, std::size_t cls) noexcept {
   if (core::ListNode* n = h->empty.front()) {
     Superblock* sb = Superblock::of_link(n);
@@ -437,6 +260,8 @@ Superblock* emptiest(Heap* h) noexcept {
   return best;
 }
 
+} // namespace
+
 bool invariant_violated(const Heap* h, std::size_t k, double f) noexcept {
   // u < a - (K + C)*S  and  u < (1-f) a
   return h->u + (k + h->nonfull_class_count) * g.sb_size < h->a &&
@@ -449,30 +274,6 @@ bool at_least_f_empty(const Superblock* sb, double f) noexcept {
 }
 
 constinit thread_local bool tl_holds_all = false;
-
-} // namespace
-
-std::size_t drain_threshold() noexcept {
-  return g.tune.drain_threshold.load_relaxed();
-}
-
-Superblock* carve_superblock(unsigned node) noexcept {
-  Arena& ar = g.arenas[node];
-  YieldingGuard guard(ar.lock); // held across an mprotect when the arena commits more
-  if (ar.next == nullptr || ar.next + g.sb_size > ar.limit) return nullptr;
-  char* p = ar.next;
-  if (p + g.sb_size > ar.committed) {
-    std::size_t chunk = kCommitChunk > g.sb_size ? kCommitChunk : g.sb_size;
-    if (ar.committed + chunk > ar.limit) chunk = static_cast<std::size_t>(ar.limit - ar.committed);
-    if (!pal::commit(ar.committed, chunk)) return nullptr;
-    ar.committed += chunk;
-    ar.committed_bytes.store_relaxed(static_cast<std::uint64_t>(ar.committed - ar.begin));
-  }
-  ar.next = p + g.sb_size;
-  Superblock* sb = new (p) Superblock();
-  sb->node = node;
-  return sb;
-}
 
 void set_holds_all(bool on) noexcept {
   tl_holds_all = on;
@@ -635,57 +436,6 @@ void heap_free_run(Heap* h, Superblock* sb, void* first, void* last, std::size_t
   regroup(h, sb);
 }
 
-namespace {
-
-void count_cross_node(const Superblock* sb, std::size_t n) noexcept {
-  if (g.nodes > 1 && static_cast<unsigned>(numa::current_node()) != sb->node)
-    g.cross_node_remote_frees[sb->node].fetch_add_relaxed(n);
-}
-
-// n blocks were just sent to heap o: past the threshold, the freeing thread drains o itself (a
-// heap nobody enters any more, its threads gone or moved, would keep them), if it can enter
-// without waiting.
-void drain_if_piling_up(Heap* o, std::size_t n) noexcept {
-  auto n_signed = static_cast<std::int64_t>(n);
-  auto threshold = static_cast<std::int64_t>(drain_threshold());
-  if (o->pending_blocks.fetch_add_relaxed(n_signed) + n_signed >= threshold && !tl_holds_all &&
-      o->try_acquire()) {
-    on_acquire(o);
-    release_heap(o);
-  }
-}
-
-} // namespace
-
-void push_remote(Superblock* sb, void* first, void* last, std::size_t n) noexcept {
-  g.pending_bytes.fetch_add_relaxed(static_cast<std::int64_t>(n * sb->block_size));
-  count_cross_node(sb, n);
-  push_chain(sb, first, last);
-  Heap* o = sb->owner.load_acquire(); // [OW2]
-  if (o == nullptr) {
-    // In the pool: no heap drains it until it is popped. Past the threshold, the freeing
-    // thread sweeps the pool, so superblocks emptied there are purged and reused.
-    auto n_signed = static_cast<std::int64_t>(n);
-    auto threshold = static_cast<std::int64_t>(drain_threshold());
-    Pool& p = pool_of(sb);
-    if (p.pending_blocks.fetch_add_relaxed(n_signed) + n_signed >= threshold) {
-      p.pending_blocks.store_relaxed(0);
-      sweep_pool(p); // skipped while another thread sweeps: that sweep or the next drains them
-    }
-    return;
-  }
-  drain_if_piling_up(o, n);
-}
-
-void send_message(Heap* o, void* first, std::size_t n, std::size_t bytes) noexcept {
-  g.pending_bytes.fetch_add_relaxed(static_cast<std::int64_t>(bytes));
-  if (g.nodes > 1)
-    for (void* p = first; p != nullptr; p = *static_cast<void**>(p))
-      count_cross_node(superblock_of(p), 1);
-  o->queue.send(first); // [MQ1]
-  drain_if_piling_up(o, n);
-}
-
 void enforce_invariant(Heap* h) noexcept {
   std::size_t k = g.tune.emptiness_k.load_relaxed();
   double f = g.tune.emptiness_f.load_relaxed();
@@ -723,207 +473,6 @@ void heap_collect(Heap* h) noexcept {
   while (core::ListNode* n = h->empty.front())
     give_to_pool(h, Superblock::of_link(n));
   enforce_invariant(h);
-}
-
-namespace {
-
-// The popper of a pool superblock is its only user: it may drain the remote list without a
-// heap (no heap counts its bytes while it is in the pool).
-void drain_pooled(Superblock* sb) noexcept {
-  if (sb->remote_head.load_relaxed() == nullptr) return;
-  void* list = sb->remote_head.exchange_acquire(nullptr); // [RF2]
-  std::size_t n = 0;
-  void* tail = nullptr;
-  for (void* p = list; p != nullptr; p = *static_cast<void**>(p)) {
-    tail = p;
-    ++n;
-  }
-  if (n == 0) return;
-  if (n > sb->used) n = sb->used;
-  *static_cast<void**>(tail) = sb->free_list;
-  sb->free_list = list;
-  sb->used -= static_cast<std::uint32_t>(n);
-  g.pending_bytes.fetch_sub_relaxed(static_cast<std::int64_t>(n * sb->block_size));
-  g.pooled_remote_drained.fetch_add_relaxed(n); // remote frees drained with no heap to count them
-}
-
-// Pops every superblock of a stack into a chain through link.next (unused while pooled).
-core::ListNode* pop_all(SuperblockStack& st) noexcept {
-  core::ListNode* chain = nullptr;
-  while (Superblock* sb = st.pop()) {
-    sb->link.next = chain;
-    chain = &sb->link;
-  }
-  return chain;
-}
-
-} // namespace
-
-bool sweep_pool(Pool& p) noexcept {
-  // [SW1] one sweeper per pool; the others go on (their blocks are in the lists it drains, or
-  // the next sweep's). The relaxed load first keeps the losers off the flag's cache line.
-  if (p.sweeping.load_relaxed() || p.sweeping.exchange_acquire(true)) return false;
-  // Partial superblocks whose blocks have all come back by remote frees become empty ones.
-  for (std::size_t c = 0; c < g.classes.count(); ++c) {
-    if (p.partial[c].empty()) continue;
-    core::ListNode* chain = pop_all(p.partial[c]);
-    while (chain != nullptr) {
-      Superblock* sb = Superblock::of_link(chain);
-      chain = chain->next;
-      sb->link.next = nullptr;
-      drain_pooled(sb);
-      if (sb->used == 0)
-        push_empty(p, sb);
-      else
-        p.partial[c].push(sb);
-    }
-  }
-  p.sweeping.store_release(false);
-  return true;
-}
-
-std::size_t purge_deferred(Pool& p, bool force) noexcept {
-  if (p.deferred.load_relaxed() <= 0) return 0;
-  // The purge thread takes due purges while it runs, unless it missed this pool's notification.
-  if (!force && purge_thread::active() && !purge_thread::on_thread() &&
-      !p.purge_inline.load_relaxed())
-    return 0;
-  std::uint64_t delay = g.tune.purge_delay_ms.load_relaxed();
-  std::uint64_t oldest = p.oldest_deferred_ms.load_relaxed();
-  std::uint64_t now = pal::now_ms();
-  if (!force && (oldest == 0 || now < oldest + delay)) return 0;
-  if (p.purging.load_relaxed() || p.purging.exchange_acquire(true)) return 0;
-  // Take every empty superblock out and purge, oldest stamps first in effect, those whose delay
-  // has run out while more than the retention bound stay unpurged. Pops meanwhile find the
-  // stack empty for a moment and carve fresh memory; a pass runs at most once per delay.
-  core::ListNode* chain = pop_all(p.empty);
-  std::uint64_t retain = g.tune.retain_superblocks.load_relaxed();
-  std::uint64_t next_oldest = 0;
-  std::int64_t waiting = 0;
-  std::size_t released = 0;
-  while (chain != nullptr) {
-    Superblock* sb = Superblock::of_link(chain);
-    chain = chain->next;
-    sb->link.next = nullptr;
-    if (!sb->purged && sb->empty_since_ms != 0) {
-      bool over = static_cast<std::uint64_t>(p.unpurged_empty.load_relaxed()) > retain;
-      if (over && (force || now >= sb->empty_since_ms + delay)) {
-        released += purge_blocks(sb);
-        sb->empty_since_ms = 0;
-        p.unpurged_empty.fetch_sub_relaxed(1);
-      } else if (over) {
-        ++waiting;
-        if (next_oldest == 0 || sb->empty_since_ms < next_oldest) next_oldest = sb->empty_since_ms;
-      } else {
-        sb->empty_since_ms = 0; // within the retention bound now: kept unpurged
-      }
-    }
-    p.empty.push(sb);
-  }
-  p.deferred.store_relaxed(waiting);
-  p.oldest_deferred_ms.store_relaxed(next_oldest);
-  if (waiting == 0) p.purge_inline.store_relaxed(false);
-  p.purging.store_release(false);
-  return released;
-}
-
-// No purge pass may be in flight across fork: a pass holds a pool's empty superblocks in a
-// private chain, which the child would lose. The forking thread takes every pool's pass flag.
-void purge_fork_prepare() noexcept {
-  for (unsigned n = 0; n < g.nodes; ++n) {
-    while (g.pools[n].purging.exchange_acquire(true))
-      pal::yield();
-    while (g.pools[n].sweeping.exchange_acquire(true)) // [SW1]: a sweep's chain, likewise
-      pal::yield();
-  }
-}
-void purge_fork_release() noexcept {
-  for (unsigned n = 0; n < g.nodes; ++n) {
-    g.pools[n].sweeping.store_release(false);
-    g.pools[n].purging.store_release(false);
-  }
-}
-
-std::size_t purge_pools() noexcept {
-  std::size_t released = 0;
-  for (unsigned node = 0; node < g.nodes; ++node) {
-    Pool& p = g.pools[node];
-    sweep_pool(p);
-    // Take every empty superblock out, purge it, put it back. Pops meanwhile find the stack
-    // empty for a moment and carve fresh memory; trimming is rare.
-    core::ListNode* chain = pop_all(p.empty);
-    while (chain != nullptr) {
-      Superblock* sb = Superblock::of_link(chain);
-      chain = chain->next;
-      sb->link.next = nullptr;
-      if (!sb->purged) {
-        released += purge_blocks(sb);
-        p.unpurged_empty.fetch_sub_relaxed(1);
-      }
-      p.empty.push(sb);
-    }
-  }
-  return released;
-}
-
-int check_heap(Heap* h, bool emptiness) noexcept {
-  int bad = 0;
-  auto report = [&](const char* what) {
-    ++bad;
-    pal::Message()
-        .text("hoardlab: invariant violated in heap ")
-        .num(h->index)
-        .text(": ")
-        .text(what)
-        .emit();
-  };
-  std::size_t u = 0;
-  std::size_t count = 0;
-  bool releasable = false;
-  double f = g.tune.emptiness_f.load_relaxed();
-  std::uint32_t nonfull = 0; // of the class being visited
-  bool some_f_empty = false; // among the class's non-full superblocks
-  auto visit = [&](core::IntrusiveList& l, std::uint32_t cls, std::uint16_t group) {
-    for (core::ListNode* n = l.front(); n != nullptr; n = l.next_of(n)) {
-      Superblock* sb = Superblock::of_link(n);
-      ++count;
-      if (sb->owner.load_relaxed() != h) report("H1: a listed superblock has another owner");
-      if (group != kEmptyGroup && sb->cls != cls)
-        report("H1: superblock in the list of another class");
-      if (sb->group != group || group_for(sb) != group)
-        report("H1: superblock in the wrong fullness group");
-      if (sb->used > sb->capacity) report("S1: used exceeds capacity");
-      u += static_cast<std::size_t>(sb->used) * sb->block_size;
-      if (group == kEmptyGroup) releasable = true;
-      if (is_nonfull_group(group)) {
-        ++nonfull;
-        if (at_least_f_empty(sb, f)) some_f_empty = true;
-      }
-    }
-  };
-  visit(h->empty, 0, kEmptyGroup);
-  std::size_t classes = 0;
-  for (std::size_t c = 0; c < g.classes.count(); ++c) {
-    nonfull = 0;
-    some_f_empty = false;
-    for (unsigned gi = 0; gi <= g.groups; ++gi)
-      visit(h->groups[c][gi], static_cast<std::uint32_t>(c), static_cast<std::uint16_t>(gi));
-    const std::uint64_t bit = std::uint64_t{1} << (c % 64);
-    if (nonfull != h->nonfull[c]) report("H4: a class's count of non-full superblocks is wrong");
-    if (((h->nonfull_classes[c / 64] & bit) != 0) != (nonfull >= 1))
-      report("H4: a class's non-full bit is wrong");
-    if (((h->spare_classes[c / 64] & bit) != 0) != (nonfull >= 2))
-      report("H5: a class's spare bit is wrong");
-    if (nonfull >= 1) ++classes;
-    if (nonfull >= 2 && some_f_empty) releasable = true;
-  }
-  if (classes != h->nonfull_class_count) report("H4: C differs from the classes counted");
-  if (u != h->u) report("H2: u differs from the sum over its superblocks");
-  if (count != h->superblocks || count * g.sb_size != h->a)
-    report("H2: a differs from S times its superblocks");
-  if (emptiness && invariant_violated(h, g.tune.emptiness_k.load_relaxed(), f) && releasable)
-    report("H3: emptiness invariant broken while a superblock is releasable");
-  return bad;
 }
 
 } // namespace hoardlab::mem

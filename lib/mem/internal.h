@@ -2,9 +2,11 @@
 // thread state. Not for lib/front (it uses allocator.h and stats.h). Layer: mem.
 #pragma once
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 
+#include "config/options.h"
 #include "mem/state.h"
 
 namespace hoardlab::mem {
@@ -22,7 +24,7 @@ inline bool in_small_range(const void* p) noexcept {
 // use the bootstrap arena).
 bool ensure_init() noexcept;
 
-// ---- heaps (heap.cpp) ----
+// ---- heaps (heap.cpp; the remote-free entry points in remote.cpp) ----
 // The heap the calling thread's slow steps map to (heap.mapping), without entering it.
 Heap* home_heap(ThreadCache* tc) noexcept;
 // Enters a heap for the calling thread: its home heap or, if busy, up to P-1 others, then
@@ -84,7 +86,87 @@ bool checked_free(Superblock* sb, void* p) noexcept;
 // the HOARDLAB_CHECKED build's free.
 const char* misplaced_block(const Superblock* sb, const void* p) noexcept;
 
-// Per-node superblock supply (pool.cpp part of heap.cpp).
+// Per-node superblock supply (pool.cpp).
 Superblock* carve_superblock(unsigned node) noexcept;
+
+// ---- the thread state (lifecycle.cpp; DESIGN, "TLS") ----
+inline constexpr std::uint8_t kExiting = 1; // the cache was flushed at exit: bypass it from now on
+inline constexpr std::uint8_t kInInit =
+    2; // this thread runs init: re-entrant calls use the bootstrap
+extern constinit const ThreadCache kSentinel;
+extern constinit thread_local std::uint8_t tl_flags;
+extern constinit thread_local ThreadCache* tl_cache;
+
+// Keeps errno across a call that may change it (free preserves errno).
+class ErrnoGuard {
+public:
+  ErrnoGuard() noexcept : saved_(errno) {}
+  ~ErrnoGuard() { errno = saved_; }
+  ErrnoGuard(const ErrnoGuard&) = delete;
+  ErrnoGuard& operator=(const ErrnoGuard&) = delete;
+
+private:
+  int saved_;
+};
+
+// ---- the bootstrap arena (lifecycle.cpp): serves calls made while init runs ----
+bool in_boot(const void* p) noexcept;
+void* boot_allocate(std::size_t size, std::size_t align) noexcept;
+std::size_t boot_size(const void* p) noexcept;
+
+// ---- thread caches (thread_cache.cpp) ----
+// The calling thread's cache, made on first use; nullptr when the thread is exiting.
+ThreadCache* thread_cache() noexcept;
+void count_alloc(ThreadCache* tc) noexcept;
+void count_free(ThreadCache* tc) noexcept;
+void count_remote(ThreadCache* tc, std::size_t n) noexcept;
+void count_batches(ThreadCache* tc, std::size_t n) noexcept;
+void publish_cached(ThreadCache* tc, std::size_t cls) noexcept;
+void publish_remote(ThreadCache* tc) noexcept;
+// Returns n blocks from the head of bin cls to their superblocks.
+void flush(ThreadCache* tc, std::size_t cls, std::size_t n) noexcept;
+void flush_all(ThreadCache* tc) noexcept;
+std::size_t cache_bound() noexcept;
+std::size_t move_count(const CacheBin& bin) noexcept;
+void grow_cap(ThreadCache* tc, std::size_t cls) noexcept;
+void* allocate_class_slow(std::size_t cls) noexcept;
+
+// ---- the freeing thread's remote frees (remote_buffer.cpp) ----
+config::RemotePolicy remote_policy() noexcept;
+void free_direct(ThreadCache* tc, Superblock* sb, void* p) noexcept;
+void flush_remote(ThreadCache* tc) noexcept;
+void buffer_remote(ThreadCache* tc, Superblock* sb, void* p, std::uint64_t bound) noexcept;
+// Sends a chain of blocks of other heaps to their owners under the current remote.policy.
+void send_remote(ThreadCache* tc, void* chain) noexcept;
+
+// ---- heap internals shared with remote.cpp, pool.cpp and invariants.cpp (heap.cpp) ----
+inline constexpr std::uint16_t kEmptyGroup = 0xffff;
+std::uint16_t group_for(const Superblock* sb) noexcept;
+bool is_nonfull_group(std::uint16_t group) noexcept;
+// Moves sb to the list of the fullness group its `used` now puts it in.
+void regroup(Heap* h, Superblock* sb) noexcept;
+// On entering h: drains its pending remote frees and restores the invariant.
+void on_acquire(Heap* h) noexcept;
+bool invariant_violated(const Heap* h, std::size_t k, double f) noexcept;
+bool at_least_f_empty(const Superblock* sb, double f) noexcept;
+// The forking thread holds every heap (fork_prepare .. fork_parent/fork_child).
+extern constinit thread_local bool tl_holds_all;
+void set_holds_all(bool on) noexcept;
+
+// ---- remote-free handshakes (remote.cpp) ----
+// The owner takes sb's whole remote list and returns the blocks to its free list.
+std::size_t drain_remote(Heap* h, Superblock* sb) noexcept;
+// The holder of h drains the superblocks on its pending stack.
+void drain_pending(Heap* h) noexcept;
+// The holder of h takes h's message queue (remote.policy = heap-queue).
+std::size_t drain_queue(Heap* h) noexcept;
+// The popper of a pool superblock drains its remote list without a heap.
+void drain_pooled(Superblock* sb) noexcept;
+
+// ---- the pool (pool.cpp) ----
+Pool& pool_of(const Superblock* sb) noexcept;
+// Puts an empty superblock (owner already nullptr) on its pool's empty stack.
+void push_empty(Pool& p, Superblock* sb) noexcept;
+Superblock* pop_empty(Pool& p) noexcept;
 
 } // namespace hoardlab::mem

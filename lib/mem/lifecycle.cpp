@@ -1,0 +1,268 @@
+// The allocator's life cycle: the thread state, the bootstrap arena that serves calls made
+// while init runs, init itself, thread exit and fork.
+#include "mem/allocator.h"
+
+#include <cstring>
+#include <new>
+
+#include "config/options.h"
+#include "core/bits.h"
+#include "mem/internal.h"
+#include "mem/large.h"
+#include "mem/purge_thread.h"
+#include "numa/placement.h"
+#include "pal/pal.h"
+
+namespace hoardlab::mem {
+
+constinit const ThreadCache kSentinel{};
+constinit thread_local std::uint8_t tl_flags = 0;
+
+// Not file-local: lib/front inlines the cache hits (fast_path.h).
+constinit thread_local ThreadCache* tl_cache = const_cast<ThreadCache*>(&kSentinel);
+
+// ---- bootstrap arena: serves calls made while init runs (dlsym, atfork registration) ----
+constexpr std::size_t kBootBytes = 256 * 1024;
+constexpr std::size_t kBootHeader = 16;
+alignas(64) constinit char g_boot[kBootBytes] = {};
+constinit core::Atomic<std::size_t> g_boot_next{0};
+
+bool in_boot(const void* p) noexcept {
+  return core::addr(p) - core::addr(g_boot) < kBootBytes;
+}
+
+void* boot_allocate(std::size_t size, std::size_t align) noexcept {
+  if (align < 16) align = 16;
+  if (size > kBootBytes || align > 4096) return nullptr;
+  std::size_t old = g_boot_next.load_relaxed();
+  for (;;) {
+    std::size_t start = core::round_up(old + kBootHeader, align);
+    std::size_t next = start + core::round_up(size == 0 ? 1 : size, 16);
+    if (next > kBootBytes) return nullptr;
+    if (g_boot_next.cas_weak_acq_rel(old, next)) {
+      std::memcpy(g_boot + start - sizeof(std::size_t), &size, sizeof(size));
+      return g_boot + start; // never reused, so it reads as zero
+    }
+  }
+}
+
+std::size_t boot_size(const void* p) noexcept {
+  std::size_t size = 0;
+  std::memcpy(&size, static_cast<const char*>(p) - sizeof(std::size_t), sizeof(size));
+  return size;
+}
+
+namespace {
+
+// ---- topology ----
+// The topology the allocator boots with (numa/boot: sysfs, a synthetic description, or the
+// one-node fallback), callable inside malloc.
+const numa::Topology& boot_topology() noexcept {
+  return numa::boot_topology();
+}
+
+void on_thread_exit(void*) noexcept {
+  thread_exit();
+}
+void on_fork_prepare() {
+  fork_prepare();
+}
+void on_fork_parent() {
+  fork_parent();
+}
+void on_fork_child() {
+  fork_child();
+}
+
+void warn(const char* what, std::uint64_t value, const char* instead) noexcept {
+  pal::Message().text("hoardlab: ").text(what).num(value).text("; using ").text(instead).emit();
+}
+
+std::size_t reserve_small_range(std::size_t sb_size, unsigned nodes, char** base) noexcept {
+  // As much address space as the platform grants, from 64 GiB down: reservations cost no
+  // memory, and sanitizer runtimes leave less room than a plain process. Under RLIMIT_AS a
+  // reservation counts in full against the limit: start from half of what is left, so that
+  // large objects, thread stacks and libraries loaded later share the other half, and go down
+  // to a few superblocks per node before giving up.
+  std::size_t start = std::size_t{64} << 30;
+  std::size_t left = pal::address_space_left();
+  if (left != SIZE_MAX && left / 2 < start) start = left / 2;
+  std::size_t floor = std::size_t{8} * sb_size * nodes;
+  for (std::size_t bytes = core::round_down(start, sb_size); bytes >= floor;
+       bytes = core::round_down(bytes / 2, sb_size)) {
+    void* p = pal::reserve(bytes + sb_size);
+    if (p != nullptr) {
+      *base = reinterpret_cast<char*>(core::round_up(core::addr(p), sb_size));
+      return bytes;
+    }
+  }
+  *base = nullptr;
+  return 0;
+}
+
+void do_init() noexcept {
+  config::load();
+  const config::Options& o = config::options();
+
+  std::size_t s = o.heap_superblock_size;
+  if (!core::is_pow2(s) || s < 4096 || s > (std::size_t{4} << 20)) {
+    warn("heap.superblock_size must be a power of two in [4KiB, 4MiB], not ", s, "64KiB");
+    s = 64 * 1024;
+  }
+  std::size_t threshold = core::round_down(o.large_threshold, core::SizeClasses::kGranule);
+  if (threshold > s / 2) {
+    warn("large.threshold must be <= superblock_size/2, not ", o.large_threshold, "S/2");
+    threshold = s / 2;
+  }
+  if (threshold > core::SizeClasses::kMaxThreshold) threshold = core::SizeClasses::kMaxThreshold;
+  if (threshold < 256) threshold = 256;
+  unsigned per_doubling = static_cast<unsigned>(o.sizes_classes_per_doubling);
+  if (!g.classes.build(per_doubling, threshold)) {
+    warn("sizes.classes_per_doubling out of range: ", per_doubling, "4");
+    g.classes.build(4, threshold);
+  }
+  g.sb_size = s;
+  g.sb_shift = core::log2_floor(s);
+  g.threshold = threshold;
+  for (std::size_t c = 0; c < g.classes.count(); ++c) {
+    std::size_t bs = g.classes.size_of(c);
+    // Every block aligned to the largest power of two dividing its size, at no cost in blocks
+    // (SizeClasses::first_block_offset): aligned requests up to the threshold use superblocks.
+    std::size_t off = core::SizeClasses::first_block_offset(bs, sizeof(Superblock), s);
+    g.class_offset[c] = static_cast<std::uint32_t>(off);
+    g.class_capacity[c] = static_cast<std::uint32_t>((s - off) / bs);
+  }
+  std::int64_t groups = o.heap_fullness_groups;
+  g.groups = static_cast<unsigned>(
+      groups < 2 ? 2 : (groups > static_cast<std::int64_t>(kMaxGroups) ? kMaxGroups : groups));
+  g.mapping = o.heap_mapping;
+  if (o.purge_background) purge_thread::enable(); // started at the next allocation slow path
+
+  g.topology = &boot_topology();
+  g.nodes = g.topology->nodes == 0 ? 1 : g.topology->nodes;
+  g.pus = g.topology->pus == 0 ? 1 : g.topology->pus;
+
+  unsigned heaps = o.heap_count > 0 ? static_cast<unsigned>(o.heap_count) : 2 * g.pus;
+  if (static_cast<config::HeapMapping>(g.mapping) == config::HeapMapping::PerThread &&
+      o.heap_count == 0 && heaps < 256)
+    heaps = 256; // one per thread; heaps are built on first use, so idle ones cost no memory
+  void* hm = pal::map(core::round_up(sizeof(Heap) * heaps, pal::kPageSize));
+  if (hm == nullptr) heaps = 0;
+  g.heaps = static_cast<Heap*>(hm);
+  for (unsigned i = 0; i < heaps; ++i) {
+    Heap* h = new (&g.heaps[i]) Heap();
+    h->index = i;
+    h->node = g.topology->pu_node[i % g.pus];
+    if (h->node >= g.nodes) h->node = 0;
+  }
+  g.heap_count = heaps;
+
+  char* base = nullptr;
+  std::size_t bytes = heaps == 0 ? 0 : reserve_small_range(s, g.nodes, &base);
+  std::size_t per_node = core::round_down(bytes / g.nodes, s);
+  for (unsigned n = 0; n < g.nodes; ++n) {
+    Arena& ar = g.arenas[n];
+    ar.begin = ar.next = ar.committed = base == nullptr ? nullptr : base + n * per_node;
+    ar.limit = ar.begin == nullptr ? nullptr : ar.begin + per_node;
+    if (ar.begin != nullptr)
+      numa::place_arena(ar.begin, per_node, static_cast<int>(n),
+                        static_cast<numa::PlacementPolicy>(o.numa_policy));
+    Pool& p = g.pools[n];
+    p.empty.set_alignment(s);
+    for (auto& st : p.partial)
+      st.set_alignment(s);
+  }
+  publish_options();
+  pal::thread_exit_hook_init(on_thread_exit);
+  pal::register_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
+
+  g.sb_mask.store_relaxed(~(std::uintptr_t{s} - 1));
+  g.small_base.store_relaxed(core::addr(base));
+  g.small_size.store_relaxed(base == nullptr ? 0 : per_node * g.nodes);
+}
+
+} // namespace
+
+bool ensure_init() noexcept {
+  if (g.state.load_acquire() == kStateReady) return true;
+  int expected = kStateUninit;
+  if (g.state.cas_strong_acq_rel(expected, kStateIniting)) {
+    tl_flags |= kInInit;
+    do_init();
+    tl_flags &= static_cast<std::uint8_t>(~kInInit);
+    g.state.store_release(kStateReady);
+    return true;
+  }
+  if ((tl_flags & kInInit) != 0) return false;
+  while (g.state.load_acquire() != kStateReady)
+    pal::yield();
+  return true;
+}
+
+void thread_exit() noexcept {
+  ThreadCache* tc = tl_cache;
+  tl_flags |= kExiting;
+  if (tc == &kSentinel) return;
+  flush_all(tc);
+  flush_remote(tc);
+  tl_cache = const_cast<ThreadCache*>(&kSentinel);
+  core::SpinGuard guard(g.registry_lock);
+  tc->live = false;
+  tc->next_free = g.free_caches;
+  g.free_caches = tc;
+  g.live_threads.fetch_sub_relaxed(1);
+}
+
+void fork_prepare() noexcept {
+  if (g.state.load_acquire() != kStateReady) return;
+  // First: a purge thread being started may still allocate inside pthread_create.
+  purge_thread::fork_prepare();
+  // The forking thread's remote buffer goes to its owners first (this may enter heaps, so before
+  // they are all taken); other threads' buffers are leaked in the child with their caches.
+  if (tl_cache != &kSentinel) flush_remote(tl_cache);
+  config::lock_options(); // the options record: see config/options.cpp, "Protocol"
+  g.registry_lock.lock();
+  for (unsigned i = 0; i < g.heap_count; ++i)
+    while (!g.heaps[i].try_acquire())
+      pal::yield();
+  for (unsigned n = 0; n < g.nodes; ++n)
+    g.arenas[n].lock.lock();
+  large::fork_prepare();
+  purge_fork_prepare();
+  // Other libraries' prepare handlers run after ours and may allocate: this thread keeps using
+  // the heaps it now holds.
+  set_holds_all(true);
+}
+
+void fork_parent() noexcept {
+  if (g.state.load_acquire() != kStateReady) return;
+  set_holds_all(false);
+  purge_thread::fork_parent();
+  purge_fork_release();
+  large::fork_parent();
+  for (unsigned n = 0; n < g.nodes; ++n)
+    g.arenas[n].lock.unlock();
+  for (unsigned i = 0; i < g.heap_count; ++i)
+    g.heaps[i].release_lock();
+  g.registry_lock.unlock();
+  config::unlock_options();
+}
+
+void fork_child() noexcept {
+  if (g.state.load_acquire() != kStateReady) return;
+  set_holds_all(false);
+  purge_thread::fork_child();
+  purge_fork_release();
+  large::fork_child();
+  for (unsigned n = 0; n < g.nodes; ++n)
+    g.arenas[n].lock.reset_in_child();
+  for (unsigned i = 0; i < g.heap_count; ++i)
+    g.heaps[i].release_lock();
+  // Only the forking thread survives; the caches of the others are leaked (their blocks stay
+  // counted as in use).
+  g.live_threads.store_relaxed(tl_cache != &kSentinel ? 1 : 0);
+  g.registry_lock.reset_in_child();
+  config::reset_options_lock_in_child();
+}
+
+} // namespace hoardlab::mem

@@ -1,0 +1,140 @@
+// Statistics (stats.h), summed on demand from per-thread and per-heap counters.
+#include "mem/stats.h"
+
+#include "core/bits.h"
+#include "mem/internal.h"
+#include "mem/large.h"
+#include "mem/purge_thread.h"
+#include "numa/placement.h"
+
+namespace hoardlab::mem {
+
+void stats_total(TotalStats* out) noexcept {
+  *out = TotalStats{};
+  if (g.state.load_acquire() != kStateReady) return;
+  TotalStats& t = *out;
+  for (ThreadCache* tc = g.all_caches.load_acquire(); tc != nullptr;
+       tc = tc->next_all.load_relaxed()) {
+    std::uint64_t hits = tc->hits.load_relaxed();
+    t.cache_hits += hits;
+    t.allocations += hits + tc->slow_allocations.load_relaxed();
+    t.frees += tc->cached_frees.load_relaxed() + tc->slow_frees.load_relaxed();
+    t.remote_frees_sent += tc->remote_sent.load_relaxed();
+    t.remote_batches_sent += tc->remote_batches.load_relaxed();
+    t.heap_pass_overs += tc->pass_overs.load_relaxed();
+    t.cached_bytes += tc->cached_bytes.load_relaxed();
+  }
+  t.allocations += g.orphan_allocations.load_relaxed();
+  t.frees += g.orphan_frees.load_relaxed();
+  t.remote_frees_sent += g.orphan_remote_sent.load_relaxed();
+  t.remote_batches_sent += g.orphan_remote_batches.load_relaxed();
+  t.heap_pass_overs += g.orphan_pass_overs.load_relaxed();
+  std::uint64_t u = 0;
+  std::uint64_t a = 0;
+  for (unsigned i = 0; i < g.heap_count; ++i) {
+    Heap& h = g.heaps[i];
+    t.remote_frees_drained += h.remote_drained.load_relaxed();
+    t.superblocks_to_pool += h.to_pool.load_relaxed();
+    t.superblocks_from_pool += h.from_pool.load_relaxed();
+    u += h.pub_u.load_relaxed();
+    a += h.pub_a.load_relaxed();
+  }
+  t.remote_frees_drained += g.pooled_remote_drained.load_relaxed();
+  std::uint64_t pool_sb = 0;
+  std::uint64_t mapped = 0;
+  for (unsigned n = 0; n < g.nodes; ++n) {
+    std::int64_t c = g.pools[n].superblocks.load_relaxed();
+    pool_sb += c > 0 ? static_cast<std::uint64_t>(c) : 0;
+    mapped += g.arenas[n].committed_bytes.load_relaxed();
+  }
+  large::Stats ls = large::stats();
+  t.large_allocations = ls.allocations;
+  t.large_cached_bytes = ls.cached_bytes;
+  purge_thread::Stats ps = purge_thread::stats();
+  t.background_purged_bytes = ps.superblock_bytes + ps.large_bytes;
+  t.bytes_in_use = u + ls.live_bytes;
+  t.pool_bytes = pool_sb * g.sb_size;
+  t.bytes_held = a + t.pool_bytes + ls.mapped_bytes;
+  t.os_bytes_mapped = mapped + ls.mapped_bytes;
+  t.os_bytes_purged = g.purged_bytes.load_relaxed();
+  std::int64_t pending = g.pending_bytes.load_relaxed();
+  t.pending_bytes = pending > 0 ? static_cast<std::uint64_t>(pending) : 0;
+  // The peak is sampled here and never decreases.
+  std::uint64_t peak = g.peak_in_use.load_relaxed();
+  while (t.bytes_in_use > peak && !g.peak_in_use.cas_weak_acq_rel(peak, t.bytes_in_use)) {
+  }
+  t.peak_bytes_in_use = t.bytes_in_use > peak ? t.bytes_in_use : peak;
+  t.heaps = g.heap_count;
+  t.nodes = g.nodes;
+  t.superblock_size = g.sb_size;
+}
+
+bool stats_heap(std::uint32_t index, HeapStats* out) noexcept {
+  if (g.state.load_acquire() != kStateReady || index >= g.heap_count) return false;
+  Heap& h = g.heaps[index];
+  *out = HeapStats{h.allocations.load_relaxed(),
+                   h.frees.load_relaxed(),
+                   h.remote_drained.load_relaxed(),
+                   h.pub_u.load_relaxed(),
+                   h.pub_a.load_relaxed(),
+                   h.pub_superblocks.load_relaxed(),
+                   h.node,
+                   static_cast<std::uint32_t>(h.pub_partial_classes.load_relaxed())};
+  return true;
+}
+
+bool stats_node(std::uint32_t index, NodeStats* out) noexcept {
+  ensure_init();
+  if (index >= g.nodes) return false;
+  NodeStats s{};
+  std::int64_t pool = g.pools[index].superblocks.load_relaxed();
+  s.superblocks_held = pool > 0 ? static_cast<std::uint64_t>(pool) : 0;
+  for (unsigned i = 0; i < g.heap_count; ++i) {
+    if (g.heaps[i].node != index) continue;
+    s.superblocks_held += g.heaps[i].pub_superblocks.load_relaxed();
+    s.local_allocations += g.heaps[i].allocations.load_relaxed();
+  }
+  s.remote_allocations = g.remote_allocations[index].load_relaxed();
+  s.cross_node_remote_frees = g.cross_node_remote_frees[index].load_relaxed();
+  numa::NodePlacement np = numa::node_placement(static_cast<int>(index));
+  s.bytes_placed = g.arenas[index].committed_bytes.load_relaxed() + large::node_mapped_bytes(index);
+  s.os_node = np.os_node;
+  s.bound = np.bound ? 1 : 0;
+  *out = s;
+  return true;
+}
+
+const char* topology_source() noexcept {
+  ensure_init();
+  switch (g.topology->source) {
+  case numa::Source::kFallback:
+    return "fallback";
+  case numa::Source::kSysfs:
+    return "sysfs";
+  case numa::Source::kSynthetic:
+    return "synthetic";
+  case numa::Source::kHwloc:
+    return "hwloc";
+  case numa::Source::kHwlocXml:
+    return "hwloc-xml";
+  }
+  return "fallback";
+}
+
+BoundSample sample_bound() noexcept {
+  BoundSample s{};
+  if (g.state.load_acquire() != kStateReady) return s;
+  double f = g.tune.emptiness_f.load_relaxed();
+  std::size_t k = g.tune.emptiness_k.load_relaxed();
+  for (unsigned i = 0; i < g.heap_count; ++i) {
+    Heap* h = &g.heaps[i];
+    acquire_specific(h);
+    s.held += h->a;
+    if (h->a != 0) ++s.heaps_used;
+    s.bound += heap_bound(h, k, f);
+    release_heap(h);
+  }
+  return s;
+}
+
+} // namespace hoardlab::mem
