@@ -23,6 +23,7 @@ namespace {
 // to the heap (a try-acquire and a release) that finding a zero block takes.
 constexpr std::size_t kZeroedFromHeapMin = 1024;
 
+// Kept out of line: inlined, it would give the fast path a stack frame.
 __attribute__((noinline)) void* allocate_slow(std::size_t size) noexcept {
   if (!ensure_init()) return boot_allocate(size, 16);
   purge_thread::maybe_start(); // no allocator lock is held here (purge_thread.h)

@@ -150,6 +150,7 @@ void give_to_pool(Heap* h, Superblock* sb) noexcept {
     p.partial[sb->cls].push(sb);
 }
 
+// A superblock with a free block of class cls for h, or nullptr when memory is exhausted.
 Superblock* get_superblock(Heap* h, std::size_t cls) noexcept {
   if (core::ListNode* n = h->empty.front()) {
     Superblock* sb = Superblock::of_link(n);

@@ -26,8 +26,6 @@ std::size_t purge_blocks(Superblock* sb) noexcept {
   return g.sb_size - pal::kPageSize;
 }
 
-// Puts an empty superblock (owner already nullptr) on its pool's empty stack. Beyond the
-
 // Pops every superblock of a stack into a chain through link.next (unused while pooled).
 core::ListNode* pop_all(SuperblockStack& st) noexcept {
   core::ListNode* chain = nullptr;
@@ -44,6 +42,9 @@ Pool& pool_of(const Superblock* sb) noexcept {
   return g.pools[sb->node];
 }
 
+// once the delay has passed (purge_deferred): a superblock emptied and reused again within the
+// Puts an empty superblock (owner already nullptr) on its pool's empty stack. Beyond the
+// retention bound its block pages go back to the OS, at once when purge.delay_ms is 0, else
 // once the delay has passed (purge_deferred): a superblock emptied and reused again within the
 // delay costs no madvise and no page faults. The header page stays, since a concurrent pop may
 // read it (the pool's ABA argument).

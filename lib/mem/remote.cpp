@@ -74,6 +74,7 @@ void drain_pending(Heap* h) noexcept {
 
 namespace {
 
+// Pushes a pre-linked chain of blocks of sb (first..last) onto sb's remote list ([RF1]) and
 // tells the owner when the list was empty; the caller has done the accounting.
 void push_chain(Superblock* sb, void* first, void* last) noexcept {
   void* old = sb->remote_head.load_relaxed();
@@ -85,6 +86,7 @@ void push_chain(Superblock* sb, void* first, void* last) noexcept {
 
 } // namespace
 
+// The holder of h takes h's whole message queue ([MQ2]) and returns each block to its
 // superblock. Whatever the policy now is: messages sent before a switch of remote.policy are
 // delivered by the next holder all the same.
 //
