@@ -131,11 +131,23 @@ void on_acquire(Heap* h) noexcept {
 
 namespace {
 
-void give_to_pool(Heap* h, Superblock* sb) noexcept {
+// Gives sb to its node's pool; false when it must stay for now (a notification to h is in
+// flight: remote.cpp, N2).
+bool give_to_pool(Heap* h, Superblock* sb) noexcept {
+  // The giver claims in_pending first, so that sb never sits in a pool while it is on h's pending
+  // stack or about to be pushed there (remote.cpp, [GV1]). A claim already held is h's own entry
+  // (taken by drain_pending) or a notification in flight, which h keeps sb for.
+  bool unclaimed = false;
+  if (!sb->in_pending.cas_strong_acq_rel(unclaimed, true)) { // [GV1]
+    drain_pending(h);
+    unclaimed = false;
+    if (!sb->in_pending.cas_strong_acq_rel(unclaimed, true)) return false; // [GV1]
+  }
   // Ownership changes only after a drain: first the queue (it may hold blocks of sb), then sb's
-  // own list. Blocks that arrive after this reach sb through its list (drain_queue forwards).
+  // own list. Blocks that arrive after this reach sb through its list (drain_queue forwards), and
+  // its next owner takes them [AD1].
   drain_queue(h);
-  drain_remote(h, sb);
+  take_remote(h, sb);
   unlink(h, sb);
   h->a -= g.sb_size;
   h->u -= static_cast<std::size_t>(sb->used) * sb->block_size;
@@ -143,40 +155,42 @@ void give_to_pool(Heap* h, Superblock* sb) noexcept {
   h->to_pool.add_single_writer(1);
   Pool& p = pool_of(sb);
   sb->owner.store_release(nullptr); // [OW1]
+  // [GV2] released by an RMW: a notifier that found the claim held read-modify-wrote it before
+  // this, so its push is visible to whoever pops sb (N1).
+  sb->in_pending.exchange_acq_rel(false);
   p.superblocks.fetch_add_relaxed(1);
   if (sb->used == 0)
     push_empty(p, sb);
   else
     p.partial[sb->cls].push(sb);
+  return true;
 }
 
-// A superblock with a free block of class cls for h, or nullptr when memory is exhausted.
-Superblock* get_superblock(Heap* h, std::size_t cls) noexcept {
-  if (core::ListNode* n = h->empty.front()) {
-    Superblock* sb = Superblock::of_link(n);
+// h takes a partial superblock popped from pool p; returns it when it has a free block (one
+// that turns out full stays with h, as in Hoard), else nullptr.
+Superblock* adopt_partial(Heap* h, Pool& p, Superblock* sb, std::size_t cls) noexcept {
+  p.superblocks.fetch_sub_relaxed(1);
+  h->from_pool.add_single_writer(1);
+  adopt(h, sb);
+  take_remote(h, sb); // [AD1]
+  if (sb->used == 0) {
     unlink(h, sb);
     format(sb, cls);
     sb->group = group_for(sb);
     link(h, sb);
-    return sb;
   }
+  return sb->has_free() ? sb : nullptr;
+}
+
+// A superblock with a free block of class cls from the pools, adopted by h; nullptr when the
+// pools have none (now).
+Superblock* from_pools(Heap* h, std::size_t cls) noexcept {
   Pool& pool = g.pools[h->node];
-  // Partially used superblocks of this class first (Hoard's global heap), a few at a time: one
-  // that turns out full stays with h, as in Hoard.
+  // Partially used superblocks of this class first (Hoard's global heap), a few at a time.
   for (int tries = 0; tries < 4; ++tries) {
     Superblock* sb = pool.partial[cls].pop();
     if (sb == nullptr) break;
-    pool.superblocks.fetch_sub_relaxed(1);
-    h->from_pool.add_single_writer(1);
-    adopt(h, sb);
-    drain_remote(h, sb);
-    if (sb->used == 0) {
-      unlink(h, sb);
-      format(sb, cls);
-      sb->group = group_for(sb);
-      link(h, sb);
-    }
-    if (sb->has_free()) return sb;
+    if (adopt_partial(h, pool, sb, cls) != nullptr) return sb;
   }
   Superblock* sb = pop_empty(pool);
   if (sb == nullptr && g.nodes > 1) {
@@ -190,31 +204,48 @@ Superblock* get_superblock(Heap* h, std::size_t cls) noexcept {
           static_cast<unsigned>(order[i]) == h->node)
         continue;
       Pool& other = g.pools[order[i]];
-      if (Superblock* part = other.partial[cls].pop()) {
-        other.superblocks.fetch_sub_relaxed(1);
-        h->from_pool.add_single_writer(1);
-        adopt(h, part);
-        drain_remote(h, part);
-        if (part->used == 0) {
-          unlink(h, part);
-          format(part, cls);
-          part->group = group_for(part);
-          link(h, part);
-        }
-        if (part->has_free()) return part;
-      }
+      if (Superblock* part = other.partial[cls].pop())
+        if (adopt_partial(h, other, part, cls) != nullptr) return part;
       sb = pop_empty(other);
     }
   }
-  if (sb != nullptr) {
-    h->from_pool.add_single_writer(1);
-  } else {
-    sb = carve_superblock(static_cast<unsigned>(
-        numa::superblock_node(static_cast<int>(h->node),
-                              static_cast<numa::PlacementPolicy>(config::options().numa_policy))));
-    if (sb == nullptr && h->node != 0) sb = carve_superblock(h->node);
-    if (sb == nullptr) return nullptr;
+  if (sb == nullptr) return nullptr;
+  h->from_pool.add_single_writer(1);
+  format(sb, cls);
+  adopt(h, sb);
+  return sb;
+}
+
+// Whether a pass over some pool's stacks holds superblocks in a private chain [PS1].
+bool pool_pass_in_flight() noexcept {
+  for (unsigned n = 0; n < g.nodes; ++n)
+    if (g.pools[n].passes.load_acquire() > 0) return true; // [PS1]
+  return false;
+}
+
+// A superblock with a free block of class cls for h, or nullptr when memory is exhausted.
+Superblock* get_superblock(Heap* h, std::size_t cls) noexcept {
+  if (core::ListNode* n = h->empty.front()) {
+    Superblock* sb = Superblock::of_link(n);
+    unlink(h, sb);
+    format(sb, cls);
+    sb->group = group_for(sb);
+    link(h, sb);
+    return sb;
   }
+  // Fresh space is carved only when no pool has a superblock, nor will have one once the passes
+  // in flight put theirs back [PS1]: a pass pushes each superblock back as soon as it is done
+  // with it, so the wait is short.
+  for (;;) {
+    if (Superblock* sb = from_pools(h, cls)) return sb;
+    if (!pool_pass_in_flight()) break;
+    pal::yield();
+  }
+  Superblock* sb = carve_superblock(static_cast<unsigned>(
+      numa::superblock_node(static_cast<int>(h->node),
+                            static_cast<numa::PlacementPolicy>(config::options().numa_policy))));
+  if (sb == nullptr && h->node != 0) sb = carve_superblock(h->node);
+  if (sb == nullptr) return nullptr;
   format(sb, cls);
   adopt(h, sb);
   return sb;
@@ -442,8 +473,7 @@ void enforce_invariant(Heap* h) noexcept {
   double f = g.tune.emptiness_f.load_relaxed();
   while (invariant_violated(h, k, f)) {
     Superblock* sb = emptiest(h);
-    if (sb == nullptr || !at_least_f_empty(sb, f)) break;
-    give_to_pool(h, sb);
+    if (sb == nullptr || !at_least_f_empty(sb, f) || !give_to_pool(h, sb)) break;
   }
 }
 
@@ -471,8 +501,11 @@ void heap_collect(Heap* h) noexcept {
       }
     }
   }
-  while (core::ListNode* n = h->empty.front())
-    give_to_pool(h, Superblock::of_link(n));
+  for (core::ListNode* n = h->empty.front(); n != nullptr;) {
+    core::ListNode* next = h->empty.next_of(n); // saved: a give unlinks n
+    give_to_pool(h, Superblock::of_link(n));    // one that stays goes at the next collect
+    n = next;
+  }
   enforce_invariant(h);
 }
 

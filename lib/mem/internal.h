@@ -154,14 +154,21 @@ extern constinit thread_local bool tl_holds_all;
 void set_holds_all(bool on) noexcept;
 
 // ---- remote-free handshakes (remote.cpp) ----
-// The owner takes sb's whole remote list and returns the blocks to its free list.
+// The owner takes sb's whole remote list and returns the blocks to its free list; may skip a list
+// that looks empty, which is safe only for a superblock h owned before the pushes it may miss.
 std::size_t drain_remote(Heap* h, Superblock* sb) noexcept;
+// The same without the look: for a hand-off (adopt, give), where the look would miss a push
+// whose pusher saw the old owner (remote.cpp, [AD1]).
+std::size_t take_remote(Heap* h, Superblock* sb) noexcept;
 // The holder of h drains the superblocks on its pending stack.
 void drain_pending(Heap* h) noexcept;
 // The holder of h takes h's message queue (remote.policy = heap-queue).
 std::size_t drain_queue(Heap* h) noexcept;
 // The popper of a pool superblock drains its remote list without a heap.
 void drain_pooled(Superblock* sb) noexcept;
+// Fork child, holding every heap: rebuilds the pending stacks (claims left by threads that are
+// gone would otherwise silence their superblocks' notifications for good).
+void remote_fork_child() noexcept;
 
 // ---- the pool (pool.cpp) ----
 Pool& pool_of(const Superblock* sb) noexcept;

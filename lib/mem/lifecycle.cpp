@@ -256,6 +256,7 @@ void fork_child() noexcept {
   large::fork_child();
   for (unsigned n = 0; n < g.nodes; ++n)
     g.arenas[n].lock.reset_in_child();
+  remote_fork_child(); // while every heap is still held
   for (unsigned i = 0; i < g.heap_count; ++i)
     g.heaps[i].release_lock();
   // Only the forking thread survives; the caches of the others are leaked (their blocks stay

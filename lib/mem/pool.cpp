@@ -16,9 +16,11 @@ namespace {
 // into one mapping, so the number of mappings stays small however many superblocks exist.
 constexpr std::size_t kCommitChunk = std::size_t{4} << 20;
 
-// The caller holds sb alone (it is empty and off every stack, or not yet pushed).
+// The caller holds sb alone (it is empty and off every stack, or not yet pushed). Returns the
+// bytes given back: 0 when the OS refused, and then sb stays unpurged and nothing about its
+// contents changes (Z1: a refused madvise leaves the old bytes, so calloc must clear them).
 std::size_t purge_blocks(Superblock* sb) noexcept {
-  pal::purge(sb->base() + pal::kPageSize, g.sb_size - pal::kPageSize);
+  if (!pal::purge(sb->base() + pal::kPageSize, g.sb_size - pal::kPageSize)) return 0;
   sb->purged = true;
   sb->zero_state = kZeroAbovePage; // Z1: the block pages read as zero again
   sb->bump = nullptr;              // format then knows no block was handed out since
@@ -26,7 +28,20 @@ std::size_t purge_blocks(Superblock* sb) noexcept {
   return g.sb_size - pal::kPageSize;
 }
 
-// Pops every superblock of a stack into a chain through link.next (unused while pooled).
+// A pass over a pool's stacks, counted in Pool::passes [PS1] for as long as it lives.
+class PassGuard {
+public:
+  explicit PassGuard(Pool& p) noexcept : p_(p) { p_.passes.fetch_add_acq_rel(1); } // [PS1]
+  ~PassGuard() { p_.passes.fetch_add_acq_rel(-1); }                                // [PS1]
+  PassGuard(const PassGuard&) = delete;
+  PassGuard& operator=(const PassGuard&) = delete;
+
+private:
+  Pool& p_;
+};
+
+// Pops every superblock of a stack into a chain through link.next (unused while pooled). The
+// caller holds a PassGuard: poppers wait for the chain's superblocks to come back [PS1].
 core::ListNode* pop_all(SuperblockStack& st) noexcept {
   core::ListNode* chain = nullptr;
   while (Superblock* sb = st.pop()) {
@@ -55,7 +70,7 @@ void push_empty(Pool& p, Superblock* sb) noexcept {
     if (static_cast<std::uint64_t>(p.unpurged_empty.load_relaxed()) >=
         g.tune.retain_superblocks.load_relaxed()) {
       if (g.tune.purge_delay_ms.load_relaxed() == 0) {
-        purge_blocks(sb);
+        if (purge_blocks(sb) == 0) p.unpurged_empty.fetch_add_relaxed(1); // refused: kept as is
       } else {
         defer = true;
         stamp = pal::now_ms();
@@ -115,6 +130,7 @@ bool sweep_pool(Pool& p) noexcept {
   if (p.sweeping.load_relaxed() || p.sweeping.exchange_acquire(true)) return false;
   // Partial superblocks whose blocks have all come back by remote frees become empty ones.
   for (std::size_t c = 0; c < g.classes.count(); ++c) {
+    PassGuard pass(p); // one class at a time: the other classes' stacks stay in place
     if (p.partial[c].empty()) continue;
     core::ListNode* chain = pop_all(p.partial[c]);
     while (chain != nullptr) {
@@ -144,34 +160,40 @@ std::size_t purge_deferred(Pool& p, bool force) noexcept {
   if (!force && (oldest == 0 || now < oldest + delay)) return 0;
   if (p.purging.load_relaxed() || p.purging.exchange_acquire(true)) return 0;
   // Take every empty superblock out and purge, oldest stamps first in effect, those whose delay
-  // has run out while more than the retention bound stay unpurged. Pops meanwhile find the
-  // stack empty for a moment and carve fresh memory; a pass runs at most once per delay.
-  core::ListNode* chain = pop_all(p.empty);
-  std::uint64_t retain = g.tune.retain_superblocks.load_relaxed();
-  std::uint64_t next_oldest = 0;
-  std::int64_t waiting = 0;
+  // has run out while more than the retention bound stay unpurged. Each goes back as soon as it
+  // is done; a popper that finds the stack empty meanwhile waits for them [PS1].
   std::size_t released = 0;
-  while (chain != nullptr) {
-    Superblock* sb = Superblock::of_link(chain);
-    chain = chain->next;
-    sb->link.next = nullptr;
-    if (!sb->purged && sb->empty_since_ms != 0) {
-      bool over = static_cast<std::uint64_t>(p.unpurged_empty.load_relaxed()) > retain;
-      if (over && (force || now >= sb->empty_since_ms + delay)) {
-        released += purge_blocks(sb);
-        sb->empty_since_ms = 0;
-        p.unpurged_empty.fetch_sub_relaxed(1);
-      } else if (over) {
-        ++waiting;
-        if (next_oldest == 0 || sb->empty_since_ms < next_oldest) next_oldest = sb->empty_since_ms;
-      } else {
-        sb->empty_since_ms = 0; // within the retention bound now: kept unpurged
+  std::int64_t waiting = 0;
+  {
+    PassGuard pass(p); // ends before the flag is given back: fork sees no pass in flight [PS1]
+    core::ListNode* chain = pop_all(p.empty);
+    std::uint64_t retain = g.tune.retain_superblocks.load_relaxed();
+    std::uint64_t next_oldest = 0;
+    while (chain != nullptr) {
+      Superblock* sb = Superblock::of_link(chain);
+      chain = chain->next;
+      sb->link.next = nullptr;
+      if (!sb->purged && sb->empty_since_ms != 0) {
+        bool over = static_cast<std::uint64_t>(p.unpurged_empty.load_relaxed()) > retain;
+        std::size_t bytes = 0;
+        if (over && (force || now >= sb->empty_since_ms + delay) &&
+            (bytes = purge_blocks(sb)) != 0) {
+          released += bytes;
+          sb->empty_since_ms = 0;
+          p.unpurged_empty.fetch_sub_relaxed(1);
+        } else if (over) {
+          ++waiting;
+          if (next_oldest == 0 || sb->empty_since_ms < next_oldest)
+            next_oldest = sb->empty_since_ms;
+        } else {
+          sb->empty_since_ms = 0; // within the retention bound now: kept unpurged
+        }
       }
+      p.empty.push(sb);
     }
-    p.empty.push(sb);
+    p.deferred.store_relaxed(waiting);
+    p.oldest_deferred_ms.store_relaxed(next_oldest);
   }
-  p.deferred.store_relaxed(waiting);
-  p.oldest_deferred_ms.store_relaxed(next_oldest);
   if (waiting == 0) p.purge_inline.store_relaxed(false);
   p.purging.store_release(false);
   return released;
@@ -198,20 +220,30 @@ std::size_t purge_pools() noexcept {
   std::size_t released = 0;
   for (unsigned node = 0; node < g.nodes; ++node) {
     Pool& p = g.pools[node];
+    // The forking thread holds every pool's pass flag (fork_prepare): a trim from a prepare
+    // handler that runs after ours skips the pools rather than wait for itself.
+    if (tl_holds_all) continue;
     sweep_pool(p);
-    // Take every empty superblock out, purge it, put it back. Pops meanwhile find the stack
-    // empty for a moment and carve fresh memory; trimming is rare.
-    core::ListNode* chain = pop_all(p.empty);
-    while (chain != nullptr) {
-      Superblock* sb = Superblock::of_link(chain);
-      chain = chain->next;
-      sb->link.next = nullptr;
-      if (!sb->purged) {
-        released += purge_blocks(sb);
-        p.unpurged_empty.fetch_sub_relaxed(1);
+    // Take every empty superblock out, purge it, put it back [PS1]. One pass at a time: the
+    // deferred purge's flag, which fork_prepare also takes, so no chain is in flight across fork.
+    while (p.purging.load_relaxed() || p.purging.exchange_acquire(true))
+      pal::yield();
+    {
+      PassGuard pass(p); // ends before the flag is given back [PS1]
+      core::ListNode* chain = pop_all(p.empty);
+      while (chain != nullptr) {
+        Superblock* sb = Superblock::of_link(chain);
+        chain = chain->next;
+        sb->link.next = nullptr;
+        if (!sb->purged) {
+          std::size_t bytes = purge_blocks(sb);
+          released += bytes;
+          if (bytes != 0) p.unpurged_empty.fetch_sub_relaxed(1);
+        }
+        p.empty.push(sb);
       }
-      p.empty.push(sb);
     }
+    p.purging.store_release(false);
   }
   return released;
 }

@@ -9,10 +9,60 @@
 
 namespace hoardlab::mem {
 
-// The owner takes sb's whole remote list ([RF2]) and returns the blocks to its free list.
-std::size_t drain_remote(Heap* h, Superblock* sb) noexcept {
-  if (sb->remote_head.load_relaxed() == nullptr) return 0;
-  void* list = sb->remote_head.exchange_acquire(nullptr); // [RF2]
+/// The remote-free handshake: how a block freed by a thread that does not hold its superblock's
+/// owner heap gets back to that superblock, and how the owner learns there is something to take.
+///
+/// Protocol:   any thread pushes a pre-linked chain onto sb->remote_head (push_chain). The push
+///             that finds the list empty notifies (notify): it claims sb->in_pending and puts sb
+///             on its owner heap's pending stack. The holder of that heap takes the stack whole
+///             (drain_pending), releases each claim and takes each superblock's list. A pooled
+///             superblock (owner == nullptr) is not announced: the thread that pops it takes its
+///             list after it has made itself the owner (take_remote in adopt's callers). A holder
+///             gives a superblock away (give_to_pool) only after claiming in_pending itself, so a
+///             superblock never leaves a heap while it is on that heap's pending stack or while a
+///             notification to that heap is in flight.
+/// Invariants: (N1) remote_head != nullptr  implies one of: the owner is nullptr (the next popper
+///                  takes the list); sb is on its owner's pending stack with in_pending set, or a
+///                  notifier has claimed in_pending and will push it there or look again [PN3];
+///                  the owner heap's holder is about to take the list (adopt, give).
+///             (N2) in_pending == true  implies sb is on at most one pending stack, its owner's,
+///                  or about to be pushed there, or the claim is a giver's or a notifier's that is
+///                  being released; never set while sb sits in a pool.
+///             (N3) a superblock on h's pending stack has owner == h (N2 and the giver's claim).
+/// Ordering:   [RF1] the push's CAS is acq_rel: release publishes the chain's links to the taker;
+///             acquire makes a pusher that found the list emptied by a take ([RF2], [AD1]) see
+///             the owner the taker stored before it ([OW1]).
+///             [RF2] the owner's take is an exchange, acq_rel, pairing with [RF1].
+///             [AD1] store buffering: adopt stores owner [OW1], then takes the list; a pusher
+///             CASes the list [RF1], then loads owner [OW2]. Both sides touch the list with a
+///             read-modify-write, so the two RMWs are ordered: either the take comes later and
+///             gets the block, or the pusher's CAS reads the take's value and, by acquire, sees
+///             the new owner and notifies it. A relaxed "looks empty" load before the take would
+///             reopen the race, so take_remote has none.
+///             [PN1] the notifier's claim is an exchange, acq_rel.
+///             [PN2] store buffering: the holder releases a claim, then looks at the list; a
+///             pusher CASes the list, then tries to claim. The release is an RMW (exchange,
+///             acq_rel): if the pusher's claim came first, the release reads it and sees its
+///             push; otherwise the pusher's claim reads false and it notifies.
+///             [PN3] a notifier that claimed in_pending and then found the superblock pooled
+///             gives the claim back with an exchange (acq_rel) and looks at owner and list again:
+///             a push that found its claim set relied on it, and the exchange makes that push and
+///             the owner its taker stored visible.
+///             [GV1] the giver claims in_pending with a CAS (acq_rel) before it drains and
+///             stores owner = nullptr; [GV2] it releases the claim with an exchange (acq_rel): a
+///             notifier whose claim failed meanwhile wrote the flag by RMW after its push, so
+///             [GV2] reads that write and the push happens before the pool push that a popper
+///             acquires (N1 holds for the pooled superblock).
+///             [HN1] the push onto the pending stack is a CAS, release; [HN2] the holder's
+///             exchange is acquire.
+/// ABA:        remote_head and pending_head are emptied whole by exchange, never popped singly.
+///             pending_next is written only by the notifier holding the claim (N2), before its
+///             [HN1] push, and read by the holder before its [PN2] release.
+
+namespace {
+
+// Returns a taken list of sb's blocks to sb's free list (the caller owns sb by holding h).
+std::size_t return_list(Heap* h, Superblock* sb, void* list) noexcept {
   if (list == nullptr) return 0;
   std::size_t n = 1;
   void* tail = list;
@@ -37,37 +87,52 @@ std::size_t drain_remote(Heap* h, Superblock* sb) noexcept {
   return n;
 }
 
-namespace {
-
-// Tells sb's owner that sb has remote frees ([PN1], [HN1]).
-void notify_owner(Superblock* sb) noexcept {
-  if (sb->in_pending.exchange_acq_rel(true)) // [PN1] already on a pending stack
-    return;
-  Heap* o = sb->owner.load_acquire(); // [OW2]
-  if (o == nullptr) {
-    // In the pool: whoever pops it drains it.
-    sb->in_pending.store_release(false); // [PN2]
-    return;
+// Tells sb's owner that sb has remote frees (the push that found the list empty, or a holder
+// that found sb on its stack after sb changed owner).
+void notify(Superblock* sb) noexcept {
+  for (;;) {
+    if (sb->owner.load_acquire() == nullptr) return; // [OW2] pooled: the popper takes the list
+    if (sb->in_pending.exchange_acq_rel(true))       // [PN1] announced, or its claimer looks again
+      return;
+    // The owner is stable while the claim is held, unless it is nullptr (N2: a giver claims
+    // first); a pooled superblock may be adopted meanwhile, but only by a taker of its list.
+    if (Heap* o = sb->owner.load_acquire()) { // [OW2]
+      Superblock* old = o->pending_head.load_relaxed();
+      do {
+        sb->pending_next.store_relaxed(old);
+      } while (!o->pending_head.cas_weak_release(old, sb)); // [HN1]
+      return;
+    }
+    sb->in_pending.exchange_acq_rel(false); // [PN3]
+    if (sb->remote_head.load_acquire() == nullptr) return;
   }
-  Superblock* old = o->pending_head.load_relaxed();
-  do {
-    sb->pending_next.store_relaxed(old);
-  } while (!o->pending_head.cas_weak_release(old, sb)); // [HN1]
 }
 
 } // namespace
+
+std::size_t drain_remote(Heap* h, Superblock* sb) noexcept {
+  // The relaxed look is safe here, not in a hand-off: h has owned sb since before the pushes it
+  // may miss, so each of those found the list non-empty or notified h (N1).
+  if (sb->remote_head.load_relaxed() == nullptr) return 0;
+  return return_list(h, sb, sb->remote_head.exchange_acq_rel(nullptr)); // [RF2]
+}
+
+std::size_t take_remote(Heap* h, Superblock* sb) noexcept {
+  return return_list(h, sb, sb->remote_head.exchange_acq_rel(nullptr)); // [RF2] [AD1]
+}
 
 void drain_pending(Heap* h) noexcept {
   if (h->pending_head.load_relaxed() == nullptr) return;
   Superblock* s = h->pending_head.exchange_acquire(nullptr); // [HN2]
   h->pending_blocks.store_relaxed(0);
   while (s != nullptr) {
-    Superblock* next = s->pending_next.load_relaxed();
-    s->in_pending.store_release(false); // [PN2] a later push notifies again
+    Superblock* next =
+        s->pending_next.load_relaxed();    // before the release: a notifier may reuse it
+    s->in_pending.exchange_acq_rel(false); // [PN2] a later push notifies again
     if (s->owner.load_relaxed() == h)
       drain_remote(h, s);
-    else if (s->remote_head.load_relaxed() != nullptr)
-      notify_owner(s); // it changed owner since: tell the new one
+    else if (s->remote_head.load_acquire() != nullptr)
+      notify(s); // not expected (N3); the superblock's own owner is told
     s = next;
   }
 }
@@ -80,11 +145,36 @@ void push_chain(Superblock* sb, void* first, void* last) noexcept {
   void* old = sb->remote_head.load_relaxed();
   do {
     *static_cast<void**>(last) = old;
-  } while (!sb->remote_head.cas_weak_release(old, first)); // [RF1]
-  if (old == nullptr) notify_owner(sb);
+  } while (!sb->remote_head.cas_weak_acq_rel(old, first)); // [RF1]
+  if (old == nullptr) notify(sb);
 }
 
 } // namespace
+
+// Only the forking thread lives on in the child, holding every heap. A thread that was between
+// its claim of in_pending [PN1] and its push [HN1] (or its [PN3] release) when fork copied the
+// process left the claim set with no stack entry, and every later push to that superblock would
+// find the claim and rely on it: its blocks would stay in the list for good. So the pending stacks
+// are rebuilt from the superblocks themselves: every carved superblock is visited (a read of its
+// header: a few thousand for hundreds of MiB in use, once per fork), its claim cleared, and one
+// with blocks in its list and an owner put on that owner's stack, claimed (N1, N2).
+void remote_fork_child() noexcept {
+  for (unsigned i = 0; i < g.heap_count; ++i)
+    g.heaps[i].pending_head.store_relaxed(nullptr);
+  for (unsigned n = 0; n < g.nodes; ++n) {
+    const Arena& ar = g.arenas[n];
+    for (char* p = ar.begin; p != nullptr && p < ar.next; p += g.sb_size) {
+      auto* sb = reinterpret_cast<Superblock*>(p);
+      Heap* o = sb->owner.load_relaxed();
+      const bool announce = o != nullptr && sb->remote_head.load_relaxed() != nullptr;
+      if (sb->in_pending.load_relaxed() != announce) sb->in_pending.exchange_relaxed(announce);
+      if (announce) {
+        sb->pending_next.store_relaxed(o->pending_head.load_relaxed());
+        o->pending_head.store_relaxed(sb);
+      }
+    }
+  }
+}
 
 // The holder of h takes h's whole message queue ([MQ2]) and returns each block to its
 // superblock. Whatever the policy now is: messages sent before a switch of remote.policy are
@@ -195,7 +285,7 @@ void send_message(Heap* o, void* first, std::size_t n, std::size_t bytes) noexce
 // heap (no heap counts its bytes while it is in the pool).
 void drain_pooled(Superblock* sb) noexcept {
   if (sb->remote_head.load_relaxed() == nullptr) return;
-  void* list = sb->remote_head.exchange_acquire(nullptr); // [RF2]
+  void* list = sb->remote_head.exchange_acq_rel(nullptr); // [RF2]
   std::size_t n = 0;
   void* tail = nullptr;
   for (void* p = list; p != nullptr; p = *static_cast<void**>(p)) {

@@ -37,11 +37,13 @@ inline constexpr std::uint32_t kNoClass = 0xffffffffu;
 /// Invariants: (S1) used = |blocks handed out| = live + in thread caches + in remote_head;
 ///             used + |free_list| + (end - bump)/block_size == capacity.
 ///             (S2) owner == nullptr  <=>  the superblock is in its node's pool.
-///             (S3) in_pending == true while it is on some heap's pending stack (at most one).
-/// Ordering:   [RF1] a remote push's CAS is release, publishing the chain's links; [RF2] the
-///             owner's exchange is acquire and pairs with [RF1]. [OW1] owner is stored release
+///             (S3) in_pending: see remote.cpp's N1-N3 (set while sb is on its owner's pending
+///             stack or a claim on it is being pushed or given back; never while it is pooled).
+/// Ordering:   [RF1] a remote push's CAS is acq_rel, publishing the chain's links; [RF2] the
+///             owner's exchange is acq_rel and pairs with [RF1]. [OW1] owner is stored release
 ///             by the heap that hands the superblock on, after draining; [OW2] readers load it
-///             acquire. [PN1]/[PN2]: in_pending exchange acq_rel / store release.
+///             acquire. remote_head and in_pending: the handshake in remote.cpp ([RF1], [RF2],
+///             [AD1], [PN1]-[PN3], [GV1]/[GV2]); every write of in_pending is an RMW.
 /// ABA:        remote_head is only pushed to and emptied whole by exchange, never popped one
 ///             at a time, so no ABA is possible and no popper reads a block a user may write.
 struct alignas(64) Superblock {
