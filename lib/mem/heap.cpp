@@ -137,11 +137,9 @@ bool give_to_pool(Heap* h, Superblock* sb) noexcept {
   // The giver claims in_pending first, so that sb never sits in a pool while it is on h's pending
   // stack or about to be pushed there (remote.cpp, [GV1]). A claim already held is h's own entry
   // (taken by drain_pending) or a notification in flight, which h keeps sb for.
-  bool unclaimed = false;
-  if (!sb->in_pending.cas_strong_acq_rel(unclaimed, true)) { // [GV1]
+  if (!claim_for_give(sb)) {
     drain_pending(h);
-    unclaimed = false;
-    if (!sb->in_pending.cas_strong_acq_rel(unclaimed, true)) return false; // [GV1]
+    if (!claim_for_give(sb)) return false;
   }
   // Ownership changes only after a drain: first the queue (it may hold blocks of sb), then sb's
   // own list. Blocks that arrive after this reach sb through its list (drain_queue forwards), and
@@ -155,9 +153,7 @@ bool give_to_pool(Heap* h, Superblock* sb) noexcept {
   h->to_pool.add_single_writer(1);
   Pool& p = pool_of(sb);
   sb->owner.store_release(nullptr); // [OW1]
-  // [GV2] released by an RMW: a notifier that found the claim held read-modify-wrote it before
-  // this, so its push is visible to whoever pops sb (N1).
-  sb->in_pending.exchange_acq_rel(false);
+  release_give_claim(sb);           // a notifier that found the claim held relied on it (N1)
   p.superblocks.fetch_add_relaxed(1);
   if (sb->used == 0)
     push_empty(p, sb);
@@ -216,12 +212,15 @@ Superblock* from_pools(Heap* h, std::size_t cls) noexcept {
   return sb;
 }
 
-// Whether a pass over some pool's stacks holds superblocks in a private chain [PS1].
+} // namespace
+
 bool pool_pass_in_flight() noexcept {
   for (unsigned n = 0; n < g.nodes; ++n)
     if (g.pools[n].passes.load_acquire() > 0) return true; // [PS1]
   return false;
 }
+
+namespace {
 
 // A superblock with a free block of class cls for h, or nullptr when memory is exhausted.
 Superblock* get_superblock(Heap* h, std::size_t cls) noexcept {

@@ -166,6 +166,22 @@ void drain_pending(Heap* h) noexcept;
 std::size_t drain_queue(Heap* h) noexcept;
 // The popper of a pool superblock drains its remote list without a heap.
 void drain_pooled(Superblock* sb) noexcept;
+// The handshake's steps (remote.cpp, whose header states the protocol and tags), shared by the
+// allocator and tests/litmus:
+// Pushes a pre-linked chain of sb's blocks onto its remote list [RF1]; notifies when it was empty.
+void push_chain(Superblock* sb, void* first, void* last) noexcept;
+// Tells sb's owner that sb has remote frees: claims in_pending [PN1] and pushes sb on the
+// owner's pending stack [HN1]; nothing for a pooled superblock.
+void notify(Superblock* sb) noexcept;
+// Takes sb's whole remote list [RF2] [AD1].
+void* take_list(Superblock* sb) noexcept;
+// The holder gives back the claim of a superblock taken from its pending stack [PN2]; true when
+// its list has blocks to take.
+bool release_pending_claim(Superblock* sb) noexcept;
+// A giver claims in_pending before sb leaves its heap [GV1]; false while it is claimed.
+bool claim_for_give(Superblock* sb) noexcept;
+// ... and gives the claim back once owner is nullptr [GV2].
+void release_give_claim(Superblock* sb) noexcept;
 // Fork child, holding every heap: rebuilds the pending stacks (claims left by threads that are
 // gone would otherwise silence their superblocks' notifications for good).
 void remote_fork_child() noexcept;
@@ -175,5 +191,8 @@ Pool& pool_of(const Superblock* sb) noexcept;
 // Puts an empty superblock (owner already nullptr) on its pool's empty stack.
 void push_empty(Pool& p, Superblock* sb) noexcept;
 Superblock* pop_empty(Pool& p) noexcept;
+// Whether a pass over some pool's stacks holds superblocks in a private chain (Pool::passes,
+// [PS1]): a popper that found the pools empty waits for it before carving.
+bool pool_pass_in_flight() noexcept;
 
 } // namespace hoardlab::mem

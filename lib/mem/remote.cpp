@@ -49,15 +49,36 @@ namespace hoardlab::mem {
 ///             a push that found its claim set relied on it, and the exchange makes that push and
 ///             the owner its taker stored visible.
 ///             [GV1] the giver claims in_pending with a CAS (acq_rel) before it drains and
-///             stores owner = nullptr; [GV2] it releases the claim with an exchange (acq_rel): a
-///             notifier whose claim failed meanwhile wrote the flag by RMW after its push, so
-///             [GV2] reads that write and the push happens before the pool push that a popper
-///             acquires (N1 holds for the pooled superblock).
+///             stores owner = nullptr: a notifier's claim and the giver's are ordered, so no
+///             notifier pushes sb onto the stack of a heap that gave it away (N2, N3). [GV2] it
+///             gives the claim back with an exchange, like every write of the flag; a push whose
+///             notifier found the giver's claim reaches the pool's next popper through [AD1]
+///             (the popper's take is an RMW, so it reads the push, or the push reads the take).
 ///             [HN1] the push onto the pending stack is a CAS, release; [HN2] the holder's
 ///             exchange is acquire.
 /// ABA:        remote_head and pending_head are emptied whole by exchange, never popped singly.
 ///             pending_next is written only by the notifier holding the claim (N2), before its
 ///             [HN1] push, and read by the holder before its [PN2] release.
+
+// ---- the handshake's steps, each used by the allocator and by tests/litmus ----
+
+void* take_list(Superblock* sb) noexcept {
+  return sb->remote_head.exchange_acq_rel(nullptr); // [RF2] [AD1]
+}
+
+bool release_pending_claim(Superblock* sb) noexcept {
+  sb->in_pending.exchange_acq_rel(false);           // [PN2]
+  return sb->remote_head.load_relaxed() != nullptr; // after [PN2]: sees a push that relied on it
+}
+
+bool claim_for_give(Superblock* sb) noexcept {
+  bool unclaimed = false;
+  return sb->in_pending.cas_strong_acq_rel(unclaimed, true); // [GV1]
+}
+
+void release_give_claim(Superblock* sb) noexcept {
+  sb->in_pending.exchange_acq_rel(false); // [GV2]
+}
 
 namespace {
 
@@ -87,8 +108,8 @@ std::size_t return_list(Heap* h, Superblock* sb, void* list) noexcept {
   return n;
 }
 
-// Tells sb's owner that sb has remote frees (the push that found the list empty, or a holder
-// that found sb on its stack after sb changed owner).
+} // namespace
+
 void notify(Superblock* sb) noexcept {
   for (;;) {
     if (sb->owner.load_acquire() == nullptr) return; // [OW2] pooled: the popper takes the list
@@ -108,17 +129,15 @@ void notify(Superblock* sb) noexcept {
   }
 }
 
-} // namespace
-
 std::size_t drain_remote(Heap* h, Superblock* sb) noexcept {
   // The relaxed look is safe here, not in a hand-off: h has owned sb since before the pushes it
   // may miss, so each of those found the list non-empty or notified h (N1).
   if (sb->remote_head.load_relaxed() == nullptr) return 0;
-  return return_list(h, sb, sb->remote_head.exchange_acq_rel(nullptr)); // [RF2]
+  return return_list(h, sb, take_list(sb));
 }
 
 std::size_t take_remote(Heap* h, Superblock* sb) noexcept {
-  return return_list(h, sb, sb->remote_head.exchange_acq_rel(nullptr)); // [RF2] [AD1]
+  return return_list(h, sb, take_list(sb));
 }
 
 void drain_pending(Heap* h) noexcept {
@@ -126,21 +145,18 @@ void drain_pending(Heap* h) noexcept {
   Superblock* s = h->pending_head.exchange_acquire(nullptr); // [HN2]
   h->pending_blocks.store_relaxed(0);
   while (s != nullptr) {
-    Superblock* next =
-        s->pending_next.load_relaxed();    // before the release: a notifier may reuse it
-    s->in_pending.exchange_acq_rel(false); // [PN2] a later push notifies again
-    if (s->owner.load_relaxed() == h)
-      drain_remote(h, s);
-    else if (s->remote_head.load_acquire() != nullptr)
-      notify(s); // not expected (N3); the superblock's own owner is told
+    // The link first: once the claim is given back, a notifier may push s again.
+    Superblock* next = s->pending_next.load_relaxed();
+    if (release_pending_claim(s)) { // a later push notifies again
+      if (s->owner.load_relaxed() == h)
+        take_remote(h, s);
+      else
+        notify(s); // not expected (N3); the superblock's own owner is told
+    }
     s = next;
   }
 }
 
-namespace {
-
-// Pushes a pre-linked chain of blocks of sb (first..last) onto sb's remote list ([RF1]) and
-// tells the owner when the list was empty; the caller has done the accounting.
 void push_chain(Superblock* sb, void* first, void* last) noexcept {
   void* old = sb->remote_head.load_relaxed();
   do {
@@ -148,8 +164,6 @@ void push_chain(Superblock* sb, void* first, void* last) noexcept {
   } while (!sb->remote_head.cas_weak_acq_rel(old, first)); // [RF1]
   if (old == nullptr) notify(sb);
 }
-
-} // namespace
 
 // Only the forking thread lives on in the child, holding every heap. A thread that was between
 // its claim of in_pending [PN1] and its push [HN1] (or its [PN3] release) when fork copied the
