@@ -2,11 +2,14 @@
 // or purged bump regions, fresh large mappings), so their pages stay untouched.
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <set>
 #include <thread>
 #include <vector>
+
+#include <sys/mman.h>
 
 #include "hoardlab/hoardlab.h"
 #include "mem/internal.h"
@@ -121,6 +124,30 @@ TEST(Calloc, PurgedSuperblocksAreZeroIncludingTheirHeaderPageBlocks) {
   ASSERT_EQ(hl_option_set("purge.delay_ms", "0"), 0);
   dirty_superblocks_then_calloc(1024, 1024);
   dirty_superblocks_then_calloc(256, 2048);
+  ASSERT_EQ(hl_option_set("purge.retain_superblocks", "16"), 0);
+  ASSERT_EQ(hl_option_set("purge.delay_ms", "100"), 0);
+}
+
+// A purge the OS refuses (madvise(MADV_DONTNEED) fails with EINVAL on locked pages, as under
+// mlockall) leaves the old bytes: the superblock must not be taken for zero. Every empty
+// superblock is purged at once (retention 0, no delay), with node 0's arena locked in memory.
+TEST(Calloc, ARefusedPurgeIsNotTakenForZero) {
+  ASSERT_EQ(hl_option_set("purge.retain_superblocks", "0"), 0);
+  ASSERT_EQ(hl_option_set("purge.delay_ms", "0"), 0);
+  dirty_superblocks_then_calloc(2048, 2048); // commits the arena the locked run reuses
+  hoardlab::mem::Arena& arena = hoardlab::mem::g.arenas[0];
+  const std::size_t locked = static_cast<std::size_t>(arena.committed - arena.begin);
+  if (::mlock(arena.begin, locked) != 0) {
+    ASSERT_EQ(hl_option_set("purge.retain_superblocks", "16"), 0);
+    ASSERT_EQ(hl_option_set("purge.delay_ms", "100"), 0);
+    GTEST_SKIP() << "mlock of " << locked << " bytes refused: " << std::strerror(errno);
+  }
+  const std::uint64_t purged_before = hoardlab::mem::g.purged_bytes.load_relaxed();
+  dirty_superblocks_then_calloc(2048, 2048);
+  dirty_superblocks_then_calloc(1024, 4096);
+  // Purges were attempted on the locked superblocks and refused, so none was counted.
+  EXPECT_EQ(hoardlab::mem::g.purged_bytes.load_relaxed(), purged_before);
+  ::munlock(arena.begin, locked);
   ASSERT_EQ(hl_option_set("purge.retain_superblocks", "16"), 0);
   ASSERT_EQ(hl_option_set("purge.delay_ms", "100"), 0);
 }
