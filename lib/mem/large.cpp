@@ -1,5 +1,6 @@
 #include "mem/large.h"
 
+#include <cstdint>
 #include <cstring>
 
 #include "config/options.h"
@@ -345,6 +346,20 @@ bool cache_extend(char* end, std::size_t extra, std::uint32_t node) noexcept {
   return false;
 }
 
+// The page run an object of `size` bytes needs: its header page, the padding up to `alignment`
+// (a power of two, at least a page; install() starts the object at most `alignment` past the
+// run's start), and the object, in whole pages. false when that length overflows or exceeds
+// PTRDIFF_MAX (no object may be longer, so that differences of pointers into it are defined):
+// alignments of 2^62 and up with sizes near SIZE_MAX, whose sum would wrap to a few pages and
+// be served a run of the wrong length.
+bool run_bytes(std::size_t size, std::size_t alignment, std::size_t* bytes) noexcept {
+  std::size_t unrounded = 0;
+  if (__builtin_add_overflow(size, alignment, &unrounded)) return false;
+  if (core::round_up_overflows(unrounded, kPage)) return false;
+  *bytes = core::round_up(unrounded, kPage);
+  return *bytes <= static_cast<std::size_t>(PTRDIFF_MAX);
+}
+
 // Makes the page run [base, base + bytes) an object of `size` bytes at the first address past
 // its header page aligned to `alignment`: writes the header, marks the pagemap, counts it.
 // nullptr when the pagemap leaf cannot be mapped; the run is then unmapped.
@@ -372,10 +387,8 @@ char* install(char* base, std::size_t bytes, std::size_t size, std::size_t align
 
 void* allocate(std::size_t size, std::size_t alignment, bool zeroed) noexcept {
   if (alignment < kPage) alignment = kPage;
-  // map = header page + padding for the alignment + the object, in pages; overflow-checked.
-  std::size_t extra = kPage + (alignment - kPage);
-  if (size > (SIZE_MAX >> 2) - extra) return nullptr;
-  std::size_t bytes = core::round_up(size + extra, kPage);
+  std::size_t bytes = 0;
+  if (!run_bytes(size, alignment, &bytes)) return nullptr;
   // numa.policy as for superblock arenas: the mapping goes to the thread's node (local, none) or
   // round-robin over the nodes (interleave); a cached mapping is reused only on its own node.
   auto policy = numa::PlacementPolicy::kNone;
@@ -436,8 +449,11 @@ void* reallocate(void* p, std::size_t size) noexcept {
   }
   std::size_t offset =
       static_cast<std::size_t>(static_cast<char*>(p) - static_cast<char*>(h->base));
-  if (size > (SIZE_MAX >> 2) - offset) return nullptr;
-  std::size_t bytes = core::round_up(offset + size, kPage);
+  // The run keeps its start: header page and padding (offset, a multiple of the page) and the
+  // object. offset is at least a page, so the copy's run below (a page and the object) is no
+  // longer than this one and needs no check of its own.
+  std::size_t bytes = 0;
+  if (!run_bytes(size, offset, &bytes)) return nullptr;
   std::size_t old_bytes = h->map_bytes;
   void* old_base = h->base;
   std::size_t old_requested = h->requested;
