@@ -383,6 +383,33 @@ char* install(char* base, std::size_t bytes, std::size_t size, std::size_t align
   return user;
 }
 
+// Shrinks the object at p (its header h) to `size` bytes, no more than it has room for: the
+// whole pages past its new end leave the run as a freed run of their own (cached, joined with a
+// cached run that follows, or unmapped past the cache's bound), so that resident memory follows
+// the live data, as after glibc's mremap. Kept, a 64 MiB object shrunk to 64 KiB held all its
+// pages until freed. A later growth takes the pages back in place if they are still cached.
+void shrink_in_place(Header* h, void* p, std::size_t size) noexcept {
+  char* base = static_cast<char*>(h->base);
+  std::size_t offset = static_cast<std::size_t>(static_cast<char*>(p) - base);
+  // offset + size <= offset + usable == map_bytes, a multiple of the page: no overflow.
+  std::size_t keep = core::round_up(offset + size, kPage);
+  std::size_t old_requested = h->requested;
+  if (keep < h->map_bytes) {
+    char* tail = base + keep;
+    std::size_t tail_bytes = h->map_bytes - keep;
+    std::uint32_t node = node_of(h);
+    h->map_bytes = keep;
+    h->usable = keep - offset;
+    if (!cache_put(&tail, &tail_bytes, node)) {
+      pal::unmap(tail, tail_bytes);
+      count_mapped(node, tail_bytes, false);
+    }
+  }
+  h->requested = size;
+  g_live_bytes.fetch_add_relaxed(size);
+  g_live_bytes.fetch_sub_relaxed(old_requested);
+}
+
 } // namespace
 
 void* allocate(std::size_t size, std::size_t alignment, bool zeroed) noexcept {
@@ -442,9 +469,7 @@ std::size_t usable_size(const void* p) noexcept {
 void* reallocate(void* p, std::size_t size) noexcept {
   Header* h = header_of(p);
   if (size <= h->usable) {
-    g_live_bytes.fetch_add_relaxed(size);
-    g_live_bytes.fetch_sub_relaxed(h->requested);
-    h->requested = size;
+    shrink_in_place(h, p, size);
     return p;
   }
   std::size_t offset =
