@@ -510,6 +510,8 @@ void* reallocate(void* p, std::size_t size) noexcept {
   // thread's new object (it would then be taken for a foreign pointer: its free ignored, its
   // realloc refused). Nobody else may use p meanwhile: the caller owns it.
   mark(core::addr(p), false);
+  // The pages may have been another thread's object until its own mremap moved it away; TSan
+  // does not see mremap, and pal::remap tells it ([RM1], [RM2] in pal.cpp).
   char* base = static_cast<char*>(pal::remap(old_base, old_bytes, bytes));
   if (base == nullptr) {
     (void)mark(core::addr(p), true); // its leaf exists: p was marked
