@@ -1,5 +1,6 @@
 #include "mem/large.h"
 
+#include <cstdint>
 #include <cstring>
 
 #include "config/options.h"
@@ -345,6 +346,20 @@ bool cache_extend(char* end, std::size_t extra, std::uint32_t node) noexcept {
   return false;
 }
 
+// The page run an object of `size` bytes needs: its header page, the padding up to `alignment`
+// (a power of two, at least a page; install() starts the object at most `alignment` past the
+// run's start), and the object, in whole pages. false when that length overflows or exceeds
+// PTRDIFF_MAX (no object may be longer, so that differences of pointers into it are defined):
+// alignments of 2^62 and up with sizes near SIZE_MAX, whose sum would wrap to a few pages and
+// be served a run of the wrong length.
+bool run_bytes(std::size_t size, std::size_t alignment, std::size_t* bytes) noexcept {
+  std::size_t unrounded = 0;
+  if (__builtin_add_overflow(size, alignment, &unrounded)) return false;
+  if (core::round_up_overflows(unrounded, kPage)) return false;
+  *bytes = core::round_up(unrounded, kPage);
+  return *bytes <= static_cast<std::size_t>(PTRDIFF_MAX);
+}
+
 // Makes the page run [base, base + bytes) an object of `size` bytes at the first address past
 // its header page aligned to `alignment`: writes the header, marks the pagemap, counts it.
 // nullptr when the pagemap leaf cannot be mapped; the run is then unmapped.
@@ -368,14 +383,39 @@ char* install(char* base, std::size_t bytes, std::size_t size, std::size_t align
   return user;
 }
 
+// Shrinks the object at p (its header h) to `size` bytes, no more than it has room for: the
+// whole pages past its new end leave the run as a freed run of their own (cached, joined with a
+// cached run that follows, or unmapped past the cache's bound), so that resident memory follows
+// the live data, as after glibc's mremap. Kept, a 64 MiB object shrunk to 64 KiB held all its
+// pages until freed. A later growth takes the pages back in place if they are still cached.
+void shrink_in_place(Header* h, void* p, std::size_t size) noexcept {
+  char* base = static_cast<char*>(h->base);
+  std::size_t offset = static_cast<std::size_t>(static_cast<char*>(p) - base);
+  // offset + size <= offset + usable == map_bytes, a multiple of the page: no overflow.
+  std::size_t keep = core::round_up(offset + size, kPage);
+  std::size_t old_requested = h->requested;
+  if (keep < h->map_bytes) {
+    char* tail = base + keep;
+    std::size_t tail_bytes = h->map_bytes - keep;
+    std::uint32_t node = node_of(h);
+    h->map_bytes = keep;
+    h->usable = keep - offset;
+    if (!cache_put(&tail, &tail_bytes, node)) {
+      pal::unmap(tail, tail_bytes);
+      count_mapped(node, tail_bytes, false);
+    }
+  }
+  h->requested = size;
+  g_live_bytes.fetch_add_relaxed(size);
+  g_live_bytes.fetch_sub_relaxed(old_requested);
+}
+
 } // namespace
 
 void* allocate(std::size_t size, std::size_t alignment, bool zeroed) noexcept {
   if (alignment < kPage) alignment = kPage;
-  // map = header page + padding for the alignment + the object, in pages; overflow-checked.
-  std::size_t extra = kPage + (alignment - kPage);
-  if (size > (SIZE_MAX >> 2) - extra) return nullptr;
-  std::size_t bytes = core::round_up(size + extra, kPage);
+  std::size_t bytes = 0;
+  if (!run_bytes(size, alignment, &bytes)) return nullptr;
   // numa.policy as for superblock arenas: the mapping goes to the thread's node (local, none) or
   // round-robin over the nodes (interleave); a cached mapping is reused only on its own node.
   auto policy = numa::PlacementPolicy::kNone;
@@ -429,15 +469,16 @@ std::size_t usable_size(const void* p) noexcept {
 void* reallocate(void* p, std::size_t size) noexcept {
   Header* h = header_of(p);
   if (size <= h->usable) {
-    g_live_bytes.fetch_add_relaxed(size);
-    g_live_bytes.fetch_sub_relaxed(h->requested);
-    h->requested = size;
+    shrink_in_place(h, p, size);
     return p;
   }
   std::size_t offset =
       static_cast<std::size_t>(static_cast<char*>(p) - static_cast<char*>(h->base));
-  if (size > (SIZE_MAX >> 2) - offset) return nullptr;
-  std::size_t bytes = core::round_up(offset + size, kPage);
+  // The run keeps its start: header page and padding (offset, a multiple of the page) and the
+  // object. offset is at least a page, so the copy's run below (a page and the object) is no
+  // longer than this one and needs no check of its own.
+  std::size_t bytes = 0;
+  if (!run_bytes(size, offset, &bytes)) return nullptr;
   std::size_t old_bytes = h->map_bytes;
   void* old_base = h->base;
   std::size_t old_requested = h->requested;
@@ -469,6 +510,8 @@ void* reallocate(void* p, std::size_t size) noexcept {
   // thread's new object (it would then be taken for a foreign pointer: its free ignored, its
   // realloc refused). Nobody else may use p meanwhile: the caller owns it.
   mark(core::addr(p), false);
+  // The pages may have been another thread's object until its own mremap moved it away; TSan
+  // does not see mremap, and pal::remap tells it ([RM1], [RM2] in pal.cpp).
   char* base = static_cast<char*>(pal::remap(old_base, old_bytes, bytes));
   if (base == nullptr) {
     (void)mark(core::addr(p), true); // its leaf exists: p was marked

@@ -56,10 +56,47 @@ bool purge(void* p, std::size_t bytes) noexcept {
   return ::madvise(p, bytes, MADV_DONTNEED) == 0;
 }
 
+// mremap under ThreadSanitizer. TSan intercepts mmap and munmap (a fresh mapping's shadow is
+// reset, an unmapped range's history dropped) but not mremap (clang 14's runtime has no mremap
+// interceptor): the pages a move vacates keep their accesses in TSan's shadow, and the pages it
+// lands on keep whatever was recorded there before. When one thread's large object moves away
+// and another thread's mremap then lands on the vacated pages (the kernel reuses the hole at
+// once), the second thread's first writes are checked against the first thread's old accesses,
+// with no happens-before between them, and TSan reports a race the kernel rules out: it unmaps
+// the pages from the first object before it maps them for the second (both calls hold the
+// process's mmap lock). core_stress.pure_hoard failed so: a header written after mremap, against
+// another thread's memcpy into the run that had been there.
+//  [RM1] Before the call, a release on each page of the old range, the page's address its
+//        sync object: the caller owns the range, so its history covers every access to it.
+//  [RM2] After the call, an acquire on each page of the new range, pairing with the [RM1] of
+//        the move that last vacated that page. Only the pages' addresses link the two, so threads
+//        whose remaps never touch common pages stay unordered, and a real race still shows.
+// A page reused through munmap and mmap instead needs nothing: TSan resets it on both.
+#if defined(__SANITIZE_THREAD__)
+#define HOARDLAB_PAL_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define HOARDLAB_PAL_TSAN 1
+#endif
+#endif
+#ifdef HOARDLAB_PAL_TSAN
+extern "C" void __tsan_acquire(void* addr);
+extern "C" void __tsan_release(void* addr);
+#endif
+
 void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes) noexcept {
   ErrnoKeeper keep;
+#ifdef HOARDLAB_PAL_TSAN
+  for (std::size_t at = 0; at < old_bytes; at += kPageSize)
+    __tsan_release(static_cast<char*>(p) + at); // [RM1]
+#endif
   void* q = ::mremap(p, old_bytes, new_bytes, MREMAP_MAYMOVE);
-  return q == MAP_FAILED ? nullptr : q;
+  if (q == MAP_FAILED) return nullptr;
+#ifdef HOARDLAB_PAL_TSAN
+  for (std::size_t at = 0; at < new_bytes; at += kPageSize)
+    __tsan_acquire(static_cast<char*>(q) + at); // [RM2] pairs with [RM1]
+#endif
+  return q;
 }
 
 std::size_t resident_bytes() noexcept {

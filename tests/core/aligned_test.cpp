@@ -3,6 +3,7 @@
 // threshold are served by size classes instead of page runs.
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -11,6 +12,7 @@
 #include "core/bits.h"
 #include "core/size_classes.h"
 #include "hoardlab/hoardlab.h"
+#include "mem/allocator.h"
 #include "mem/internal.h"
 #include "mem/state.h"
 #include "mem/superblock.h"
@@ -125,6 +127,73 @@ TEST(AlignedAllocation, ManyAlignedBlocksOfOneClassAreDistinctAndStayAligned) {
     hl_free(ps[i]);
   }
   EXPECT_EQ(hl_check_invariants(), 0);
+}
+
+std::uint64_t large_cached_bytes() {
+  hl_stats s{};
+  hl_stats_get(&s);
+  return s.large_cached_bytes;
+}
+
+std::uint64_t os_mapped_bytes() {
+  hl_stats s{};
+  hl_stats_get(&s);
+  return s.os_bytes_mapped;
+}
+
+// Alignments of 2^62 and 2^63 and sizes near SIZE_MAX can never be met: the page run they need
+// (a header page, the padding up to the alignment, the object) is longer than the address
+// space. Each request must fail before a run is taken. With an overflowing computation the run's
+// length wraps to a few pages: the request is then served a run of the wrong size, taken from
+// the cache (or mapped), which only luck (an aligned start outside the pagemap) throws away.
+TEST(AlignedAllocation, AlignmentsOfTwoToTheSixtyTwoAndUpOrSizesNearSizeMaxFailBeforeTakingARun) {
+  constexpr std::size_t k62 = std::size_t{1} << 62;
+  constexpr std::size_t k63 = std::size_t{1} << 63;
+  constexpr std::size_t kWrapsTo = 64 << 10; // what size + alignment wraps to, below
+  // A freed 1 MiB object: a cached run that a wrapped 64 KiB request would be served from.
+  hl_collect();
+  void* keep = hl_malloc(1 << 20);
+  ASSERT_NE(keep, nullptr);
+  hl_free(keep);
+  const std::uint64_t cached = large_cached_bytes();
+  const std::uint64_t mapped = os_mapped_bytes();
+  ASSERT_GE(cached, std::uint64_t{1} << 20);
+
+  for (std::size_t a : {k62, k63}) {
+    for (std::size_t size : {std::size_t{100}, std::size_t{1} << 20, SIZE_MAX, SIZE_MAX - 4095,
+                             0 - a,               // size + a wraps to 0
+                             0 - a + kWrapsTo}) { // size + a wraps to 64 KiB
+      EXPECT_EQ(hoardlab::mem::allocate_aligned(a, size), nullptr) << a << " " << size;
+      EXPECT_EQ(large_cached_bytes(), cached) << "a cached run was taken for " << a << " " << size;
+      EXPECT_EQ(os_mapped_bytes(), mapped)
+          << "pages were mapped or unmapped for " << a << " " << size;
+    }
+    // The C API: NULL with ENOMEM (the alignment is a valid power of two, so not EINVAL).
+    errno = 0;
+    EXPECT_EQ(hl_aligned_alloc(a, 100), nullptr);
+    EXPECT_EQ(errno, ENOMEM) << a;
+    errno = 0;
+    EXPECT_EQ(hl_aligned_alloc(a, SIZE_MAX - 4095), nullptr);
+    EXPECT_EQ(errno, ENOMEM) << a;
+    void* out = &keep;
+    EXPECT_EQ(hl_posix_memalign(&out, a, 100), ENOMEM) << a;
+    EXPECT_EQ(out, &keep) << "posix_memalign wrote its result on failure";
+  }
+
+  // A large object's realloc to a size near SIZE_MAX fails and leaves the object as it was.
+  auto* p = static_cast<unsigned char*>(hl_malloc(100000));
+  ASSERT_NE(p, nullptr);
+  hoardlab::test::fill_pattern(p, 100000, 9);
+  for (std::size_t size : {SIZE_MAX, SIZE_MAX - 4095, SIZE_MAX - (std::size_t{1} << 20)}) {
+    EXPECT_EQ(hoardlab::mem::reallocate(p, size), nullptr) << size;
+    errno = 0;
+    EXPECT_EQ(hl_realloc(p, size), nullptr) << size;
+    EXPECT_EQ(errno, ENOMEM);
+  }
+  EXPECT_TRUE(hoardlab::test::check_pattern(p, 100000, 9));
+  EXPECT_EQ(hl_owns(p), 1);
+  hl_free(p);
+  hl_collect();
 }
 
 } // namespace

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstring>
 #include <thread>
 #include <vector>
 
@@ -75,6 +76,53 @@ TEST(Purge, EmptySuperblocksBeyondTheRetentionBoundArePurgedOnlyAfterTheDelay) {
   EXPECT_GT(purged_bytes(), before + kPeak / 2) << "the empty superblocks were not purged";
   ASSERT_EQ(hl_option_set("purge.delay_ms", "100"), 0);
   EXPECT_EQ(hl_check_invariants(), 0);
+}
+
+// A large object shrunk by realloc gives back the pages past its new end, as glibc's mremap does:
+// resident memory follows the live data. At most the large cache's bound of freed tails stays
+// resident (large.cache_bytes, kept for reuse as freed runs are), so after the shrink
+//   RSS <= base + live runs + cached tails + slack,
+// where live runs are the objects and their header pages (16 x 68 KiB), cached tails at most
+// large.cache_bytes (32 MiB by default), and slack 8 MiB for what else the process touches (page
+// tables, the test's own allocations). Kept whole, the 256 MiB peak would stay resident.
+TEST(Rss, FollowsTheLiveDataWhenLargeObjectsShrinkByRealloc) {
+#ifdef HOARDLAB_TEST_UNDER_TSAN
+  GTEST_SKIP() << "TSan's shadow memory (several bytes per byte touched) stays resident";
+#endif
+  constexpr int kObjects = 16;
+  constexpr std::size_t kBig = 16u << 20;
+  constexpr std::size_t kSmall = 64u << 10;
+  constexpr std::size_t kLive = kObjects * (kSmall + 4096);
+  constexpr std::size_t kSlack = 8u << 20;
+  hl_collect();
+  std::size_t base = hoardlab::pal::resident_bytes();
+  ASSERT_GT(base, 0u) << "/proc/self/statm unreadable";
+  void* ps[kObjects] = {};
+  for (int i = 0; i < kObjects; ++i) {
+    ps[i] = hl_malloc(kBig);
+    ASSERT_NE(ps[i], nullptr);
+    std::memset(ps[i], i + 1, kBig);
+  }
+  std::size_t peak = hoardlab::pal::resident_bytes();
+  ASSERT_GT(peak, base + kObjects * kBig / 2);
+  for (int i = 0; i < kObjects; ++i) {
+    void* q = hl_realloc(ps[i], kSmall);
+    ASSERT_NE(q, nullptr);
+    ps[i] = q;
+  }
+  std::size_t after = hoardlab::pal::resident_bytes();
+  hl_stats s{};
+  hl_stats_get(&s);
+  EXPECT_LE(s.large_cached_bytes, 32u << 20) << "the cache kept more than its bound";
+  EXPECT_LT(after, base + kLive + s.large_cached_bytes + kSlack)
+      << "base " << base << " peak " << peak << " after " << after << " cached "
+      << s.large_cached_bytes;
+  for (int i = 0; i < kObjects; ++i) {
+    const auto* b = static_cast<const unsigned char*>(ps[i]);
+    EXPECT_TRUE(b[0] == i + 1 && b[kSmall - 1] == i + 1) << "contents lost in the shrink";
+    hl_free(ps[i]);
+  }
+  hl_collect();
 }
 
 } // namespace
