@@ -23,6 +23,9 @@ namespace {
 ///             handlers take g_lock before fork and release (parent) or reset (child) it after,
 ///             so a child never inherits it held by a thread it does not have. Nothing that holds
 ///             g_lock takes a heap, so prepare's order (options, then heaps) cannot deadlock.
+///             A fork before mem's handlers exist can still leave a load half done in the child:
+///             recover_load_in_fork_child (called by the thread that takes the interrupted init
+///             over, mem/lifecycle.cpp) releases the lock and lets load run again.
 /// Invariants: (O1) once g_load_state != kNotLoaded, no init-only field changes: set_option
 ///             checks the state under the lock, and load sets it under that lock before reading.
 ///             (O2) every field holds its default or a whole value that parse_value and
@@ -69,6 +72,14 @@ void unlock_options() noexcept {
 }
 void reset_options_lock_in_child() noexcept {
   g_lock.reset_in_child();
+}
+
+void recover_load_in_fork_child() noexcept {
+  // kLoading outside the lock's holder means the loader was left behind by fork (O1 still
+  // holds: nothing set init-only fields meanwhile, since set_option needs the lock).
+  if (g_load_state.load_relaxed() != kLoading) return;
+  g_lock.reset_in_child();
+  g_load_state.store_relaxed(kNotLoaded);
 }
 
 int verbosity() noexcept {

@@ -7,9 +7,9 @@
 #include "core/atomic.h"
 #include "core/bits.h"
 #include "core/spin_lock.h"
+#include "mem/fork_held_guard.h"
 #include "mem/purge_thread.h"
 #include "mem/state.h"
-#include "mem/yielding_guard.h"
 #include "numa/placement.h"
 #include "numa/topology.h"
 #include "pal/pal.h"
@@ -37,7 +37,7 @@ core::Atomic<std::uint64_t>* bit_word(std::uintptr_t a, bool create, std::uint64
   Leaf* leaf = g_top[top].load_acquire(); // [PM1] pairs with [PM2]
   if (leaf == nullptr) {
     if (!create) return nullptr;
-    core::SpinGuard guard(g_leaf_lock);
+    ForkHeldGuard guard(g_leaf_lock);
     leaf = g_top[top].load_acquire();
     if (leaf == nullptr) {
       leaf = static_cast<Leaf*>(pal::map(sizeof(Leaf)));
@@ -166,7 +166,7 @@ char* take_front_locked(std::size_t i, std::size_t bytes) noexcept {
 // cached in its place; nullptr if none fits. Best fit keeps the large runs whole for large
 // requests.
 char* cache_take(std::size_t bytes, std::uint32_t node) noexcept {
-  YieldingGuard guard(g_cache_lock);
+  ForkHeldGuard guard(g_cache_lock);
   std::size_t best = g_cache_count;
   for (std::size_t i = g_cache_count; i-- > 0;) {
     const CacheEntry& e = g_cache[i];
@@ -212,7 +212,7 @@ bool cache_put(char** base, std::size_t* bytes, std::uint32_t node) noexcept {
     CacheEntry evicted[kUnmapChunk];
     std::size_t n_evicted = 0;
     {
-      YieldingGuard guard(g_cache_lock);
+      ForkHeldGuard guard(g_cache_lock);
       if (!joined) {
         join_neighbours_locked(base, bytes, node);
         joined = true;
@@ -265,7 +265,7 @@ bool cache_put(char** base, std::size_t* bytes, std::uint32_t node) noexcept {
 // must hold for an entry only if it holds for every older one) into out; returns how many.
 template <typename Take>
 std::size_t take_oldest(CacheEntry* out, Take take) noexcept {
-  YieldingGuard guard(g_cache_lock);
+  ForkHeldGuard guard(g_cache_lock);
   std::size_t n = 0;
   while (n < g_cache_count && n < kUnmapChunk && take(g_cache[n])) {
     out[n] = g_cache[n];
@@ -304,7 +304,7 @@ char* carve_locked(std::size_t bytes) noexcept {
 char* map_fresh(std::size_t bytes) noexcept {
   if (bytes > kCarveMax) return static_cast<char*>(pal::map(bytes));
   {
-    YieldingGuard guard(g_carve_lock);
+    ForkHeldGuard guard(g_carve_lock);
     if (char* p = carve_locked(bytes)) return p;
   }
   // Mapped outside the lock. Under an address-space limit the chunk may be refused where the
@@ -315,7 +315,7 @@ char* map_fresh(std::size_t bytes) noexcept {
   char* tail = nullptr;
   std::size_t tail_bytes = 0;
   {
-    YieldingGuard guard(g_carve_lock);
+    ForkHeldGuard guard(g_carve_lock);
     p = carve_locked(bytes); // another thread may have installed a chunk meanwhile
     if (p == nullptr) {
       tail = g_carve_next;
@@ -335,7 +335,7 @@ char* map_fresh(std::size_t bytes) noexcept {
 // (the end of a live object's run), so that the object grows in place; false if there is none
 // or it is too short.
 bool cache_extend(char* end, std::size_t extra, std::uint32_t node) noexcept {
-  YieldingGuard guard(g_cache_lock);
+  ForkHeldGuard guard(g_cache_lock);
   for (std::size_t i = 0; i < g_cache_count; ++i) {
     const CacheEntry& e = g_cache[i];
     if (e.base != end) continue;
@@ -558,7 +558,7 @@ std::size_t release_idle(std::uint64_t now_ms, std::uint64_t delay_ms,
   while (std::size_t n = take_oldest(local, idle))
     released += unmap_entries(local, n);
   {
-    YieldingGuard guard(g_cache_lock);
+    ForkHeldGuard guard(g_cache_lock);
     *next_due_ms = g_cache_count != 0 ? g_cache[0].since_ms + delay_ms : UINT64_MAX;
   }
   return released;

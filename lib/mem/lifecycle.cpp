@@ -11,6 +11,7 @@
 #include "mem/large.h"
 #include "mem/purge_thread.h"
 #include "numa/placement.h"
+#include "numa/topology.h"
 #include "pal/pal.h"
 
 namespace hoardlab::mem {
@@ -181,22 +182,65 @@ void do_init() noexcept {
   g.small_size.store_relaxed(base == nullptr ? 0 : per_node * g.nodes);
 }
 
+// A fork child's takeover of an init that a thread of its parent had under way (ensure_init):
+// that thread may have left the layers below half done.
+void recover_lost_init() noexcept {
+  config::recover_load_in_fork_child();
+  numa::recover_boot_in_fork_child();
+}
+
 } // namespace
 
+/// The allocator's lazy init (g.state).
+///
+/// Protocol:   the first caller claims init by a CAS from kStateUninit to initing_state(its
+///             process id), runs do_init and stores kStateReady; its re-entrant calls (kInInit)
+///             use the bootstrap arena; other callers wait for kStateReady.
+///             Fork during init: once do_init has registered the fork handlers, fork_prepare
+///             calls ensure_init and so waits for the init to finish before it takes any lock
+///             (the initing thread needs none of them). A fork before that registration leaves
+///             the child a claim in its parent's name and no thread running do_init. A caller
+///             that finds a claim naming another process takes it over by CAS to its own name
+///             (one winner when several threads of the child get there), undoes what the lost
+///             thread held in the layers below (the options lock and load, the boot topology's
+///             build: recover_lost_init) and runs do_init from the start. What the lost run had
+///             mapped (the heap array, the small-object reservation) is leaked in that child;
+///             its pthread key, if made, is reused; a second registration of the fork handlers
+///             is harmless (fork_prepare and friends act once per fork, see tl_holds_all).
+/// Invariants: (LI1) is_initing(state) and state == initing_state(this process's id) => a
+///             thread of this process runs do_init. (LI2) state == kStateReady => every field
+///             do_init writes is final.
+/// Ordering:   [LI1] the claim and the takeover are acq_rel CASes: one winner, which also sees
+///             whatever an earlier claimer of this address space wrote. [LI2] the store of
+///             kStateReady is release, after all of do_init's writes; [LI3] every reader of the
+///             state loads it acquire (here and in each "is the allocator up" check), pairing
+///             with [LI2].
+/// ABA:        a claim names a process; it reads as this process's own only in the process
+///             that made it, since a fork child never has its parent's id. (A descendant given
+///             the id of a parent that has since exited would wait forever: pid reuse within
+///             one fork lineage, during an init, is not guarded against.)
 bool ensure_init() noexcept {
-  if (g.state.load_acquire() == kStateReady) return true;
-  int expected = kStateUninit;
-  if (g.state.cas_strong_acq_rel(expected, kStateIniting)) {
-    tl_flags |= kInInit;
-    do_init();
-    tl_flags &= static_cast<std::uint8_t>(~kInInit);
-    g.state.store_release(kStateReady);
-    return true;
-  }
+  int s = g.state.load_acquire(); // [LI3]
+  if (s == kStateReady) return true;
   if ((tl_flags & kInInit) != 0) return false;
-  while (g.state.load_acquire() != kStateReady)
+  const int self = pal::process_id();
+  for (;;) {
+    const bool lost = is_initing(s) && s != initing_state(self);
+    if (s == kStateUninit || lost) {
+      if (g.state.cas_strong_acq_rel(s, initing_state(self))) { // [LI1]
+        if (lost) recover_lost_init();
+        tl_flags |= kInInit;
+        do_init();
+        tl_flags &= static_cast<std::uint8_t>(~kInInit);
+        g.state.store_release(kStateReady); // [LI2]
+        return true;
+      }
+      continue; // s holds the state that won
+    }
+    if (s == kStateReady) return true;
     pal::yield();
-  return true;
+    s = g.state.load_acquire(); // [LI3]
+  }
 }
 
 void thread_exit() noexcept {
@@ -214,7 +258,11 @@ void thread_exit() noexcept {
 }
 
 void fork_prepare() noexcept {
-  if (g.state.load_acquire() != kStateReady) return;
+  // Already held: these handlers were registered twice (init redone in a fork child).
+  if (tl_holds_all) return;
+  // An init under way finishes first (see ensure_init); false only inside init, which never
+  // forks.
+  if (!ensure_init()) return;
   // First: a purge thread being started may still allocate inside pthread_create.
   purge_thread::fork_prepare();
   // The forking thread's remote buffer goes to its owners first (this may enter heaps, so before
@@ -229,13 +277,17 @@ void fork_prepare() noexcept {
     g.arenas[n].lock.lock();
   large::fork_prepare();
   purge_fork_prepare();
-  // Other libraries' prepare handlers run after ours and may allocate: this thread keeps using
-  // the heaps it now holds.
+  // Prepare handlers registered before ours (before the allocator's first use) run after it, and
+  // parent and child handlers registered before ours run before ours: they may allocate, on this
+  // thread, while it holds everything. It keeps using the heaps it holds, and enters the locked
+  // sections of the registry, the arenas and the large objects without their locks
+  // (ForkHeldGuard).
   set_holds_all(true);
 }
 
 void fork_parent() noexcept {
-  if (g.state.load_acquire() != kStateReady) return;
+  // Only what this thread's fork_prepare took is released (once, when registered twice).
+  if (!tl_holds_all) return;
   set_holds_all(false);
   purge_thread::fork_parent();
   purge_fork_release();
@@ -249,7 +301,7 @@ void fork_parent() noexcept {
 }
 
 void fork_child() noexcept {
-  if (g.state.load_acquire() != kStateReady) return;
+  if (!tl_holds_all) return;
   set_holds_all(false);
   purge_thread::fork_child();
   purge_fork_release();

@@ -3,9 +3,9 @@
 #include <new>
 
 #include "core/bits.h"
+#include "mem/fork_held_guard.h"
 #include "mem/internal.h"
 #include "mem/purge_thread.h"
-#include "mem/yielding_guard.h"
 #include "pal/pal.h"
 
 namespace hoardlab::mem {
@@ -108,7 +108,7 @@ Superblock* pop_empty(Pool& p) noexcept {
 
 Superblock* carve_superblock(unsigned node) noexcept {
   Arena& ar = g.arenas[node];
-  YieldingGuard guard(ar.lock); // held across an mprotect when the arena commits more
+  ForkHeldGuard guard(ar.lock); // held across an mprotect when the arena commits more
   if (ar.next == nullptr || ar.next + g.sb_size > ar.limit) return nullptr;
   char* p = ar.next;
   if (p + g.sb_size > ar.committed) {

@@ -18,6 +18,9 @@
 // pool's purge-pass flag and the large cache's lock, each for one pass), its work is only ever
 // giving memory back, and the process's memory goes back at exit anyway; stopping it would
 // need a handler at exit, which the drop-in library cannot register without a constructor.
+// Unload: both libraries are linked -z nodelete, so dlclose leaves their code mapped and the
+// thread keeps running safely after the last handle is closed (as do the key destructors of
+// threads that used the library).
 #pragma once
 
 #include <cstddef>

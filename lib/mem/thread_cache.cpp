@@ -2,6 +2,7 @@
 // class's capacity under the cache.bytes bound (C1).
 #include "config/options.h"
 #include "core/bits.h"
+#include "mem/fork_held_guard.h"
 #include "mem/internal.h"
 #include "pal/pal.h"
 
@@ -41,7 +42,7 @@ ThreadCache* thread_cache() noexcept {
   if (tc != &kSentinel) return tc;
   if ((tl_flags & kExiting) != 0) return nullptr;
   {
-    core::SpinGuard guard(g.registry_lock);
+    ForkHeldGuard guard(g.registry_lock);
     tc = new_cache_locked();
     if (tc == nullptr) return nullptr;
     tc->live = true;

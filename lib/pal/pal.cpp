@@ -157,6 +157,10 @@ void yield() noexcept {
   ::sched_yield();
 }
 
+int process_id() noexcept {
+  return static_cast<int>(::getpid());
+}
+
 std::uint64_t now_ms() noexcept {
   timespec ts{};
   ::clock_gettime(CLOCK_MONOTONIC, &ts);

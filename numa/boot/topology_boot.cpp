@@ -26,7 +26,10 @@ namespace {
 ///             [BT2] readers' load_acquire of state_ pairs with [BT1].
 ///             [BT3] publish's store_release of kReady publishes published_;
 ///             [BT4] load_acquire of published_state_ (in boot and topology()) pairs with [BT3].
-/// ABA:        states only move forward (kIdle -> kBuilding -> kReady), so none.
+///             A fork child whose parent forked mid-build has kBuilding and no builder:
+///             recover_boot_in_fork_child moves it back to kIdle (see mem/lifecycle.cpp, init).
+/// ABA:        states only move forward (kIdle -> kBuilding -> kReady), but for that one step
+///             back in a fork child, where no other builder exists; so none.
 // ---------------------------------------------------------------------------------------------
 constexpr int kIdle = 0;
 constexpr int kBuilding = 1;
@@ -376,6 +379,13 @@ const Topology& boot_topology() noexcept {
   while (state_.load_acquire() != kReady) // [BT2]
     sched_yield();
   return boot_;
+}
+
+void recover_boot_in_fork_child() noexcept {
+  // kBuilding here means the builder was left behind by fork (I1: only it writes boot_, and it
+  // does not exist in this process), so boot_ is rebuilt from the start.
+  int expected = kBuilding;
+  state_.cas_strong_acq_rel(expected, kIdle);
 }
 
 const Topology& topology() noexcept {

@@ -155,6 +155,43 @@ TEST(SharedObject, HasNoInitArrayEntryBeyondTheToolchainsFrameDummy) {
   }
 }
 
+// dlclose must never unmap the allocator: a thread's exit runs its pthread key destructor, the
+// purge thread runs detached, and blocks it handed out may still be freed. Both libraries are
+// linked -z nodelete (DT_FLAGS_1 NODELETE), so the loader keeps them mapped.
+TEST(SharedObject, BothLibrariesAreMarkedNodelete) {
+  for (const std::string& lib : {shim(), std::string(HOARDLAB_DROPIN_API_LIB)}) {
+    bool nodelete = false;
+    for (const auto& line : lines_of(command_output("readelf -W -d '" + lib + "'")))
+      if (line.find("(FLAGS_1)") != std::string::npos && line.find("NODELETE") != std::string::npos)
+        nodelete = true;
+    EXPECT_TRUE(nodelete) << lib << " has no DT_FLAGS_1 NODELETE";
+  }
+}
+
+ProcessResult run_dlclose_host(const std::string& tag, bool purge_thread) {
+  const ScratchDir scratch(tag);
+  auto env = pinned_environment(scratch.path);
+  if (purge_thread) env["HOARDLAB_PURGE_BACKGROUND"] = "1";
+  return run_process({build_program("dropin_dlclose_host"), HOARDLAB_DROPIN_API_LIB}, env, "", 30);
+}
+
+TEST(SharedObject, AThreadThatUsedLibhoardlabExitsCleanlyAfterDlclose) {
+  const ProcessResult r = run_dlclose_host("dlclose", false);
+  ASSERT_FALSE(r.timed_out) << r.out << r.err;
+  EXPECT_EQ(r.exit_code, 0) << "a crash is 128 + its signal\n" << r.out << r.err;
+  EXPECT_NE(r.out.find("library still mapped after dlclose: yes"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ok: "), std::string::npos) << r.out << r.err;
+}
+
+TEST(SharedObject, ThePurgeThreadKeepsRunningSafelyAfterDlclose) {
+  const ProcessResult r = run_dlclose_host("dlclose-purge", true);
+  ASSERT_FALSE(r.timed_out) << r.out << r.err;
+  EXPECT_EQ(r.exit_code, 0) << "a crash is 128 + its signal\n" << r.out << r.err;
+  EXPECT_NE(r.out.find("purge thread running: yes"), std::string::npos)
+      << "the purge thread did not start, so the test proves nothing:\n"
+      << r.out;
+}
+
 TEST(SharedObject, LeavesNoSymbolUnresolved) {
   const std::string out = command_output("ldd -r '" + shim() + "' 2>&1");
   EXPECT_EQ(out.find("undefined symbol"), std::string::npos) << out;
