@@ -211,7 +211,6 @@ Superblock* get_superblock(Heap* h, std::size_t cls) noexcept {
     sb = carve_superblock(static_cast<unsigned>(
         numa::superblock_node(static_cast<int>(h->node),
                               static_cast<numa::PlacementPolicy>(config::options().numa_policy))));
-    if (sb == nullptr && h->node != 0) sb = carve_superblock(h->node);
     if (sb == nullptr) return nullptr;
   }
   format(sb, cls);

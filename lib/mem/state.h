@@ -10,6 +10,7 @@
 #include "core/spin_lock.h"
 #include "mem/heap.h"
 #include "mem/pool.h"
+#include "mem/small_range.h"
 #include "mem/thread_cache.h"
 #include "numa/topology.h"
 
@@ -51,10 +52,12 @@ struct Globals {
   core::Atomic<int> state{kStateUninit};
   Tunables tune;
 
-  // Read on every free (relaxed: they change only during init, before any block exists).
+  // Read on every free (relaxed: sb_mask and small_base change only during init, before any
+  // block exists; small_size only grows, before the superblocks it adds are carved: [SR1]).
   core::Atomic<std::uintptr_t> small_base{0};
   core::Atomic<std::uintptr_t> small_size{0};
   core::Atomic<std::uintptr_t> sb_mask{0};
+  SmallRanges ranges; // the primary above, and the ranges opened after it
 
   // Fixed at init.
   std::size_t sb_size = 0;
