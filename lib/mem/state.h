@@ -57,7 +57,6 @@ struct Globals {
   core::Atomic<std::uintptr_t> small_base{0};
   core::Atomic<std::uintptr_t> small_size{0};
   core::Atomic<std::uintptr_t> sb_mask{0};
-  SmallRanges ranges; // the primary above, and the ranges opened after it
 
   // Fixed at init.
   std::size_t sb_size = 0;
@@ -76,6 +75,9 @@ struct Globals {
   Heap* heaps = nullptr;
   Arena arenas[numa::kMaxNodes];
   Pool pools[numa::kMaxNodes];
+  // The ranges opened after the primary (small_base/small_size), and the lock that grows
+  // either: away from the line the fast paths read, since a step writes here.
+  alignas(64) SmallRanges ranges;
 
   // Thread registry.
   core::SpinLock registry_lock;
