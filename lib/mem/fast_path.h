@@ -63,7 +63,7 @@ inline bool deallocate_hit(void* p) noexcept {
   (void)p;
   return false;
 #else
-  if (!in_small_range(p)) return false;
+  if (!in_primary_range(p)) return false;
   ThreadCache* tc = tl_cache;
   Superblock* sb = superblock_of(p);
   if (sb->owner.load_relaxed() != tc->home) return false;
@@ -121,7 +121,8 @@ void send_remote_buffer(ThreadCache* tc) noexcept;
 // It does what deallocate's slow path does for such a block, in the same order (count the free,
 // keep or append, send at the bound), and declines (false: the caller takes deallocate) in every
 // case that path treats otherwise:
-//  - not in the small range: nullptr, large objects, the bootstrap arena, foreign pointers;
+//  - not in the primary small range: nullptr, large objects, the bootstrap arena, foreign
+//    pointers, and blocks of the extra ranges (small_range.h), which deallocate tests in full;
 //  - the owner is the home heap: the block belongs in the bins, whose bin was full;
 //  - the sentinel cache (limit 0): the thread has no cache yet, or is exiting (thread_exit puts
 //    the sentinel back), and its frees go to the owners directly;
@@ -134,7 +135,7 @@ inline bool buffer_remote_hit(void* p) noexcept {
   (void)p;
   return false;
 #else
-  if (!in_small_range(p)) return false;
+  if (!in_primary_range(p)) return false;
   ThreadCache* tc = tl_cache;
   Superblock* sb = superblock_of(p);
   if (sb->owner.load_relaxed() == tc->home || tc->limit == 0) return false;

@@ -243,8 +243,7 @@ Superblock* get_superblock(Heap* h, std::size_t cls) noexcept {
   Superblock* sb = carve_superblock(static_cast<unsigned>(
       numa::superblock_node(static_cast<int>(h->node),
                             static_cast<numa::PlacementPolicy>(config::options().numa_policy))));
-  if (sb == nullptr && h->node != 0) sb = carve_superblock(h->node);
-  if (sb == nullptr) return nullptr;
+  if (sb == nullptr) return nullptr; // carve_superblock has tried every node's arena
   format(sb, cls);
   adopt(h, sb);
   return sb;

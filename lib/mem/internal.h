@@ -15,9 +15,15 @@ inline Superblock* superblock_of(const void* p) noexcept {
   return reinterpret_cast<Superblock*>(reinterpret_cast<std::uintptr_t>(p) &
                                        g.sb_mask.load_relaxed());
 }
-inline bool in_small_range(const void* p) noexcept {
+// The primary small range alone: the one subtract and compare of the fast paths (fast_path.h).
+// A block of an extra range fails it and takes the ordinary path (small_range.h).
+inline bool in_primary_range(const void* p) noexcept {
   return reinterpret_cast<std::uintptr_t>(p) - g.small_base.load_relaxed() <
          g.small_size.load_relaxed();
+}
+// Whether p lies in memory superblocks are carved from: every range (small_range.h).
+inline bool in_small_range(const void* p) noexcept {
+  return in_primary_range(p) || (g.ranges.count.load_relaxed() != 0 && in_extra_ranges(p));
 }
 
 // Starts the allocator if needed; false when the caller re-entered during init (it must then

@@ -23,9 +23,13 @@ constinit thread_local std::uint8_t tl_flags = 0;
 constinit thread_local ThreadCache* tl_cache = const_cast<ThreadCache*>(&kSentinel);
 
 // ---- bootstrap arena: serves calls made while init runs (dlsym, atfork registration) ----
+// Its last bytes hold the heap used when the heap array cannot be mapped (map_heaps): static
+// storage that costs the process no more address space than the arena already does.
 constexpr std::size_t kBootBytes = 256 * 1024;
+constexpr std::size_t kBootServed = core::round_down(kBootBytes - sizeof(Heap), alignof(Heap));
+static_assert(kBootServed >= 128 * 1024, "the bootstrap arena must keep room for init's calls");
 constexpr std::size_t kBootHeader = 16;
-alignas(64) constinit char g_boot[kBootBytes] = {};
+alignas(alignof(Heap)) constinit char g_boot[kBootBytes] = {};
 constinit core::Atomic<std::size_t> g_boot_next{0};
 
 bool in_boot(const void* p) noexcept {
@@ -34,12 +38,12 @@ bool in_boot(const void* p) noexcept {
 
 void* boot_allocate(std::size_t size, std::size_t align) noexcept {
   if (align < 16) align = 16;
-  if (size > kBootBytes || align > 4096) return nullptr;
+  if (size > kBootServed || align > 4096) return nullptr;
   std::size_t old = g_boot_next.load_relaxed();
   for (;;) {
     std::size_t start = core::round_up(old + kBootHeader, align);
     std::size_t next = start + core::round_up(size == 0 ? 1 : size, 16);
-    if (next > kBootBytes) return nullptr;
+    if (next > kBootServed) return nullptr;
     if (g_boot_next.cas_weak_acq_rel(old, next)) {
       std::memcpy(g_boot + start - sizeof(std::size_t), &size, sizeof(size));
       return g_boot + start; // never reused, so it reads as zero
@@ -79,26 +83,17 @@ void warn(const char* what, std::uint64_t value, const char* instead) noexcept {
   pal::Message().text("hoardlab: ").text(what).num(value).text("; using ").text(instead).emit();
 }
 
-std::size_t reserve_small_range(std::size_t sb_size, unsigned nodes, char** base) noexcept {
-  // As much address space as the platform grants, from 64 GiB down: reservations cost no
-  // memory, and sanitizer runtimes leave less room than a plain process. Under RLIMIT_AS a
-  // reservation counts in full against the limit: start from half of what is left, so that
-  // large objects, thread stacks and libraries loaded later share the other half, and go down
-  // to a few superblocks per node before giving up.
-  std::size_t start = std::size_t{64} << 30;
-  std::size_t left = pal::address_space_left();
-  if (left != SIZE_MAX && left / 2 < start) start = left / 2;
-  std::size_t floor = std::size_t{8} * sb_size * nodes;
-  for (std::size_t bytes = core::round_down(start, sb_size); bytes >= floor;
-       bytes = core::round_down(bytes / 2, sb_size)) {
-    void* p = pal::reserve(bytes + sb_size);
-    if (p != nullptr) {
-      *base = reinterpret_cast<char*>(core::round_up(core::addr(p), sb_size));
-      return bytes;
-    }
+// The heap array: 2 x PUs heaps (or heap.count) when the address space grants the mapping, else
+// one heap in static storage, so that a process under a tight RLIMIT_AS still allocates (and no
+// heap count is 0 to divide by). One heap rather than a smaller array: where the array does not
+// fit, what the address space has left is better spent on superblocks than on more heaps.
+Heap* map_heaps(unsigned* count) noexcept {
+  if (*count > 1) {
+    if (void* hm = pal::map(core::round_up(sizeof(Heap) * *count, pal::kPageSize)))
+      return static_cast<Heap*>(hm);
   }
-  *base = nullptr;
-  return 0;
+  *count = 1;
+  return reinterpret_cast<Heap*>(g_boot + kBootServed);
 }
 
 void do_init() noexcept {
@@ -143,13 +138,31 @@ void do_init() noexcept {
   g.nodes = g.topology->nodes == 0 ? 1 : g.topology->nodes;
   g.pus = g.topology->pus == 0 ? 1 : g.topology->pus;
 
+  // A first step of address space per node (small_range.h); when even one superblock per node
+  // cannot be reserved, the arenas start empty and their first carve reserves what it can.
+  // Before the heap array: under a tight RLIMIT_AS superblocks come first, the heaps then make
+  // do with what is left (map_heaps).
+  std::size_t per_node = reserve_primary(kArenaFirstStep, g.nodes);
+  char* base = reinterpret_cast<char*>(g.small_base.load_relaxed());
+  for (unsigned n = 0; n < g.nodes; ++n) {
+    Arena& ar = g.arenas[n];
+    if (per_node != 0) {
+      ar.next = ar.committed = base + n * per_node;
+      ar.limit = ar.next + per_node;
+      ar.reserved = per_node;
+      numa::place_arena(ar.next, per_node, static_cast<int>(n),
+                        static_cast<numa::PlacementPolicy>(o.numa_policy));
+    }
+    Pool& p = g.pools[n];
+    p.empty.set_alignment(s);
+    for (auto& st : p.partial)
+      st.set_alignment(s);
+  }
   unsigned heaps = o.heap_count > 0 ? static_cast<unsigned>(o.heap_count) : 2 * g.pus;
   if (static_cast<config::HeapMapping>(g.mapping) == config::HeapMapping::PerThread &&
       o.heap_count == 0 && heaps < 256)
     heaps = 256; // one per thread; heaps are built on first use, so idle ones cost no memory
-  void* hm = pal::map(core::round_up(sizeof(Heap) * heaps, pal::kPageSize));
-  if (hm == nullptr) heaps = 0;
-  g.heaps = static_cast<Heap*>(hm);
+  g.heaps = map_heaps(&heaps);
   for (unsigned i = 0; i < heaps; ++i) {
     Heap* h = new (&g.heaps[i]) Heap();
     h->index = i;
@@ -158,28 +171,11 @@ void do_init() noexcept {
   }
   g.heap_count = heaps;
 
-  char* base = nullptr;
-  std::size_t bytes = heaps == 0 ? 0 : reserve_small_range(s, g.nodes, &base);
-  std::size_t per_node = core::round_down(bytes / g.nodes, s);
-  for (unsigned n = 0; n < g.nodes; ++n) {
-    Arena& ar = g.arenas[n];
-    ar.begin = ar.next = ar.committed = base == nullptr ? nullptr : base + n * per_node;
-    ar.limit = ar.begin == nullptr ? nullptr : ar.begin + per_node;
-    if (ar.begin != nullptr)
-      numa::place_arena(ar.begin, per_node, static_cast<int>(n),
-                        static_cast<numa::PlacementPolicy>(o.numa_policy));
-    Pool& p = g.pools[n];
-    p.empty.set_alignment(s);
-    for (auto& st : p.partial)
-      st.set_alignment(s);
-  }
   publish_options();
   pal::thread_exit_hook_init(on_thread_exit);
   pal::register_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
 
   g.sb_mask.store_relaxed(~(std::uintptr_t{s} - 1));
-  g.small_base.store_relaxed(core::addr(base));
-  g.small_size.store_relaxed(base == nullptr ? 0 : per_node * g.nodes);
 }
 
 // A fork child's takeover of an init that a thread of its parent had under way (ensure_init):

@@ -1,11 +1,15 @@
 // The per-node superblock pool (Hoard's global heap) and the arenas superblocks are carved
 // from: pushes and pops, the sweep and purge passes over a pool's stacks.
 #include <new>
+#include <span>
 
+#include "config/options.h"
 #include "core/bits.h"
 #include "mem/fork_held_guard.h"
 #include "mem/internal.h"
 #include "mem/purge_thread.h"
+#include "numa/placement.h"
+#include "numa/topology.h"
 #include "pal/pal.h"
 
 namespace hoardlab::mem {
@@ -15,6 +19,8 @@ namespace {
 // Arenas are committed in chunks: fewer mprotect calls, and adjacent read-write ranges merge
 // into one mapping, so the number of mappings stays small however many superblocks exist.
 constexpr std::size_t kCommitChunk = std::size_t{4} << 20;
+// An arena's steps of address space (next_step): the first is reserved at init.
+constexpr std::size_t kArenaMaxStep = std::size_t{1} << 30;
 
 // The caller holds sb alone (it is empty and off every stack, or not yet pushed). Returns the
 // bytes given back: 0 when the OS refused, and then sb stays unpurged and nothing about its
@@ -106,22 +112,64 @@ Superblock* pop_empty(Pool& p) noexcept {
   return sb;
 }
 
-Superblock* carve_superblock(unsigned node) noexcept {
+namespace {
+
+// An arena's next step (pool.h): a quarter of what it holds, so that at most a fifth of the
+// small-object address space is reserved ahead of use (what RLIMIT_AS charges for and nothing
+// carves yet) while the number of steps, and of mbind calls, grows with the logarithm of use.
+std::size_t next_step(const Arena& ar) noexcept {
+  std::size_t step = core::round_down(ar.reserved / 4, g.sb_size);
+  std::size_t first = kArenaFirstStep > g.sb_size ? kArenaFirstStep : g.sb_size;
+  if (step < first) step = first;
+  return step < kArenaMaxStep ? step : kArenaMaxStep;
+}
+
+// Carves one superblock from node's arena, reserving its next step first when `grow` and the
+// step being carved is used up; nullptr when it has no room left.
+Superblock* carve_from(unsigned node, bool grow) noexcept {
   Arena& ar = g.arenas[node];
   ForkHeldGuard guard(ar.lock); // held across an mprotect when the arena commits more
-  if (ar.next == nullptr || ar.next + g.sb_size > ar.limit) return nullptr;
+  if (ar.next == nullptr || ar.next + g.sb_size > ar.limit) {
+    if (!grow) return nullptr;
+    std::size_t got = 0;
+    char* step = reserve_small(next_step(ar), &got);
+    if (step == nullptr) return nullptr;
+    numa::place_arena(step, got, static_cast<int>(node),
+                      static_cast<numa::PlacementPolicy>(config::options().numa_policy));
+    ar.reserved += got;
+    if (step != ar.limit || ar.next == nullptr) ar.next = ar.committed = step;
+    ar.limit = step + got; // in place: the step extends the one being carved
+  }
   char* p = ar.next;
   if (p + g.sb_size > ar.committed) {
     std::size_t chunk = kCommitChunk > g.sb_size ? kCommitChunk : g.sb_size;
     if (ar.committed + chunk > ar.limit) chunk = static_cast<std::size_t>(ar.limit - ar.committed);
     if (!pal::commit(ar.committed, chunk)) return nullptr;
     ar.committed += chunk;
-    ar.committed_bytes.store_relaxed(static_cast<std::uint64_t>(ar.committed - ar.begin));
+    ar.committed_bytes.fetch_add_relaxed(chunk);
   }
   ar.next = p + g.sb_size;
   Superblock* sb = new (p) Superblock();
   sb->node = node;
   return sb;
+}
+
+} // namespace
+
+Superblock* carve_superblock(unsigned node) noexcept {
+  if (Superblock* sb = carve_from(node, true)) return sb;
+  // The address space refused the node a step: what other nodes' arenas still hold, nearest
+  // first, serves it rather than failing the allocation (their memory is remote, but a
+  // failed malloc is worse). A node is never stuck with its share of a split fixed in advance.
+  int order[numa::kMaxNodes];
+  int n = numa::nearest_nodes(static_cast<int>(node), std::span<int>(order, g.nodes));
+  for (int i = 0; i < n; ++i) {
+    if (order[i] < 0 || static_cast<unsigned>(order[i]) >= g.nodes ||
+        static_cast<unsigned>(order[i]) == node)
+      continue;
+    if (Superblock* sb = carve_from(static_cast<unsigned>(order[i]), false)) return sb;
+  }
+  return nullptr;
 }
 
 bool sweep_pool(Pool& p) noexcept {

@@ -60,14 +60,22 @@ struct Pool {
   core::Atomic<bool> purge_inline{false};
 };
 
-/// A node's arena: a slice of the reserved small-object range, committed in chunks.
-/// Protocol: carve under lock (slow path, once per new superblock).
+// An arena's first step of address space, reserved for each node at init (pool.cpp, next_step).
+inline constexpr std::size_t kArenaFirstStep = std::size_t{4} << 20;
+
+/// A node's arena: the steps of the small-object address space reserved for the node
+/// (small_range.h), carved front to back and committed in chunks.
+/// Protocol:   carve under lock (slow path, once per new superblock); when [next, limit) has no
+///             superblock left, the carver reserves the next step, a quarter of what the arena
+///             holds (at least its first step, at most kMaxStep), and binds it to the node.
+/// Invariants: next <= committed <= limit within the step being carved; reserved == the bytes
+///             of every step; committed_bytes == the read-write bytes of every step.
 struct Arena {
   core::SpinLock lock;
-  char* begin = nullptr;
-  char* limit = nullptr;
+  char* limit = nullptr;     // end of the step being carved
   char* next = nullptr;      // next superblock to carve
-  char* committed = nullptr; // end of the read-write part
+  char* committed = nullptr; // end of the read-write part of the step
+  std::size_t reserved = 0;
   core::Atomic<std::uint64_t> committed_bytes{0};
 };
 

@@ -168,25 +168,60 @@ void push_chain(Superblock* sb, void* first, void* last) noexcept {
 // Only the forking thread lives on in the child, holding every heap. A thread that was between
 // its claim of in_pending [PN1] and its push [HN1] (or its [PN3] release) when fork copied the
 // process left the claim set with no stack entry, and every later push to that superblock would
-// find the claim and rely on it: its blocks would stay in the list for good. So the pending stacks
-// are rebuilt from the superblocks themselves: every carved superblock is visited (a read of its
-// header: a few thousand for hundreds of MiB in use, once per fork), its claim cleared, and one
-// with blocks in its list and an owner put on that owner's stack, claimed (N1, N2).
+// find the claim and rely on it: its blocks would stay in the list for good. So the claims are
+// rebuilt from the superblocks themselves: each heap's superblocks (its lists are whole, since
+// the child holds every heap) go on its pending stack, claimed, when their list has blocks, and
+// are unclaimed otherwise; each pooled superblock is unclaimed (N2). A superblock another thread
+// had popped from a pool and not yet adopted is lost with that thread's caches. Cost: a read of
+// each header held by a heap or a pool, once per fork.
+namespace {
+
+void rebuild_claim(Superblock* sb, Heap* owner) noexcept {
+  const bool announce = owner != nullptr && sb->remote_head.load_relaxed() != nullptr;
+  if (sb->in_pending.load_relaxed() != announce) sb->in_pending.exchange_relaxed(announce);
+  if (announce) {
+    sb->pending_next.store_relaxed(owner->pending_head.load_relaxed());
+    owner->pending_head.store_relaxed(sb);
+  }
+}
+
+void rebuild_claims(core::IntrusiveList& list, Heap* owner) noexcept {
+  for (core::ListNode* n = list.front(); n != nullptr; n = list.next_of(n))
+    rebuild_claim(Superblock::of_link(n), owner);
+}
+
+// The child is alone: a stack is walked by popping it whole and pushing it back in order.
+void unclaim_pooled(SuperblockStack& stack) noexcept {
+  core::ListNode* chain = nullptr;
+  while (Superblock* sb = stack.pop()) {
+    rebuild_claim(sb, nullptr);
+    sb->link.next = chain;
+    chain = &sb->link;
+  }
+  while (chain != nullptr) {
+    Superblock* sb = Superblock::of_link(chain);
+    chain = chain->next;
+    sb->link.next = nullptr;
+    stack.push(sb);
+  }
+}
+
+} // namespace
+
 void remote_fork_child() noexcept {
-  for (unsigned i = 0; i < g.heap_count; ++i)
-    g.heaps[i].pending_head.store_relaxed(nullptr);
+  for (unsigned i = 0; i < g.heap_count; ++i) {
+    Heap* h = &g.heaps[i];
+    h->pending_head.store_relaxed(nullptr);
+    if (!h->ready) continue;
+    rebuild_claims(h->empty, h);
+    for (std::size_t c = 0; c < g.classes.count(); ++c)
+      for (unsigned gi = 0; gi <= g.groups; ++gi)
+        rebuild_claims(h->groups[c][gi], h);
+  }
   for (unsigned n = 0; n < g.nodes; ++n) {
-    const Arena& ar = g.arenas[n];
-    for (char* p = ar.begin; p != nullptr && p < ar.next; p += g.sb_size) {
-      auto* sb = reinterpret_cast<Superblock*>(p);
-      Heap* o = sb->owner.load_relaxed();
-      const bool announce = o != nullptr && sb->remote_head.load_relaxed() != nullptr;
-      if (sb->in_pending.load_relaxed() != announce) sb->in_pending.exchange_relaxed(announce);
-      if (announce) {
-        sb->pending_next.store_relaxed(o->pending_head.load_relaxed());
-        o->pending_head.store_relaxed(sb);
-      }
-    }
+    unclaim_pooled(g.pools[n].empty);
+    for (std::size_t c = 0; c < g.classes.count(); ++c)
+      unclaim_pooled(g.pools[n].partial[c]);
   }
 }
 

@@ -10,6 +10,7 @@
 #include "core/spin_lock.h"
 #include "mem/heap.h"
 #include "mem/pool.h"
+#include "mem/small_range.h"
 #include "mem/thread_cache.h"
 #include "numa/topology.h"
 
@@ -61,7 +62,8 @@ struct Globals {
   core::Atomic<int> state{kStateUninit};
   Tunables tune;
 
-  // Read on every free (relaxed: they change only during init, before any block exists).
+  // Read on every free (relaxed: sb_mask and small_base change only during init, before any
+  // block exists; small_size only grows, before the superblocks it adds are carved: [SR1]).
   core::Atomic<std::uintptr_t> small_base{0};
   core::Atomic<std::uintptr_t> small_size{0};
   core::Atomic<std::uintptr_t> sb_mask{0};
@@ -83,6 +85,9 @@ struct Globals {
   Heap* heaps = nullptr;
   Arena arenas[numa::kMaxNodes];
   Pool pools[numa::kMaxNodes];
+  // The ranges opened after the primary (small_base/small_size), and the lock that grows
+  // either: away from the line the fast paths read, since a step writes here.
+  alignas(64) SmallRanges ranges;
 
   // Thread registry.
   core::SpinLock registry_lock;

@@ -35,6 +35,42 @@ void* reserve(std::size_t bytes) noexcept {
   return p == MAP_FAILED ? nullptr : p;
 }
 
+void* reserve_at(void* at, std::size_t bytes) noexcept {
+  ErrnoKeeper keep;
+  void* p = ::mmap(at, bytes, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  if (p != at) { // a kernel before 4.17 took the flag for a hint
+    ::munmap(p, bytes);
+    return nullptr;
+  }
+  return p;
+}
+
+void* reserve_aligned(std::size_t bytes, std::size_t align, void* hint) noexcept {
+  ErrnoKeeper keep;
+  const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+  void* p = ::mmap(hint, bytes, PROT_NONE, flags, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  if ((reinterpret_cast<std::uintptr_t>(p) & (align - 1)) == 0) return p;
+  ::munmap(p, bytes);
+  // The kernel fills the address space top-down, so the aligned place just below is usually
+  // free: trying it first needs no more address space than `bytes` (RLIMIT_AS may leave no more).
+  void* below = reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(p) & ~(align - 1));
+  if (below != nullptr && reserve_at(below, bytes) != nullptr) return below;
+  // Over-reserve by the alignment less a page and give back the unaligned head and the tail.
+  const std::size_t padded = bytes + align - kPageSize;
+  p = ::mmap(hint, padded, PROT_NONE, flags, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  const std::uintptr_t start = reinterpret_cast<std::uintptr_t>(p);
+  const std::uintptr_t aligned = (start + align - 1) & ~(align - 1);
+  if (aligned != start) ::munmap(p, aligned - start);
+  const std::uintptr_t end = start + padded;
+  if (end != aligned + bytes)
+    ::munmap(reinterpret_cast<void*>(aligned + bytes), end - (aligned + bytes));
+  return reinterpret_cast<void*>(aligned);
+}
+
 bool commit(void* p, std::size_t bytes) noexcept {
   ErrnoKeeper keep;
   return ::mprotect(p, bytes, PROT_READ | PROT_WRITE) == 0;

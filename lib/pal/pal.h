@@ -15,6 +15,13 @@ inline constexpr std::size_t kPageSize = 4096;
 // ---- memory ----
 // Reserves address space with no access and no commit charge; nullptr on failure.
 void* reserve(std::size_t bytes) noexcept;
+// Reserves exactly [at, at+bytes), only if nothing is mapped there (MAP_FIXED_NOREPLACE; on a
+// kernel that takes the flag for a hint, a reservation elsewhere is undone); nullptr otherwise.
+void* reserve_at(void* at, std::size_t bytes) noexcept;
+// Reserves bytes aligned to align (a power of two, a multiple of the page size), at `hint` when
+// it is free, else wherever the kernel puts it; nullptr on failure. Needs bytes + align of
+// address space for a moment when the first try is not aligned.
+void* reserve_aligned(std::size_t bytes, std::size_t align, void* hint) noexcept;
 // Makes [p, p+bytes) of a reservation readable and writable (zero-filled on first touch).
 bool commit(void* p, std::size_t bytes) noexcept;
 // A fresh read-write anonymous mapping; nullptr on failure.

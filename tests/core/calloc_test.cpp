@@ -135,9 +135,11 @@ TEST(Calloc, ARefusedPurgeIsNotTakenForZero) {
   ASSERT_EQ(hl_option_set("purge.retain_superblocks", "0"), 0);
   ASSERT_EQ(hl_option_set("purge.delay_ms", "0"), 0);
   dirty_superblocks_then_calloc(2048, 2048); // commits the arena the locked run reuses
-  hoardlab::mem::Arena& arena = hoardlab::mem::g.arenas[0];
-  const std::size_t locked = static_cast<std::size_t>(arena.committed - arena.begin);
-  if (::mlock(arena.begin, locked) != 0) {
+  // The arena's committed part: from the small range's start on one node (where its first
+  // steps extend the range in place); mlock refuses a range with unmapped or inaccessible pages.
+  char* begin = reinterpret_cast<char*>(hoardlab::mem::g.small_base.load_relaxed());
+  const std::size_t locked = static_cast<std::size_t>(hoardlab::mem::g.arenas[0].committed - begin);
+  if (::mlock(begin, locked) != 0) {
     ASSERT_EQ(hl_option_set("purge.retain_superblocks", "16"), 0);
     ASSERT_EQ(hl_option_set("purge.delay_ms", "100"), 0);
     GTEST_SKIP() << "mlock of " << locked << " bytes refused: " << std::strerror(errno);
@@ -147,7 +149,7 @@ TEST(Calloc, ARefusedPurgeIsNotTakenForZero) {
   dirty_superblocks_then_calloc(1024, 4096);
   // Purges were attempted on the locked superblocks and refused, so none was counted.
   EXPECT_EQ(hoardlab::mem::g.purged_bytes.load_relaxed(), purged_before);
-  ::munlock(arena.begin, locked);
+  ::munlock(begin, locked);
   ASSERT_EQ(hl_option_set("purge.retain_superblocks", "16"), 0);
   ASSERT_EQ(hl_option_set("purge.delay_ms", "100"), 0);
 }

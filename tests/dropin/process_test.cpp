@@ -39,10 +39,11 @@ TEST(ThreadChurn, ThousandsOfShortLivedThreadsHandBlocksToEachOther) {
 
 TEST(AddressLimit, AllocationUnderPrlimitFailsCleanlyWithEnomem) {
   if (access("/usr/bin/prlimit", X_OK) != 0) GTEST_SKIP() << "prlimit is not installed";
-  // 1 GiB: room for the program, its libraries and a shrunken reservation, yet small enough
-  // that the helper exhausts it within seconds.
+  // 512 MiB: room for the program, its libraries and the first steps of the small-object
+  // reservation, yet small enough that the helper exhausts it within seconds (small blocks now
+  // fill the whole limit, not half of it: at 1 GiB the two fills took 15 s of CPU).
   const ProcessResult r = run_preloaded(
-      {"/usr/bin/prlimit", "--as=1073741824", "--", build_program("dropin_address_limit"), "1024"},
+      {"/usr/bin/prlimit", "--as=536870912", "--", build_program("dropin_address_limit"), "512"},
       "prlimit", 55);
   ASSERT_FALSE(r.timed_out) << r.err;
   EXPECT_EQ(r.exit_code, 0) << "crashed or failed under RLIMIT_AS:\n" << r.out << r.err;
@@ -50,9 +51,9 @@ TEST(AddressLimit, AllocationUnderPrlimitFailsCleanlyWithEnomem) {
   std::cout << "[ prlimit  ] " << r.out;
 }
 
-// A tight limit, below the allocator's old smallest small-object reservation (256 MiB): mem now
-// sizes its reservation from getrlimit(RLIMIT_AS) (half of what is left), as glibc, jemalloc
-// and TBB serve it too.
+// A tight limit, below the allocator's old smallest small-object reservation (256 MiB): mem
+// reserves small-object address space in steps as it is used (mem/small_range.h), so small
+// blocks are served until the limit, as glibc, jemalloc and TBB serve them too.
 TEST(AddressLimit, SmallAllocationsWorkUnderA192MiBLimit) {
   if (access("/usr/bin/prlimit", X_OK) != 0) GTEST_SKIP() << "prlimit is not installed";
   const ProcessResult r = run_preloaded(
