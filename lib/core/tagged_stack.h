@@ -36,16 +36,31 @@ public:
     }
   }
 
+  // One pop in two halves, the read of the head and the CAS, so that a test can place other
+  // operations where a preempted popper sits. pop() is exactly a loop over them.
+  struct PopAttempt {
+    std::uintptr_t seen = 0;    // the head the attempt read
+    std::uintptr_t desired = 0; // what its CAS installs: the top's link, the tag plus one
+    Node* top = nullptr;        // nullptr: the stack was empty
+  };
+
+  PopAttempt start_pop() const noexcept {
+    return attempt_from(head_.load_acquire()); // [TS2]
+  }
+
+  // The attempt's CAS. On failure `a` starts over from the head the CAS found.
+  bool finish_pop(PopAttempt& a) noexcept {
+    if (head_.cas_weak_acquire(a.seen, a.desired)) // [TS2]
+      return true;
+    a = attempt_from(a.seen);
+    return false;
+  }
+
   Node* pop() noexcept {
-    std::uintptr_t old = head_.load_acquire(); // [TS2]
-    for (;;) {
-      Node* top = reinterpret_cast<Node*>(old & ~mask_);
-      if (top == nullptr) return nullptr;
-      std::uintptr_t next = (top->*Next).load_relaxed(); // [TS3] may be stale; the CAS decides
-      std::uintptr_t desired = next | (((old & mask_) + 1) & mask_);
-      if (head_.cas_weak_acquire(old, desired)) // [TS2]
-        return top;
+    PopAttempt a = start_pop();
+    while (a.top != nullptr && !finish_pop(a)) {
     }
+    return a.top;
   }
 
   bool empty() const noexcept { return (head_.load_relaxed() & ~mask_) == 0; }
@@ -53,6 +68,17 @@ public:
   void reset() noexcept { head_.store_relaxed(0); }
 
 private:
+  PopAttempt attempt_from(std::uintptr_t seen) const noexcept {
+    PopAttempt a;
+    a.seen = seen;
+    a.top = reinterpret_cast<Node*>(seen & ~mask_);
+    if (a.top != nullptr) {
+      std::uintptr_t next = (a.top->*Next).load_relaxed(); // [TS3] may be stale; the CAS decides
+      a.desired = next | (((seen & mask_) + 1) & mask_);
+    }
+    return a;
+  }
+
   Atomic<std::uintptr_t> head_{0};
   std::uintptr_t mask_ = 0;
 };
