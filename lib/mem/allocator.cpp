@@ -114,6 +114,11 @@ std::size_t reserve_small_range(std::size_t sb_size, unsigned nodes, char** base
   std::size_t start = std::size_t{64} << 30;
   std::size_t left = pal::address_space_left();
   if (left != SIZE_MAX && left / 2 < start) start = left / 2;
+  // The pools name a superblock by a 32-bit index into this range (core::TaggedStack), so it
+  // holds at most kMaxNodes superblocks: 16 TiB at S = 4 KiB, so the cap binds only if the
+  // start above grows past it; the address space beyond is left unreserved.
+  std::size_t nameable = static_cast<std::size_t>(SuperblockStack::kMaxNodes) * sb_size;
+  if (start > nameable) start = nameable;
   std::size_t floor = std::size_t{8} * sb_size * nodes;
   for (std::size_t bytes = core::round_down(start, sb_size); bytes >= floor;
        bytes = core::round_down(bytes / 2, sb_size)) {
@@ -187,6 +192,23 @@ void do_init() noexcept {
   char* base = nullptr;
   std::size_t bytes = heaps == 0 ? 0 : reserve_small_range(s, g.nodes, &base);
   std::size_t per_node = core::round_down(bytes / g.nodes, s);
+  // Every pool stack names the superblocks of the whole range, since a heap may take a
+  // superblock from another node's pool. A stack refuses a range of more than kMaxNodes
+  // superblocks, which reserve_small_range never reserves; were one refused, no superblock is
+  // carved (small requests fail with ENOMEM) rather than two superblocks sharing an index.
+  bool named = true;
+  for (unsigned n = 0; n < g.nodes; ++n) {
+    Pool& p = g.pools[n];
+    named = p.empty.set_range(core::addr(base), per_node * g.nodes, g.sb_shift) && named;
+    for (auto& st : p.partial)
+      named = st.set_range(core::addr(base), per_node * g.nodes, g.sb_shift) && named;
+  }
+  if (!named) {
+    warn("small-object range too large for the pools' 32-bit superblock indices: bytes ",
+         per_node * g.nodes, "none");
+    base = nullptr;
+    per_node = 0;
+  }
   for (unsigned n = 0; n < g.nodes; ++n) {
     Arena& ar = g.arenas[n];
     ar.begin = ar.next = ar.committed = base == nullptr ? nullptr : base + n * per_node;
@@ -194,10 +216,6 @@ void do_init() noexcept {
     if (ar.begin != nullptr)
       numa::place_arena(ar.begin, per_node, static_cast<int>(n),
                         static_cast<numa::PlacementPolicy>(o.numa_policy));
-    Pool& p = g.pools[n];
-    p.empty.set_alignment(s);
-    for (auto& st : p.partial)
-      st.set_alignment(s);
   }
   publish_options();
   pal::thread_exit_hook_init(on_thread_exit);

@@ -25,8 +25,10 @@ using SuperblockStack = core::TaggedStack<Superblock, &Superblock::pool_next>;
 /// Ordering:   the stacks' own [TS1]/[TS2]; the counters are relaxed statistics. purging and
 ///             sweeping are try-locks: exchange_acquire takes, store_release gives back, so a
 ///             pass's pushes happen before the next pass's pops of the same private chain.
-/// ABA:        tag in the low log2(S) bits of each head (core::TaggedStack); headers are never
-///             unmapped (purge is madvise on the block pages only).
+/// ABA:        each head is a 32-bit superblock index and a 32-bit tag (core::TaggedStack): a
+///             stalled pop is fooled only after exactly a multiple of 2^32 moves of its stack,
+///             about 6 hours at 200,000 moves/s. Headers are never unmapped (purge is madvise on
+///             the block pages only), so a stalled pop reads a stale link, never unmapped memory.
 struct Pool {
   SuperblockStack empty;
   SuperblockStack partial[core::SizeClasses::kMaxClasses];
