@@ -22,8 +22,16 @@ namespace hoardlab::core {
 ///             each node is in this stack at most once; pushes - pops == size;
 ///             tag == (successful pushes + successful pops) mod 2^32.
 /// Ordering:   [TS1] push's CAS is release, publishing node->*Next and the node's contents;
-///             [TS2] pop's load and CAS are acquire and pair with [TS1]. [TS3] the link is read
-///             and written relaxed: its visibility rides on [TS1]/[TS2].
+///             [TS2] pop's load and both outcomes of its CAS are acquire and pair with [TS1].
+///             [TS3] the link is read and written relaxed: its visibility rides on [TS1]/[TS2].
+///             [TS4] pop's successful CAS is also release (acq_rel), so a thread that pops the
+///             last node publishes what it wrote before that pop to any pop that then finds the
+///             stack empty: that pop's [TS2] acquire reads the head it wrote, or a later one,
+///             and every write of head_ is an RMW, which continues its release sequence
+///             (message passing; reset() aside, which runs with no other thread about). A pass that
+///             marks itself in flight and then empties the stack relies on it: a popper that finds
+///             the stack empty sees the mark. empty() is a relaxed hint and carries no such
+///             guarantee.
 /// ABA:        every successful push and pop adds 1 to the tag, so a pop that read (top A, tag
 ///             t) and link B fails its CAS if any push or pop succeeded in between, unless their
 ///             number is a non-zero multiple of 2^32. Fooling it takes 2^32 moves of this stack
@@ -73,7 +81,7 @@ public:
 
   // The attempt's CAS. On failure `a` starts over from the head the CAS found.
   bool finish_pop(PopAttempt& a) noexcept {
-    if (head_.cas_weak_acquire(a.seen, a.desired)) // [TS2]
+    if (head_.cas_weak_acq_rel(a.seen, a.desired)) // [TS2] [TS4]
       return true;
     a = attempt_from(a.seen);
     return false;

@@ -152,6 +152,27 @@ TEST(TaggedStack, PopStalledFor2To20OperationsCannotTakeAHeldNodeAtS4KiB) {
   expect_stalled_pop_fails(12, std::uint64_t{1} << 20);
 }
 
+// [TS4] litmus (message passing): a thread writes a mark, then pops the last node; a popper
+// that then reads the stack empty must see the mark. The mark is a plain int, so under TSan a
+// pop whose CAS were acquire only shows as a data race on it.
+TEST(TaggedStack, APopThatFindsTheStackEmptySeesWhatTheLastPopperWroteBefore) {
+  NodeRange r(1, 6);
+  for (int round = 0; round < 50; ++round) {
+    Stack s;
+    ASSERT_TRUE(r.attach(s));
+    s.push(r.at(0));
+    int mark = 0;
+    std::thread last_popper([&] {
+      mark = 1;
+      EXPECT_EQ(s.pop(), r.at(0));
+    });
+    while (s.start_pop().top != nullptr)
+      std::this_thread::yield();
+    EXPECT_EQ(mark, 1);
+    last_popper.join();
+  }
+}
+
 TEST(TaggedStack, ConcurrentPushPopNeverLosesOrDuplicatesANode) {
   constexpr int kNodes = 64;
   constexpr int kThreads = 4;
