@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <new>
+#include <random>
 #include <set>
 #include <thread>
 #include <vector>
@@ -53,7 +55,9 @@ TEST(IntrusiveList, KeepsOrderAndSizeThroughPushesAndRemovals) {
 // in the reserved small-object range.
 struct Node {
   hoardlab::core::Atomic<std::uint32_t> next{0};
+  hoardlab::core::Atomic<int> owner{0}; // the thread that popped it; 0 while in the stack
   int id = 0;
+  int written_by = 0; // plain: a second owner's write is a data race under TSan
 };
 using Stack = hoardlab::core::TaggedStack<Node, &Node::next>;
 
@@ -195,6 +199,68 @@ TEST(TaggedStack, ConcurrentPushPopNeverLosesOrDuplicatesANode) {
   while (Node* n = s.pop())
     EXPECT_TRUE(ids.insert(n->id).second) << "node " << n->id << " twice";
   EXPECT_EQ(ids.size(), static_cast<std::size_t>(kNodes));
+}
+
+// Few nodes and threads that each hold up to a few of them, so the same node is popped and
+// pushed back over and over, which is what an ABA needs. A pop claims the node's owner word by
+// exchange and a push gives it back: any second owner shows in the exchanged value. The seed
+// fixes each thread's choices; the interleaving is the scheduler's.
+TEST(TaggedStack, ConcurrentPopsNeverGiveANodeTwoOwners) {
+  constexpr int kNodes = 6;
+  constexpr int kThreads = 3;
+  constexpr std::size_t kHold = 3;
+  constexpr std::uint32_t kSeed = 20240612;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  NodeRange r(kNodes, 6);
+  Stack s;
+  ASSERT_TRUE(r.attach(s));
+  for (int i = 0; i < kNodes; ++i)
+    s.push(r.at(i));
+  std::atomic<std::uint64_t> violations{0};
+  std::atomic<std::uint64_t> operations{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; ++t)
+    ts.emplace_back([&, t] {
+      const int me = t + 1;
+      std::mt19937 rng(kSeed + static_cast<std::uint32_t>(t));
+      std::vector<Node*> held;
+      std::uint64_t ops = 0;
+      std::uint64_t bad = 0;
+      auto give_back = [&](std::size_t i) {
+        Node* n = held[i];
+        held[i] = held.back();
+        held.pop_back();
+        if (n->written_by != me) ++bad;
+        if (n->owner.exchange_acq_rel(0) != me) ++bad;
+        s.push(n);
+      };
+      for (;; ++ops) {
+        if ((ops & 255) == 0 && std::chrono::steady_clock::now() >= deadline) break;
+        if (held.size() < kHold && (held.empty() || (rng() & 1) != 0)) {
+          Node* n = s.pop();
+          if (n == nullptr) continue;
+          if (n->owner.exchange_acq_rel(me) != 0) ++bad;
+          n->written_by = me;
+          held.push_back(n);
+        } else {
+          give_back(rng() % held.size());
+        }
+      }
+      while (!held.empty())
+        give_back(held.size() - 1);
+      violations.fetch_add(bad);
+      operations.fetch_add(ops);
+    });
+  for (auto& t : ts)
+    t.join();
+  EXPECT_EQ(violations.load(), 0u) << "seed " << kSeed;
+  EXPECT_GT(operations.load(), 0u);
+  std::set<int> ids;
+  while (Node* n = s.pop()) {
+    EXPECT_EQ(n->owner.load_relaxed(), 0) << "node " << n->id << " in the stack and owned";
+    EXPECT_TRUE(ids.insert(n->id).second) << "node " << n->id << " twice";
+  }
+  EXPECT_EQ(ids.size(), static_cast<std::size_t>(kNodes)) << "seed " << kSeed;
 }
 
 TEST(SpinLock, ExcludesAHolderAndReleases) {
