@@ -1,6 +1,6 @@
-// A lock-free intrusive LIFO (Treiber stack) whose head carries an ABA tag in the low bits that
-// the nodes' alignment leaves free. Layer: core. Used by the global superblock pool, where the
-// nodes are S-aligned superblock headers and the tag takes the low log2(S) bits.
+// A lock-free intrusive LIFO (Treiber stack) whose head is one 64-bit word: a 32-bit index that
+// names the top node and a 32-bit ABA tag. Layer: core. Used by the global superblock pool, where
+// the nodes are the S-aligned superblock headers of the reserved small-object range.
 #pragma once
 
 #include <cstdint>
@@ -9,52 +9,131 @@
 
 namespace hoardlab::core {
 
-/// Protocol:   push and pop by any thread. Nodes are never unmapped while the stack may still
-///             hold or have held them (a pop may read a node it then fails to take).
-/// Invariants: head_ = address(top) | tag, address aligned to align_ (so tag < align_);
-///             each node is in this stack at most once; count of pushes - pops == size.
+/// Nodes are named by index, not address: node i (1 <= i <= kMaxNodes) lives at
+/// base + (i - 1) * 2^shift, and index 0 names none. A node's link (Next) holds the index of the
+/// node below it. An index and a tag fill one 64-bit word, so a plain 64-bit CAS suffices: no
+/// 16-byte CAS, no libatomic.
+///
+/// Protocol:   set_range once, before any push or pop; then push and pop by any thread. Nodes are
+///             never unmapped while the stack may still hold or have held them (a pop may read
+///             a node it then fails to take).
+/// Invariants: head_ = tag << 32 | index(top), index(top) == 0 iff the stack is empty;
+///             every node lies at a slot of the range, so its index is <= kMaxNodes < 2^32;
+///             each node is in this stack at most once; pushes - pops == size;
+///             tag == (successful pushes + successful pops) mod 2^32.
 /// Ordering:   [TS1] push's CAS is release, publishing node->*Next and the node's contents;
-///             [TS2] pop's load and CAS are acquire and pair with [TS1]. [TS3] the link is read
-///             and written relaxed: its visibility rides on [TS1]/[TS2].
-/// ABA:        every successful push and pop increments the tag, so a pop that read top = A and
-///             next = B fails its CAS if A was popped and pushed back in between, unless exactly a
-///             multiple of align_ operations happened in that window (2^12 or more for S >= 4 KiB).
-template <typename Node, Atomic<std::uintptr_t> Node::*Next>
+///             [TS2] pop's load and both outcomes of its CAS are acquire and pair with [TS1].
+///             [TS3] the link is read and written relaxed: its visibility rides on [TS1]/[TS2].
+///             [TS4] pop's successful CAS is also release (acq_rel), so a thread that pops the
+///             last node publishes what it wrote before that pop to any pop that then finds the
+///             stack empty: that pop's [TS2] acquire reads the head it wrote, or a later one,
+///             and every write of head_ is an RMW, which continues its release sequence
+///             (message passing; reset() aside, which runs with no other thread about). A pass that
+///             marks itself in flight and then empties the stack relies on it: a popper that finds
+///             the stack empty sees the mark. empty() is a relaxed hint and carries no such
+///             guarantee.
+/// ABA:        every successful push and pop adds 1 to the tag, so a pop that read (top A, tag
+///             t) and link B fails its CAS if any push or pop succeeded in between, unless their
+///             number is a non-zero multiple of 2^32. Fooling it takes 2^32 moves of this stack
+///             while one popper sits between its read and its CAS: about 6 hours at 200,000
+///             pool moves/s (2^32 / 2e5 = 21,475 s), against 0.3 s for the 16-bit tag that the
+///             low bits of a 64 KiB-aligned address gave, and 4,096 moves (one 20 ms preemption)
+///             for their 12 bits at S = 4 KiB.
+template <typename Node, Atomic<std::uint32_t> Node::*Next>
 class TaggedStack {
 public:
+  // Index 0 names no node, so 2^32 - 1 slots at most.
+  static constexpr std::uint64_t kMaxNodes = 0xffff'ffffu;
+
   constexpr TaggedStack() noexcept = default;
-  // align: a power of two >= 2, the alignment every node has.
-  void set_alignment(std::uintptr_t align) noexcept { mask_ = align - 1; }
+
+  // The range the nodes live in: node i at base + (i - 1) * 2^shift, for (bytes >> shift) slots.
+  // Returns false, and keeps the previous range, when the range has more than kMaxNodes slots
+  // (the indices could not name them all).
+  bool set_range(std::uintptr_t base, std::uint64_t bytes, unsigned shift) noexcept {
+    if (shift >= 64 || (bytes >> shift) > kMaxNodes) return false;
+    base_ = base;
+    shift_ = shift;
+    return true;
+  }
 
   void push(Node* n) noexcept {
-    std::uintptr_t old = head_.load_relaxed();
+    const std::uint32_t index = index_of(n);
+    std::uint64_t old = head_.load_relaxed();
     for (;;) {
-      (n->*Next).store_relaxed(old & ~mask_); // [TS3]
-      std::uintptr_t desired = reinterpret_cast<std::uintptr_t>(n) | (((old & mask_) + 1) & mask_);
-      if (head_.cas_weak_release(old, desired)) // [TS1]
+      (n->*Next).store_relaxed(index_part(old));                       // [TS3]
+      if (head_.cas_weak_release(old, word(index, tag_part(old) + 1))) // [TS1]
         return;
     }
   }
 
-  Node* pop() noexcept {
-    std::uintptr_t old = head_.load_acquire(); // [TS2]
-    for (;;) {
-      Node* top = reinterpret_cast<Node*>(old & ~mask_);
-      if (top == nullptr) return nullptr;
-      std::uintptr_t next = (top->*Next).load_relaxed(); // [TS3] may be stale; the CAS decides
-      std::uintptr_t desired = next | (((old & mask_) + 1) & mask_);
-      if (head_.cas_weak_acquire(old, desired)) // [TS2]
-        return top;
-    }
+  // One pop in two halves, the read of the head and the CAS, so that a test can place other
+  // operations where a preempted popper sits. pop() is exactly a loop over them.
+  struct PopAttempt {
+    std::uint64_t seen = 0;    // the head the attempt read
+    std::uint64_t desired = 0; // what its CAS installs: the top's link, the tag plus one
+    Node* top = nullptr;       // nullptr: the stack was empty
+  };
+
+  PopAttempt start_pop() const noexcept {
+    return attempt_from(head_.load_acquire()); // [TS2]
   }
 
-  bool empty() const noexcept { return (head_.load_relaxed() & ~mask_) == 0; }
+  // The attempt's CAS. On failure `a` starts over from the head the CAS found.
+  bool finish_pop(PopAttempt& a) noexcept {
+    if (head_.cas_weak_acq_rel(a.seen, a.desired)) // [TS2] [TS4]
+      return true;
+    a = attempt_from(a.seen);
+    return false;
+  }
+
+  Node* pop() noexcept {
+    PopAttempt a = start_pop();
+    while (a.top != nullptr && !finish_pop(a)) {
+    }
+    return a.top;
+  }
+
+  bool empty() const noexcept { return index_part(head_.load_relaxed()) == 0; }
   // Forgets every node (fork child, tests).
   void reset() noexcept { head_.store_relaxed(0); }
 
 private:
-  Atomic<std::uintptr_t> head_{0};
-  std::uintptr_t mask_ = 0;
+  static std::uint32_t index_part(std::uint64_t w) noexcept {
+    return static_cast<std::uint32_t>(w);
+  }
+  static std::uint32_t tag_part(std::uint64_t w) noexcept {
+    return static_cast<std::uint32_t>(w >> 32);
+  }
+  // The tag wraps modulo 2^32 by unsigned arithmetic (see ABA).
+  static std::uint64_t word(std::uint32_t index, std::uint32_t tag) noexcept {
+    return std::uint64_t{tag} << 32 | index;
+  }
+
+  std::uint32_t index_of(const Node* n) const noexcept {
+    return static_cast<std::uint32_t>(((reinterpret_cast<std::uintptr_t>(n) - base_) >> shift_) +
+                                      1);
+  }
+  Node* node_at(std::uint32_t index) const noexcept {
+    return index == 0 ? nullptr
+                      : reinterpret_cast<Node*>(base_ + (std::uintptr_t{index - 1} << shift_));
+  }
+
+  PopAttempt attempt_from(std::uint64_t seen) const noexcept {
+    PopAttempt a;
+    a.seen = seen;
+    a.top = node_at(index_part(seen));
+    if (a.top != nullptr) {
+      // [TS3] may be stale (another thread may have taken the top since): the CAS decides.
+      std::uint32_t next = (a.top->*Next).load_relaxed();
+      a.desired = word(next, tag_part(seen) + 1);
+    }
+    return a;
+  }
+
+  Atomic<std::uint64_t> head_{0};
+  std::uintptr_t base_ = 0;
+  unsigned shift_ = 0;
 };
 
 } // namespace hoardlab::core

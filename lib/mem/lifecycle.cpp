@@ -153,10 +153,15 @@ void do_init() noexcept {
       numa::place_arena(ar.next, per_node, static_cast<int>(n),
                         static_cast<numa::PlacementPolicy>(o.numa_policy));
     }
+    // The pools name a superblock by a 32-bit index from the small range's start
+    // (core::TaggedStack): every pool stack gets the whole window, since a heap may take a
+    // superblock from another node's pool, and reserve_small keeps every range inside it.
     Pool& p = g.pools[n];
-    p.empty.set_alignment(s);
+    const std::uint64_t window = SuperblockStack::kMaxNodes << g.sb_shift;
+    bool named = p.empty.set_range(core::addr(base), window, g.sb_shift);
     for (auto& st : p.partial)
-      st.set_alignment(s);
+      named = st.set_range(core::addr(base), window, g.sb_shift) && named;
+    if (!named) warn("the pools cannot name superblocks of shift ", g.sb_shift, "no pool");
   }
   unsigned heaps = o.heap_count > 0 ? static_cast<unsigned>(o.heap_count) : 2 * g.pus;
   if (static_cast<config::HeapMapping>(g.mapping) == config::HeapMapping::PerThread &&

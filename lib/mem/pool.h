@@ -22,11 +22,13 @@ using SuperblockStack = core::TaggedStack<Superblock, &Superblock::pool_next>;
 ///             (P2) empty holds superblocks with used == 0, partial[c] superblocks of class c
 ///             with used > 0 at the time of the push (remote frees may empty them since).
 ///             superblocks == |empty| + sum_c |partial[c]| once pushes and pops settle.
-/// Ordering:   the stacks' own [TS1]/[TS2]; the counters are relaxed statistics. purging and
+/// Ordering:   the stacks' own [TS1]-[TS4]; the counters are relaxed statistics. purging and
 ///             sweeping are try-locks: exchange_acquire takes, store_release gives back, so a
 ///             pass's pushes happen before the next pass's pops of the same private chain.
-/// ABA:        tag in the low log2(S) bits of each head (core::TaggedStack); headers are never
-///             unmapped (purge is madvise on the block pages only).
+/// ABA:        each head is a 32-bit superblock index and a 32-bit tag (core::TaggedStack): a
+///             stalled pop is fooled only after exactly a multiple of 2^32 moves of its stack,
+///             about 6 hours at 200,000 moves/s. Headers are never unmapped (purge is madvise on
+///             the block pages only), so a stalled pop reads a stale link, never unmapped memory.
 struct Pool {
   SuperblockStack empty;
   SuperblockStack partial[core::SizeClasses::kMaxClasses];

@@ -32,6 +32,15 @@ std::uintptr_t tail_end() noexcept {
   return base == 0 ? 0 : base + g.small_size.load_relaxed();
 }
 
+// Whether [p, p + bytes) lies in the window the pools' 32-bit superblock indices name: kMaxNodes
+// superblocks from the primary's start (core::TaggedStack, pool.h). Every range stays inside it:
+// 16 TiB at S = 4 KiB, 256 TiB (the whole user address space above the primary) at 64 KiB.
+bool nameable(std::uintptr_t p, std::size_t bytes) noexcept {
+  const std::uintptr_t base = g.small_base.load_relaxed();
+  const std::uintptr_t span = std::uintptr_t{SuperblockStack::kMaxNodes} << g.sb_shift;
+  return p >= base && p - base <= span && bytes <= span - (p - base);
+}
+
 void grow_tail(std::size_t bytes) noexcept {
   const std::uint32_t n = g.ranges.count.load_relaxed();
   core::Atomic<std::uintptr_t>& size = n != 0 ? g.ranges.extra[n - 1].size : g.small_size;
@@ -58,7 +67,7 @@ char* reserve_small(std::size_t want, std::size_t* got) noexcept {
   for (std::size_t bytes = core::round_up(want, g.sb_size); bytes >= g.sb_size;
        bytes = core::round_down(bytes / 2, g.sb_size)) {
     // In place first: the range count, and so the slow membership test, stays as it is.
-    if (const std::uintptr_t end = tail_end(); end != 0) {
+    if (const std::uintptr_t end = tail_end(); end != 0 && nameable(end, bytes)) {
       if (void* p = pal::reserve_at(reinterpret_cast<void*>(end), bytes)) {
         grow_tail(bytes);
         g.ranges.reserved += bytes;
@@ -68,8 +77,14 @@ char* reserve_small(std::size_t want, std::size_t* got) noexcept {
     }
     const std::uint32_t n = g.ranges.count.load_relaxed();
     if (n == SmallRanges::kMaxExtra) continue; // only growth in place is left
-    void* p = pal::reserve_aligned(bytes, g.sb_size, nullptr);
+    // Near the tail, so that it stays inside the pools' window; a range the kernel puts
+    // outside is given back, as if refused.
+    void* p = pal::reserve_aligned(bytes, g.sb_size, reinterpret_cast<void*>(tail_end()));
     if (p == nullptr) continue;
+    if (!nameable(core::addr(p), bytes)) {
+      pal::unmap(p, bytes);
+      continue;
+    }
     g.ranges.extra[n].base.store_relaxed(core::addr(p));
     g.ranges.extra[n].size.store_relaxed(bytes);
     g.ranges.count.store_release(n + 1); // [SR2]

@@ -62,10 +62,10 @@ struct alignas(64) Superblock {
   char* end = nullptr;
   std::uint32_t used = 0;
   std::uint16_t group = 0;
-  bool purged = false;                       // block pages were given back to the OS (read as zero)
-  std::uint8_t zero_state = kZeroAll;        // which never-used bump blocks read as zero (Z1)
-  std::uint64_t empty_since_ms = 0;          // when it entered its pool empty (purge.delay_ms)
-  core::Atomic<std::uintptr_t> pool_next{0}; // [TS3] link of the pool's tagged stack
+  bool purged = false;                      // block pages were given back to the OS (read as zero)
+  std::uint8_t zero_state = kZeroAll;       // which never-used bump blocks read as zero (Z1)
+  std::uint64_t empty_since_ms = 0;         // when it entered its pool empty (purge.delay_ms)
+  core::Atomic<std::uint32_t> pool_next{0}; // [TS3] pool stack link: index of the one below
 
   // ---- remote line: written by any thread ----
   alignas(64) core::Atomic<void*> remote_head{nullptr};
