@@ -214,10 +214,15 @@ Superblock* from_pools(Heap* h, std::size_t cls) noexcept {
 
 } // namespace
 
-bool pool_pass_in_flight() noexcept {
+std::uint64_t pool_passes() noexcept {
+  std::uint64_t sum = 0; // in-flight counts add up in the low half, never carrying
   for (unsigned n = 0; n < g.nodes; ++n)
-    if (g.pools[n].passes.load_acquire() > 0) return true; // [PS1]
-  return false;
+    sum += g.pools[n].passes.load_acquire(); // [PS1]
+  return sum;
+}
+
+bool pool_pass_in_flight() noexcept {
+  return Pool::passes_in_flight(pool_passes()) != 0;
 }
 
 namespace {
@@ -232,12 +237,16 @@ Superblock* get_superblock(Heap* h, std::size_t cls) noexcept {
     link(h, sb);
     return sb;
   }
-  // Fresh space is carved only when no pool has a superblock, nor will have one once the passes
-  // in flight put theirs back [PS1]: a pass pushes each superblock back as soon as it is done
-  // with it, so the wait is short.
-  for (;;) {
+  // Fresh space is carved only when the pools had no superblock while no pass held any [PS1]:
+  // no pass in flight before the look and none started during it (a pass that ended between a
+  // failed look and a check made after it would otherwise go unseen). A pass pushes each
+  // superblock back as soon as it is done with it, so the wait is short; it is bounded all the
+  // same (passes that keep starting are sweeps of other classes' stacks or purges, and after
+  // 64 tries a carve costs less than a stalled allocation).
+  for (int tries = 0;; ++tries) {
+    const std::uint64_t before = pool_passes();
     if (Superblock* sb = from_pools(h, cls)) return sb;
-    if (!pool_pass_in_flight()) break;
+    if (tries == 64 || (Pool::passes_in_flight(before) == 0 && pool_passes() == before)) break;
     pal::yield();
   }
   Superblock* sb = carve_superblock(static_cast<unsigned>(

@@ -37,8 +37,10 @@ std::size_t purge_blocks(Superblock* sb) noexcept {
 // A pass over a pool's stacks, counted in Pool::passes [PS1] for as long as it lives.
 class PassGuard {
 public:
-  explicit PassGuard(Pool& p) noexcept : p_(p) { p_.passes.fetch_add_acq_rel(1); } // [PS1]
-  ~PassGuard() { p_.passes.fetch_add_acq_rel(-1); }                                // [PS1]
+  explicit PassGuard(Pool& p) noexcept : p_(p) {
+    p_.passes.fetch_add_acq_rel(Pool::kPassStarted + 1); // [PS1] started, in flight
+  }
+  ~PassGuard() { p_.passes.fetch_add_acq_rel(~std::uint64_t{0}); } // [PS1] minus 1: over
   PassGuard(const PassGuard&) = delete;
   PassGuard& operator=(const PassGuard&) = delete;
 

@@ -56,7 +56,11 @@ struct Pool {
   // before its first pop and out with an RMW after its last push; its pops are release
   // (core::TaggedStack [TS2]), so a popper whose acquire load finds the stack empty by one of
   // them sees the count raised, or else the count lowered and, through it, the pushes back.
-  core::Atomic<std::int64_t> passes{0};
+  // The word holds two counts: passes started (high 32 bits) and passes in flight (low 32), so
+  // that a popper can tell whether a pass started while it looked (heap.cpp, get_superblock).
+  static constexpr std::uint64_t kPassStarted = std::uint64_t{1} << 32;
+  static std::uint64_t passes_in_flight(std::uint64_t word) noexcept { return word & 0xffffffffu; }
+  core::Atomic<std::uint64_t> passes{0};
   // purge.background: the purge thread missed this pool's notification (its queue was full), so
   // the slow paths purge it inline until no superblock waits.
   core::Atomic<bool> purge_inline{false};

@@ -9,10 +9,10 @@
 
 namespace hoardlab::litmus {
 
-// How long a litmus test may run: HOARDLAB_LITMUS_ROUNDS rounds (default 20,000), stopping early
+// How long a litmus test may run: HOARDLAB_LITMUS_ROUNDS rounds (default 200,000), stopping early
 // after HOARDLAB_LITMUS_SECONDS (default 5; sanitizer builds run fewer rounds in that time).
 struct Budget {
-  long rounds = 20000;
+  long rounds = 200000;
   double seconds = 5.0;
 };
 
