@@ -39,6 +39,7 @@ __attribute__((noinline)) void free_small_slow(Superblock* sb, void* p) noexcept
   ErrnoGuard keep; // free preserves errno; the fast path never touches it
   ThreadCache* tc = thread_cache();
   count_free(tc);
+  if (tc != nullptr) follow_cache_bound(tc);
   if (tc != nullptr && sb->owner.load_relaxed() != tc->home) { // C2: into the bins if kept
     if (const std::uint64_t bound = cache_bound(); bound != 0) {
       if (!keep_remote(tc, sb, p)) buffer_remote(tc, sb, p, bound);
@@ -112,6 +113,7 @@ void* allocate_zeroed(std::size_t size) noexcept {
     ThreadCache* tc = thread_cache();
     if (tc == nullptr || tc->bin(cls).head == nullptr) {
       count_alloc(tc);
+      if (tc != nullptr) follow_cache_bound(tc);
       Heap* h = acquire_heap(tc);
       bool zero = false;
       void* p = heap_allocate_zeroed(h, cls, &zero);

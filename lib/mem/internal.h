@@ -135,6 +135,17 @@ void flush_all(ThreadCache* tc) noexcept;
 std::size_t cache_bound() noexcept;
 std::size_t move_count(const CacheBin& bin) noexcept;
 void grow_cap(ThreadCache* tc, std::size_t cls) noexcept;
+// Brings the bins and the remote buffer within a lowered cache.bytes (C1, C2): capacity falls in
+// every bin, and the blocks beyond it go back to the heaps.
+void lower_cache(ThreadCache* tc, std::uint64_t epoch) noexcept;
+// The first act of every slow step of a thread with a cache (a refill, a free that misses, a
+// remote buffer sent, calloc's trip to a heap): a bin that has blocks never misses on
+// allocation, so a lowered bound must reach all of the thread's bins from whichever step comes.
+inline void follow_cache_bound(ThreadCache* tc) noexcept {
+  const std::uint64_t epoch = g.tune.cache_epoch.load_acquire(); // [CE2]
+  if (epoch != tc->bound_epoch) [[unlikely]]
+    lower_cache(tc, epoch);
+}
 void* allocate_class_slow(std::size_t cls) noexcept;
 
 // ---- the freeing thread's remote frees (remote_buffer.cpp) ----

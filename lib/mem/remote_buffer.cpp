@@ -247,6 +247,7 @@ void buffer_remote(ThreadCache* tc, Superblock* sb, void* p, std::uint64_t bound
 
 __attribute__((noinline)) void send_remote_buffer(ThreadCache* tc) noexcept {
   ErrnoGuard keep; // free preserves errno; a send may enter heaps and give memory back
+  follow_cache_bound(tc);
   flush_remote(tc);
 }
 

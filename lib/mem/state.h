@@ -39,8 +39,11 @@ constexpr bool is_initing(int state) noexcept {
 /// Invariants: each field holds a value the options table accepted (its range is checked there).
 /// Ordering:   relaxed both ways: each is an independent tunable, read afresh on each slow path;
 ///             no other data is published through them, and a reader seeing an old value for a
-///             while is as correct as one that ran just before the change.
-/// ABA:        none (plain loads and stores).
+///             while is as correct as one that ran just before the change. The one exception is
+///             cache_epoch: [CE1] its release store, after the store of the lowered cache_bytes,
+///             pairs with [CE2], the acquire load of a thread's slow step, so a thread that sees
+///             the new epoch reads the bound that bumped it or a later one.
+/// ABA:        none (plain loads and stores; cache_epoch only grows, 2^64 lowerings apart).
 struct Tunables {
   core::Atomic<double> emptiness_f{0.25};
   core::Atomic<std::uint32_t> emptiness_k{4};
@@ -54,6 +57,9 @@ struct Tunables {
   core::Atomic<std::uint32_t> verbose{0};
   core::Atomic<bool> checked{false}; // general.checked (init-only: set once, before any block)
   core::Atomic<std::uint64_t> cache_bytes{256 * 1024};
+  // Bumped each time cache_bytes is lowered: a live thread's bins may then hold more than the
+  // bound, and its next slow step brings them within it (follow_cache_bound, internal.h).
+  core::Atomic<std::uint64_t> cache_epoch{0};
   core::Atomic<std::uint64_t> retain_superblocks{16};
   core::Atomic<std::uint64_t> purge_delay_ms{100};
 };

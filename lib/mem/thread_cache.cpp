@@ -53,6 +53,7 @@ ThreadCache* thread_cache() noexcept {
   for (std::size_t c = 0; c < g.classes.count(); ++c)
     tc->caps[c] = tc->rooms[c] = tc->misses[c] = tc->published[c] = 0;
   tc->cap_bytes = 0;
+  tc->bound_epoch = g.tune.cache_epoch.load_acquire(); // [CE2]; no capacity to lower
   tc->published_bin_bytes = 0;
   tc->limit = g.threshold;
   tc->home = home_heap(tc);
@@ -175,7 +176,9 @@ void flush_all(ThreadCache* tc) noexcept {
 // fast path's 49. Capacity for a growing class is taken from the
 // others: first what they do not use (cap lowered to count, no block moves), then, if still
 // short, their blocks (flushed to the heaps, cap 0). The bound is on capacity, so the bytes a
-// thread caches never exceed cache.bytes however the capacity moves.
+// thread caches never exceed cache.bytes however the capacity moves. A bound lowered at run time
+// is followed the same way, for all classes at once, at the thread's next slow step
+// (lower_cache).
 
 std::size_t cache_bound() noexcept {
   return static_cast<std::size_t>(g.tune.cache_bytes.load_relaxed());
@@ -216,6 +219,17 @@ void make_room(ThreadCache* tc, std::size_t keep, std::size_t need) noexcept {
       bin.room = 0;
     }
   }
+}
+
+void lower_cache(ThreadCache* tc, std::uint64_t epoch) noexcept {
+  tc->bound_epoch = epoch;
+  const std::size_t bound = cache_bound();
+  if (tc->cap_bytes > bound) make_room(tc, g.classes.count(), 0); // no class kept
+  // Hits since a class's last slow step left its published count stale, and make_room lowers
+  // capacity without publishing: republished whole, the cached bytes read within the bound.
+  for (std::size_t c = 0; c < g.classes.count(); ++c)
+    publish_cached(tc, c);
+  if (tc->remote_head != nullptr && tc->remote_bytes >= bound / 4) flush_remote(tc); // C2
 }
 
 // A miss on class cls: doubles its capacity within the bound (see above).
@@ -263,6 +277,7 @@ void* allocate_class_slow(std::size_t cls) noexcept {
   ThreadCache* tc = thread_cache();
   count_alloc(tc);
   if (tc != nullptr) {
+    follow_cache_bound(tc);
     CacheBin bin = tc->bin(cls);
     if (bin.head != nullptr) { // an aligned request reaches here with a warm bin
       void* p = bin.head;

@@ -27,7 +27,10 @@ struct CacheBin {
 };
 
 /// Invariants: (C1) bin c holds count() blocks of class c, count() <= cap (room >= 0);
-///             sum_c cap_c * size_c = cap_bytes <= cache.bytes (the per-thread bound C).
+///             sum_c cap_c * size_c = cap_bytes <= cache.bytes (the per-thread bound C), from
+///             each slow step on: a bound lowered at run time (Tunables::cache_epoch) is
+///             followed at the thread's next one, which lowers capacity in every bin and sends
+///             the blocks beyond it back to the heaps (follow_cache_bound).
 ///             (C2) a block enters a bin only when its superblock's owner was `home` at the free
 ///             (the fast path's one compare), or when remote.keep allows its size and the bin has
 ///             room (keep_remote, fast_path.h); every other free goes to the remote buffer
@@ -73,7 +76,8 @@ struct ThreadCache {
   std::uint32_t published[core::SizeClasses::kMaxClasses] = {}; // bin c's count when published
   std::uint64_t published_bin_bytes = 0;                        // sum_c published[c] * size_c
 
-  std::size_t cap_bytes = 0; // sum_c cap_c * size_c; the owner's alone (slow steps)
+  std::size_t cap_bytes = 0;     // sum_c cap_c * size_c; the owner's alone (slow steps)
+  std::uint64_t bound_epoch = 0; // Tunables::cache_epoch when the thread last followed the bound
   // The remote buffer (C2): blocks of other heaps, linked through their first word; the
   // owner's alone.
   void* remote_head = nullptr;

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <future>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -50,6 +52,33 @@ bool batch_fits(std::size_t size) {
   // A class may hold up to 4 refill batches, and no more than the bound holds of it.
   return 64 * size <= mem::g.tune.cache_bytes.load_relaxed() && size <= largest &&
          4 * mem::g.tune.cache_batch.load_relaxed() >= 64;
+}
+
+// Sets an option for one test and puts back the value it had.
+class OptionScope {
+public:
+  OptionScope(const char* name, const char* value) : name_(name) {
+    char text[64];
+    EXPECT_EQ(hl_option_get(name, text, sizeof(text)), 0);
+    before_ = text;
+    EXPECT_EQ(hl_option_set(name, value), 0);
+  }
+  ~OptionScope() { EXPECT_EQ(hl_option_set(name_, before_.c_str()), 0); }
+  OptionScope(const OptionScope&) = delete;
+  OptionScope& operator=(const OptionScope&) = delete;
+
+private:
+  const char* name_;
+  std::string before_;
+};
+
+// Bytes in the calling thread's bins, counted from the bins themselves.
+std::uint64_t bin_bytes() {
+  mem::ThreadCache* tc = mem::tl_cache;
+  std::uint64_t bytes = 0;
+  for (std::size_t c = 0; c < mem::g.classes.count(); ++c)
+    bytes += std::uint64_t{tc->bin(c).count()} * mem::g.classes.size_of(c);
+  return bytes;
 }
 
 // Every allocation of `rounds` batches of 64 `size`-byte blocks is a cache hit.
@@ -162,6 +191,84 @@ TEST(ThreadCache, CapacityStaysWithinTheBoundUnderARandomMixOfSizes) {
     for (void* p : live)
       hl_free(p);
     expect_cache_within_bound();
+  });
+}
+
+// cache.bytes lowered at run time by another thread reaches a thread whose bins are warm at its
+// next slow step, here a miss of `slow_size`, a class the thread never used: every bin's capacity
+// falls within the new bound and the blocks beyond it go back to the heaps, including those of
+// bins that could otherwise serve hits indefinitely (a bin that has blocks never misses on
+// allocation).
+void expect_lowered_bound_followed(const char* bound_text, std::uint64_t bound,
+                                   std::size_t slow_size) {
+  threshold();
+  std::promise<void> warm;
+  std::promise<void> lowered;
+  std::thread worker([&] {
+    batch(16, 8);
+    batch(256, 8);
+    EXPECT_GT(bin_bytes(), bound) << "the bins were not warm";
+    warm.set_value();
+    lowered.get_future().wait();
+    hl_free(hl_malloc(slow_size));
+    EXPECT_LE(bin_bytes(), bound);
+    EXPECT_LE(mem::tl_cache->cached_bytes.load_relaxed(), bound);
+    expect_cache_within_bound();
+    hl_stats before = stats();
+    batch(16, 4);
+    batch(256, 4);
+    hl_stats after = stats();
+    if (bound == 0) {
+      EXPECT_EQ(after.cache_hits - before.cache_hits, 0u);
+    }
+    EXPECT_LE(bin_bytes(), bound);
+    expect_cache_within_bound();
+  });
+  warm.get_future().wait();
+  {
+    OptionScope scope("cache.bytes", bound_text);
+    lowered.set_value();
+    worker.join();
+  }
+}
+
+TEST(ThreadCache, ABoundLoweredToZeroEmptiesAWarmThreadsBinsAtItsNextSlowStep) {
+  expect_lowered_bound_followed("0", 0, 1024);
+  expect_lowered_bound_followed("0", 0, threshold());
+}
+
+// The slow step may be a miss of a class that can grow within the new bound, or of one none of
+// whose blocks fits in it (the largest small class): either brings the other bins within it.
+TEST(ThreadCache, ABoundLoweredTo4KiBShrinksAWarmThreadsBinsToItAtItsNextSlowStep) {
+  if (threshold() <= 4096) GTEST_SKIP() << "no small class is larger than 4 KiB";
+  expect_lowered_bound_followed("4KiB", 4096, 1024);
+  expect_lowered_bound_followed("4KiB", 4096, threshold());
+}
+
+// The thread that lowers the bound follows it at once: without a slow step, a thread allocating
+// and freeing fewer blocks than its bins hold would otherwise keep hitting them.
+TEST(ThreadCache, TheThreadThatSetsCacheBytesToZeroHasNoMoreCacheHits) {
+  on_new_thread([] {
+    std::vector<void*> blocks(2000);
+    for (int r = 0; r < 3; ++r) {
+      for (void*& p : blocks)
+        p = hl_malloc(16);
+      for (void* p : blocks)
+        hl_free(p);
+    }
+    ASSERT_GT(bin_bytes(), 0u);
+    OptionScope scope("cache.bytes", "0");
+    EXPECT_EQ(bin_bytes(), 0u);
+    EXPECT_EQ(mem::tl_cache->cached_bytes.load_relaxed(), 0u);
+    hl_stats before = stats();
+    for (int r = 0; r < 2; ++r) {
+      for (std::size_t i = 0; i < 1000; ++i)
+        blocks[i] = hl_malloc(16);
+      for (std::size_t i = 0; i < 1000; ++i)
+        hl_free(blocks[i]);
+    }
+    hl_stats after = stats();
+    EXPECT_EQ(after.cache_hits - before.cache_hits, 0u);
   });
 }
 
