@@ -51,9 +51,9 @@ void unmap(void* p, std::size_t bytes) noexcept {
   ::munmap(p, bytes);
 }
 
-void purge(void* p, std::size_t bytes) noexcept {
+bool purge(void* p, std::size_t bytes) noexcept {
   ErrnoKeeper keep;
-  ::madvise(p, bytes, MADV_DONTNEED);
+  return ::madvise(p, bytes, MADV_DONTNEED) == 0;
 }
 
 void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes) noexcept {

@@ -20,8 +20,9 @@ bool commit(void* p, std::size_t bytes) noexcept;
 // A fresh read-write anonymous mapping; nullptr on failure.
 void* map(std::size_t bytes) noexcept;
 void unmap(void* p, std::size_t bytes) noexcept;
-// Gives the pages back to the OS; the range stays mapped and reads as zero afterwards.
-void purge(void* p, std::size_t bytes) noexcept;
+// Gives the pages back to the OS; the range stays mapped and, when this returns true, reads as
+// zero afterwards (false: madvise failed, e.g. on locked pages, and the contents are unchanged).
+bool purge(void* p, std::size_t bytes) noexcept;
 // Grows or shrinks a mapping, moving it when needed; nullptr on failure (the old one stays).
 void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes) noexcept;
 // Resident bytes of the process (from /proc/self/statm); 0 when unreadable.
