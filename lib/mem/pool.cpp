@@ -1,11 +1,13 @@
 // The per-node superblock pool (Hoard's global heap) and the arenas superblocks are carved
 // from: pushes and pops, the sweep and purge passes over a pool's stacks.
 #include <new>
+#include <span>
 
 #include "core/bits.h"
 #include "mem/internal.h"
 #include "mem/purge_thread.h"
 #include "mem/yielding_guard.h"
+#include "numa/placement.h"
 #include "pal/pal.h"
 
 namespace hoardlab::mem {
@@ -16,17 +18,53 @@ namespace {
 // into one mapping, so the number of mappings stays small however many superblocks exist.
 constexpr std::size_t kCommitChunk = std::size_t{4} << 20;
 
-// The caller holds sb alone (it is empty and off every stack, or not yet pushed).
-std::size_t purge_blocks(Superblock* sb) noexcept {
-  pal::purge(sb->base() + pal::kPageSize, g.sb_size - pal::kPageSize);
-  sb->purged = true;
-  sb->zero_state = kZeroAbovePage; // Z1: the block pages read as zero again
-  sb->bump = nullptr;              // format then knows no block was handed out since
-  g.purged_bytes.fetch_add_relaxed(g.sb_size - pal::kPageSize);
-  return g.sb_size - pal::kPageSize;
+// Room for one more entry in ar's released list (under ar.lock): the list grows by doubling, up
+// to one entry per superblock the arena can hold.
+bool released_room(Arena& ar) noexcept {
+  if (ar.released_count < ar.released_capacity) return true;
+  const std::size_t most = static_cast<std::size_t>(ar.limit - ar.begin) >> g.sb_shift;
+  std::size_t want =
+      ar.released_capacity == 0 ? pal::kPageSize / sizeof(std::uint32_t) : 2 * ar.released_capacity;
+  if (want > most) want = most;
+  if (want <= ar.released_capacity) return false;
+  const std::size_t old_bytes = ar.released_capacity * sizeof(std::uint32_t);
+  const std::size_t bytes = core::round_up(want * sizeof(std::uint32_t), pal::kPageSize);
+  void* q = ar.released == nullptr ? pal::map(bytes) : pal::remap(ar.released, old_bytes, bytes);
+  if (q == nullptr) return false;
+  ar.released = static_cast<std::uint32_t*>(q);
+  ar.released_capacity = bytes / sizeof(std::uint32_t);
+  return true;
 }
 
-// Puts an empty superblock (owner already nullptr) on its pool's empty stack. Beyond the
+// Purges the whole of sb, header page included, and puts it on its arena's released list (A1).
+// The caller holds sb alone: empty, owned by no heap, on no pool stack, still counted where the
+// caller found it. False, with sb untouched, when it must stay in the pool unpurged: it may still
+// be on a heap's pending stack (linked through its header), the list cannot grow, or madvise
+// failed (the memory would not read as zero, Z1).
+bool release_superblock(Superblock* sb) noexcept {
+  // [PN3] pairs with drain_pending's [PN2]: once in_pending reads false, that drain has read
+  // pending_next, and no push can set it again: used == 0, so no block of sb is live to free.
+  if (sb->in_pending.load_acquire()) return false;
+  Arena& ar = g.arenas[sb->node];
+  // Held across the madvise, so a slot found free is still free after it: the lock guards only
+  // carving and this list, and a purge happens at most once per superblock emptied.
+  YieldingGuard guard(ar.lock);
+  if (!released_room(ar) || !pal::purge(sb->base(), g.sb_size)) return false;
+  ar.released[ar.released_count++] =
+      static_cast<std::uint32_t>((sb->base() - ar.begin) >> g.sb_shift);
+  ar.released_bytes.store_relaxed(ar.released_count << g.sb_shift);
+  g.purged_bytes.fetch_add_relaxed(g.sb_size);
+  return true;
+}
+
+// The same for a superblock a pass took off p's empty stack: it leaves the pool's counts.
+// Returns the bytes given back (0: the caller pushes it back).
+std::size_t release_from_pool(Pool& p, Superblock* sb) noexcept {
+  if (!release_superblock(sb)) return 0;
+  p.empty_count.fetch_sub_relaxed(1);
+  p.superblocks.fetch_sub_relaxed(1);
+  return g.sb_size;
+}
 
 // Pops every superblock of a stack into a chain through link.next (unused while pooled).
 core::ListNode* pop_all(SuperblockStack& st) noexcept {
@@ -44,25 +82,24 @@ Pool& pool_of(const Superblock* sb) noexcept {
   return g.pools[sb->node];
 }
 
-// once the delay has passed (purge_deferred): a superblock emptied and reused again within the
-// delay costs no madvise and no page faults. The header page stays, since a concurrent pop may
-// read it (the pool's ABA argument).
+// Puts an empty superblock (owner already nullptr) on its pool's empty stack. Beyond the
+// retention bound it is released to its arena instead (purged whole), at once or, with
+// purge.delay_ms, once the delay has passed (purge_deferred): a superblock emptied and reused
+// again within the delay costs no madvise and no page faults.
 void push_empty(Pool& p, Superblock* sb) noexcept {
   bool defer = false;
   std::uint64_t stamp = 0; // sb is not ours to read once pushed: a pop may reuse it at once
-  if (!sb->purged) {
-    if (static_cast<std::uint64_t>(p.unpurged_empty.load_relaxed()) >=
-        g.tune.retain_superblocks.load_relaxed()) {
-      if (g.tune.purge_delay_ms.load_relaxed() == 0) {
-        purge_blocks(sb);
-      } else {
-        defer = true;
-        stamp = pal::now_ms();
-        sb->empty_since_ms = stamp;
-        p.unpurged_empty.fetch_add_relaxed(1);
+  if (static_cast<std::uint64_t>(p.empty_count.load_relaxed()) >=
+      g.tune.retain_superblocks.load_relaxed()) {
+    if (g.tune.purge_delay_ms.load_relaxed() == 0) {
+      if (release_superblock(sb)) {
+        p.superblocks.fetch_sub_relaxed(1); // the caller counted it in the pool
+        return;
       }
     } else {
-      p.unpurged_empty.fetch_add_relaxed(1);
+      defer = true;
+      stamp = pal::now_ms();
+      sb->empty_since_ms = stamp;
     }
   }
   p.empty_count.fetch_add_relaxed(1);
@@ -83,14 +120,44 @@ Superblock* pop_empty(Pool& p) noexcept {
   if (sb != nullptr) {
     p.superblocks.fetch_sub_relaxed(1);
     p.empty_count.fetch_sub_relaxed(1);
-    if (!sb->purged) p.unpurged_empty.fetch_sub_relaxed(1);
-    sb->purged = false;
     sb->empty_since_ms = 0;
   }
   return sb;
 }
 
+namespace {
+
+// A superblock from node's released list, its header made fresh (A1); nullptr when none.
+Superblock* take_released(unsigned node) noexcept {
+  Arena& ar = g.arenas[node];
+  if (ar.released_bytes.load_relaxed() == 0) return nullptr; // a hint: the lock decides
+  YieldingGuard guard(ar.lock);
+  if (ar.released_count == 0) return nullptr;
+  --ar.released_count;
+  ar.released_bytes.store_relaxed(ar.released_count << g.sb_shift);
+  auto* sb = reinterpret_cast<Superblock*>(
+      ar.begin + (static_cast<std::size_t>(ar.released[ar.released_count]) << g.sb_shift));
+  sb->reinit(node);
+  return sb;
+}
+
+} // namespace
+
 Superblock* carve_superblock(unsigned node) noexcept {
+  // Released superblocks first, this node's, then the nearest other nodes' (as get_superblock
+  // takes their pools' before carving): memory already carved once, so the arenas grow only
+  // with the peak of all nodes together, however it moves between them.
+  if (Superblock* sb = take_released(node)) return sb;
+  if (g.nodes > 1) {
+    int order[numa::kMaxNodes];
+    int n = numa::nearest_nodes(static_cast<int>(node), std::span<int>(order, g.nodes));
+    for (int i = 0; i < n; ++i) {
+      if (order[i] < 0 || static_cast<unsigned>(order[i]) >= g.nodes ||
+          static_cast<unsigned>(order[i]) == node)
+        continue;
+      if (Superblock* sb = take_released(static_cast<unsigned>(order[i]))) return sb;
+    }
+  }
   Arena& ar = g.arenas[node];
   YieldingGuard guard(ar.lock); // held across an mprotect when the arena commits more
   if (ar.next == nullptr || ar.next + g.sb_size > ar.limit) return nullptr;
@@ -154,12 +221,14 @@ std::size_t purge_deferred(Pool& p, bool force) noexcept {
     Superblock* sb = Superblock::of_link(chain);
     chain = chain->next;
     sb->link.next = nullptr;
-    if (!sb->purged && sb->empty_since_ms != 0) {
-      bool over = static_cast<std::uint64_t>(p.unpurged_empty.load_relaxed()) > retain;
+    if (sb->empty_since_ms != 0) {
+      bool over = static_cast<std::uint64_t>(p.empty_count.load_relaxed()) > retain;
       if (over && (force || now >= sb->empty_since_ms + delay)) {
-        released += purge_blocks(sb);
-        sb->empty_since_ms = 0;
-        p.unpurged_empty.fetch_sub_relaxed(1);
+        sb->empty_since_ms = 0; // not released: kept unpurged, left to trim (purge_pools)
+        if (std::size_t bytes = release_from_pool(p, sb)) {
+          released += bytes;
+          continue;
+        }
       } else if (over) {
         ++waiting;
         if (next_oldest == 0 || sb->empty_since_ms < next_oldest) next_oldest = sb->empty_since_ms;
@@ -198,18 +267,18 @@ std::size_t purge_pools() noexcept {
   for (unsigned node = 0; node < g.nodes; ++node) {
     Pool& p = g.pools[node];
     sweep_pool(p);
-    // Take every empty superblock out, purge it, put it back. Pops meanwhile find the stack
-    // empty for a moment and carve fresh memory; trimming is rare.
+    // Take every empty superblock out and release it to the arena (those that cannot be go
+    // back). Pops meanwhile find the stack empty for a moment and carve, released superblocks
+    // first; trimming is rare.
     core::ListNode* chain = pop_all(p.empty);
     while (chain != nullptr) {
       Superblock* sb = Superblock::of_link(chain);
       chain = chain->next;
       sb->link.next = nullptr;
-      if (!sb->purged) {
-        released += purge_blocks(sb);
-        p.unpurged_empty.fetch_sub_relaxed(1);
-      }
-      p.empty.push(sb);
+      if (std::size_t bytes = release_from_pool(p, sb))
+        released += bytes;
+      else
+        p.empty.push(sb);
     }
   }
   return released;

@@ -25,14 +25,16 @@ using SuperblockStack = core::TaggedStack<Superblock, &Superblock::pool_next>;
 /// Ordering:   the stacks' own [TS1]/[TS2]; the counters are relaxed statistics. purging and
 ///             sweeping are try-locks: exchange_acquire takes, store_release gives back, so a
 ///             pass's pushes happen before the next pass's pops of the same private chain.
-/// ABA:        tag in the low log2(S) bits of each head (core::TaggedStack); headers are never
-///             unmapped (purge is madvise on the block pages only).
+/// ABA:        tag in the low log2(S) bits of each head (core::TaggedStack). Superblocks are never
+///             unmapped, so a pop that read a superblock that has since left the stack reads
+///             mapped memory (zero, if it was purged) and its CAS fails on the tag. A superblock
+///             is purged only off every stack, whole, and then leaves the pool for its arena's
+///             released list: the stacks hold unpurged superblocks only.
 struct Pool {
   SuperblockStack empty;
   SuperblockStack partial[core::SizeClasses::kMaxClasses];
-  core::Atomic<std::int64_t> superblocks{0};
-  core::Atomic<std::int64_t> empty_count{0};
-  core::Atomic<std::int64_t> unpurged_empty{0};
+  core::Atomic<std::int64_t> superblocks{0};    // in the stacks: what the pool holds (stats)
+  core::Atomic<std::int64_t> empty_count{0};    // in the empty stack, all unpurged
   core::Atomic<std::int64_t> pending_blocks{0}; // remote frees into pooled superblocks (approx.)
   // purge.delay_ms: empty superblocks beyond the retention bound wait unpurged; deferred counts
   // them (approximate: pops take them back unannounced) and oldest_deferred_ms is the earliest
@@ -51,7 +53,10 @@ struct Pool {
 };
 
 /// A node's arena: a slice of the reserved small-object range, committed in chunks.
-/// Protocol: carve under lock (slow path, once per new superblock).
+/// Protocol: carve and release under lock (slow paths: once per new superblock, once per purge).
+/// Invariants: (A1) a superblock below next is in exactly one of: a heap, the node's pool, the
+///             released list; a released one reads as zero, header included (Z1), so carving it
+///             again is carving fresh memory. released_count <= (next - begin) / S.
 struct Arena {
   core::SpinLock lock;
   char* begin = nullptr;
@@ -59,6 +64,13 @@ struct Arena {
   char* next = nullptr;      // next superblock to carve
   char* committed = nullptr; // end of the read-write part
   core::Atomic<std::uint64_t> committed_bytes{0};
+  // The released list: superblocks purged whole, carved again before fresh memory. A stack of
+  // indices ((superblock - begin) / S) in a mapping of its own, since a released superblock's
+  // own memory must stay untouched to stay purged; grown by doubling as it fills.
+  std::uint32_t* released = nullptr;
+  std::size_t released_count = 0;
+  std::size_t released_capacity = 0;
+  core::Atomic<std::uint64_t> released_bytes{0}; // released_count * S (stats)
 };
 
 } // namespace hoardlab::mem
