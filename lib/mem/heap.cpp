@@ -448,7 +448,7 @@ void* heap_allocate_zeroed(Heap* h, std::size_t cls, bool* zero) noexcept {
   if (sb == nullptr) return nullptr;
   // A superblock below the full group has a block in its free list or bump region (S1).
   bool from_bump = sb->free_list == nullptr && sb->bump < sb->end;
-  bool z = from_bump && sb->bump_block_is_zero(sb->bump, pal::kPageSize);
+  bool z = from_bump && sb->bump_block_is_zero();
   void* p = sb->take_block();
   if (p == nullptr) { // defensive: every block is in the remote list
     heap_allocate(h, cls, 1, &p);

@@ -69,11 +69,12 @@ void heap_collect(Heap* h) noexcept;
 // the number of violations (each reported).
 int check_heap(Heap* h, bool emptiness) noexcept;
 // Drains the remote lists of a pool's partial superblocks; those now empty move to the empty
-// stack (purged beyond the retention bound).
+// stack (released to the arena beyond the retention bound).
 bool sweep_pool(Pool& p) noexcept; // false: another thread is sweeping p [SW1]
-// Purges every empty pool superblock not yet purged; returns the bytes given back.
+// Releases every empty pool superblock to its arena (purged whole, Arena A1); returns the bytes
+// given back.
 std::size_t purge_pools() noexcept;
-// purge.delay_ms: purges the pool's empty superblocks beyond the retention bound whose delay has
+// purge.delay_ms: releases the pool's empty superblocks beyond the retention bound whose delay has
 // run out (all of them beyond the bound when `force`); returns the bytes given back. Cheap when
 // nothing is due; one pass at a time per pool.
 std::size_t purge_deferred(Pool& p, bool force) noexcept;
@@ -92,7 +93,8 @@ bool checked_free(Superblock* sb, void* p) noexcept;
 // the HOARDLAB_CHECKED build's free.
 const char* misplaced_block(const Superblock* sb, const void* p) noexcept;
 
-// Per-node superblock supply (pool.cpp).
+// Per-node superblock supply (pool.cpp): a released superblock of the node's arena, else fresh
+// memory; either reads as zero past its new header (Z1 kZeroAll).
 Superblock* carve_superblock(unsigned node) noexcept;
 
 // ---- the thread state (lifecycle.cpp; DESIGN, "TLS") ----

@@ -22,16 +22,58 @@ constexpr std::size_t kCommitChunk = std::size_t{4} << 20;
 // An arena's steps of address space (next_step): the first is reserved at init.
 constexpr std::size_t kArenaMaxStep = std::size_t{1} << 30;
 
-// The caller holds sb alone (it is empty and off every stack, or not yet pushed). Returns the
-// bytes given back: 0 when the OS refused, and then sb stays unpurged and nothing about its
-// contents changes (Z1: a refused madvise leaves the old bytes, so calloc must clear them).
-std::size_t purge_blocks(Superblock* sb) noexcept {
-  if (!pal::purge(sb->base() + pal::kPageSize, g.sb_size - pal::kPageSize)) return 0;
-  sb->purged = true;
-  sb->zero_state = kZeroAbovePage; // Z1: the block pages read as zero again
-  sb->bump = nullptr;              // format then knows no block was handed out since
-  g.purged_bytes.fetch_add_relaxed(g.sb_size - pal::kPageSize);
-  return g.sb_size - pal::kPageSize;
+// A superblock's entry in a released list: its index in the pools' window (small_range.cpp,
+// nameable), which 32 bits hold.
+std::uint32_t released_index(const Superblock* sb) noexcept {
+  return static_cast<std::uint32_t>((core::addr(sb) - g.small_base.load_relaxed()) >> g.sb_shift);
+}
+
+// Room for one more entry in ar's released list (under ar.lock): the list grows by doubling, up
+// to one entry per superblock the arena can hold.
+bool released_room(Arena& ar) noexcept {
+  if (ar.released_count < ar.released_capacity) return true;
+  const std::size_t most = ar.reserved >> g.sb_shift;
+  std::size_t want =
+      ar.released_capacity == 0 ? pal::kPageSize / sizeof(std::uint32_t) : 2 * ar.released_capacity;
+  if (want > most) want = most;
+  if (want <= ar.released_capacity) return false;
+  const std::size_t old_bytes = ar.released_capacity * sizeof(std::uint32_t);
+  const std::size_t bytes = core::round_up(want * sizeof(std::uint32_t), pal::kPageSize);
+  void* q = ar.released == nullptr ? pal::map(bytes) : pal::remap(ar.released, old_bytes, bytes);
+  if (q == nullptr) return false;
+  ar.released = static_cast<std::uint32_t*>(q);
+  ar.released_capacity = bytes / sizeof(std::uint32_t);
+  return true;
+}
+
+// Purges the whole of sb, header page included, and puts it on its arena's released list (A1).
+// The caller holds sb alone: empty, owned by no heap, on no pool stack, still counted where the
+// caller found it. False, with sb untouched, when it must stay in the pool unpurged: it may still
+// be on a heap's pending stack (linked through its header), the list cannot grow, or madvise
+// failed (the memory would not read as zero, Z1).
+bool release_superblock(Superblock* sb) noexcept {
+  // [RL1] pairs with drain_pending's [PN2] exchange: once in_pending reads false, that drain has
+  // read pending_next, and no notifier claims it again: used == 0, so no block of sb is live to
+  // free (a pooled superblock is never claimed otherwise, remote.cpp N2).
+  if (sb->in_pending.load_acquire()) return false;
+  Arena& ar = g.arenas[sb->node];
+  // Held across the madvise, so a slot found free is still free after it: the lock guards only
+  // carving and this list, and a purge happens at most once per superblock emptied.
+  ForkHeldGuard guard(ar.lock);
+  if (!released_room(ar) || !pal::purge(sb->base(), g.sb_size)) return false;
+  ar.released[ar.released_count++] = released_index(sb);
+  ar.released_bytes.store_relaxed(ar.released_count << g.sb_shift);
+  g.purged_bytes.fetch_add_relaxed(g.sb_size);
+  return true;
+}
+
+// The same for a superblock a pass took off p's empty stack: it leaves the pool's counts.
+// Returns the bytes given back (0: the caller pushes it back).
+std::size_t release_from_pool(Pool& p, Superblock* sb) noexcept {
+  if (!release_superblock(sb)) return 0;
+  p.empty_count.fetch_sub_relaxed(1);
+  p.superblocks.fetch_sub_relaxed(1);
+  return g.sb_size;
 }
 
 // A pass over a pool's stacks, counted in Pool::passes [PS1] for as long as it lives.
@@ -67,26 +109,23 @@ Pool& pool_of(const Superblock* sb) noexcept {
 
 // once the delay has passed (purge_deferred): a superblock emptied and reused again within the
 // Puts an empty superblock (owner already nullptr) on its pool's empty stack. Beyond the
-// retention bound its block pages go back to the OS, at once when purge.delay_ms is 0, else
-// once the delay has passed (purge_deferred): a superblock emptied and reused again within the
-// delay costs no madvise and no page faults. The header page stays, since a concurrent pop may
-// read it (the pool's ABA argument).
+// retention bound it is released to its arena instead (purged whole), at once or, with
+// purge.delay_ms, once the delay has passed (purge_deferred): a superblock emptied and reused
+// again within the delay costs no madvise and no page faults.
 void push_empty(Pool& p, Superblock* sb) noexcept {
   bool defer = false;
   std::uint64_t stamp = 0; // sb is not ours to read once pushed: a pop may reuse it at once
-  if (!sb->purged) {
-    if (static_cast<std::uint64_t>(p.unpurged_empty.load_relaxed()) >=
-        g.tune.retain_superblocks.load_relaxed()) {
-      if (g.tune.purge_delay_ms.load_relaxed() == 0) {
-        if (purge_blocks(sb) == 0) p.unpurged_empty.fetch_add_relaxed(1); // refused: kept as is
-      } else {
-        defer = true;
-        stamp = pal::now_ms();
-        sb->empty_since_ms = stamp;
-        p.unpurged_empty.fetch_add_relaxed(1);
+  if (static_cast<std::uint64_t>(p.empty_count.load_relaxed()) >=
+      g.tune.retain_superblocks.load_relaxed()) {
+    if (g.tune.purge_delay_ms.load_relaxed() == 0) {
+      if (release_superblock(sb)) {
+        p.superblocks.fetch_sub_relaxed(1); // the caller counted it in the pool
+        return;
       }
     } else {
-      p.unpurged_empty.fetch_add_relaxed(1);
+      defer = true;
+      stamp = pal::now_ms();
+      sb->empty_since_ms = stamp;
     }
   }
   p.empty_count.fetch_add_relaxed(1);
@@ -107,14 +146,27 @@ Superblock* pop_empty(Pool& p) noexcept {
   if (sb != nullptr) {
     p.superblocks.fetch_sub_relaxed(1);
     p.empty_count.fetch_sub_relaxed(1);
-    if (!sb->purged) p.unpurged_empty.fetch_sub_relaxed(1);
-    sb->purged = false;
     sb->empty_since_ms = 0;
   }
   return sb;
 }
 
 namespace {
+
+// A superblock from node's released list, its header made fresh (A1); nullptr when none.
+Superblock* take_released(unsigned node) noexcept {
+  Arena& ar = g.arenas[node];
+  if (ar.released_bytes.load_relaxed() == 0) return nullptr; // a hint: the lock decides
+  ForkHeldGuard guard(ar.lock);
+  if (ar.released_count == 0) return nullptr;
+  --ar.released_count;
+  ar.released_bytes.store_relaxed(ar.released_count << g.sb_shift);
+  auto* sb = reinterpret_cast<Superblock*>(
+      g.small_base.load_relaxed() +
+      (static_cast<std::uintptr_t>(ar.released[ar.released_count]) << g.sb_shift));
+  sb->reinit(node);
+  return sb;
+}
 
 // An arena's next step (pool.h): a quarter of what it holds, so that at most a fifth of the
 // small-object address space is reserved ahead of use (what RLIMIT_AS charges for and nothing
@@ -151,6 +203,7 @@ Superblock* carve_from(unsigned node, bool grow) noexcept {
     ar.committed_bytes.fetch_add_relaxed(chunk);
   }
   ar.next = p + g.sb_size;
+  ar.carved_bytes.store_relaxed(ar.carved_bytes.load_relaxed() + g.sb_size); // under the lock
   Superblock* sb = new (p) Superblock();
   sb->node = node;
   return sb;
@@ -159,12 +212,23 @@ Superblock* carve_from(unsigned node, bool grow) noexcept {
 } // namespace
 
 Superblock* carve_superblock(unsigned node) noexcept {
+  // Released superblocks first, this node's, then the nearest other nodes' (as get_superblock
+  // takes their pools' before carving): memory already carved once, so the arenas grow only
+  // with the peak of all nodes together, however it moves between them.
+  if (Superblock* sb = take_released(node)) return sb;
+  int order[numa::kMaxNodes];
+  int n =
+      g.nodes > 1 ? numa::nearest_nodes(static_cast<int>(node), std::span<int>(order, g.nodes)) : 0;
+  for (int i = 0; i < n; ++i) {
+    if (order[i] < 0 || static_cast<unsigned>(order[i]) >= g.nodes ||
+        static_cast<unsigned>(order[i]) == node)
+      continue;
+    if (Superblock* sb = take_released(static_cast<unsigned>(order[i]))) return sb;
+  }
   if (Superblock* sb = carve_from(node, true)) return sb;
   // The address space refused the node a step: what other nodes' arenas still hold, nearest
   // first, serves it rather than failing the allocation (their memory is remote, but a
   // failed malloc is worse). A node is never stuck with its share of a split fixed in advance.
-  int order[numa::kMaxNodes];
-  int n = numa::nearest_nodes(static_cast<int>(node), std::span<int>(order, g.nodes));
   for (int i = 0; i < n; ++i) {
     if (order[i] < 0 || static_cast<unsigned>(order[i]) >= g.nodes ||
         static_cast<unsigned>(order[i]) == node)
@@ -223,14 +287,14 @@ std::size_t purge_deferred(Pool& p, bool force) noexcept {
       Superblock* sb = Superblock::of_link(chain);
       chain = chain->next;
       sb->link.next = nullptr;
-      if (!sb->purged && sb->empty_since_ms != 0) {
-        bool over = static_cast<std::uint64_t>(p.unpurged_empty.load_relaxed()) > retain;
-        std::size_t bytes = 0;
-        if (over && (force || now >= sb->empty_since_ms + delay) &&
-            (bytes = purge_blocks(sb)) != 0) {
-          released += bytes;
-          sb->empty_since_ms = 0;
-          p.unpurged_empty.fetch_sub_relaxed(1);
+      if (sb->empty_since_ms != 0) {
+        bool over = static_cast<std::uint64_t>(p.empty_count.load_relaxed()) > retain;
+        if (over && (force || now >= sb->empty_since_ms + delay)) {
+          sb->empty_since_ms = 0; // not released: kept unpurged, left to trim (purge_pools)
+          if (std::size_t bytes = release_from_pool(p, sb)) {
+            released += bytes;
+            continue;
+          }
         } else if (over) {
           ++waiting;
           if (next_oldest == 0 || sb->empty_since_ms < next_oldest)
@@ -274,7 +338,8 @@ std::size_t purge_pools() noexcept {
     // handler that runs after ours skips the pools rather than wait for itself.
     if (tl_holds_all) continue;
     sweep_pool(p);
-    // Take every empty superblock out, purge it, put it back [PS1]. One pass at a time: the
+    // Take every empty superblock out and release it to the arena; those that cannot be go
+    // back at once [PS1]. One pass at a time: the
     // deferred purge's flag, which fork_prepare also takes, so no chain is in flight across fork.
     while (p.purging.load_relaxed() || p.purging.exchange_acquire(true))
       pal::yield();
@@ -285,12 +350,10 @@ std::size_t purge_pools() noexcept {
         Superblock* sb = Superblock::of_link(chain);
         chain = chain->next;
         sb->link.next = nullptr;
-        if (!sb->purged) {
-          std::size_t bytes = purge_blocks(sb);
+        if (std::size_t bytes = release_from_pool(p, sb))
           released += bytes;
-          if (bytes != 0) p.unpurged_empty.fetch_sub_relaxed(1);
-        }
-        p.empty.push(sb);
+        else
+          p.empty.push(sb); // refused (still claimed, no room in the list, or madvise failed)
       }
     }
     p.purging.store_release(false);

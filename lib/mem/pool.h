@@ -27,14 +27,16 @@ using SuperblockStack = core::TaggedStack<Superblock, &Superblock::pool_next>;
 ///             pass's pushes happen before the next pass's pops of the same private chain.
 /// ABA:        each head is a 32-bit superblock index and a 32-bit tag (core::TaggedStack): a
 ///             stalled pop is fooled only after exactly a multiple of 2^32 moves of its stack,
-///             about 6 hours at 200,000 moves/s. Headers are never unmapped (purge is madvise on
-///             the block pages only), so a stalled pop reads a stale link, never unmapped memory.
+///             about 6 hours at 200,000 moves/s. Superblocks are never unmapped, so a pop that
+///             read a superblock that has since left the stack reads mapped memory (zero, if it
+///             was purged) and its CAS fails on the tag. A superblock is purged only off every
+///             stack, whole, and then leaves the pool for its arena's released list: the stacks
+///             hold unpurged superblocks only.
 struct Pool {
   SuperblockStack empty;
   SuperblockStack partial[core::SizeClasses::kMaxClasses];
-  core::Atomic<std::int64_t> superblocks{0};
-  core::Atomic<std::int64_t> empty_count{0};
-  core::Atomic<std::int64_t> unpurged_empty{0};
+  core::Atomic<std::int64_t> superblocks{0};    // in the stacks: what the pool holds (stats)
+  core::Atomic<std::int64_t> empty_count{0};    // in the empty stack, all unpurged
   core::Atomic<std::int64_t> pending_blocks{0}; // remote frees into pooled superblocks (approx.)
   // purge.delay_ms: empty superblocks beyond the retention bound wait unpurged; deferred counts
   // them (approximate: pops take them back unannounced) and oldest_deferred_ms is the earliest
@@ -70,12 +72,17 @@ struct Pool {
 inline constexpr std::size_t kArenaFirstStep = std::size_t{4} << 20;
 
 /// A node's arena: the steps of the small-object address space reserved for the node
-/// (small_range.h), carved front to back and committed in chunks.
-/// Protocol:   carve under lock (slow path, once per new superblock); when [next, limit) has no
-///             superblock left, the carver reserves the next step, a quarter of what the arena
-///             holds (at least its first step, at most kMaxStep), and binds it to the node.
+/// (small_range.h), carved front to back and committed in chunks, and the superblocks released
+/// to it.
+/// Protocol:   carve and release under lock (slow paths: once per new superblock, once per
+///             purge); when [next, limit) has no superblock left, the carver reserves the next
+///             step, a quarter of what the arena holds (at least its first step, at most
+///             kMaxStep), and binds it to the node.
 /// Invariants: next <= committed <= limit within the step being carved; reserved == the bytes
 ///             of every step; committed_bytes == the read-write bytes of every step.
+///             (A1) a carved superblock is in exactly one of: a heap, a pool, a released list;
+///             a released one reads as zero, header included (Z1), so carving it again is
+///             carving fresh memory.
 struct Arena {
   core::SpinLock lock;
   char* limit = nullptr;     // end of the step being carved
@@ -83,6 +90,17 @@ struct Arena {
   char* committed = nullptr; // end of the read-write part of the step
   std::size_t reserved = 0;
   core::Atomic<std::uint64_t> committed_bytes{0};
+  // Bytes of superblocks carved from fresh space, ever: it only grows (released superblocks
+  // carved again do not count), so under constant live memory it must stop growing.
+  core::Atomic<std::uint64_t> carved_bytes{0};
+  // The released list: superblocks purged whole, carved again before fresh memory. A stack of
+  // indices (the pools' 32-bit index: (superblock - small_base) / S) in a mapping of its own, since
+  // a released superblock's own memory must stay untouched to stay purged; grown by doubling as it
+  // fills.
+  std::uint32_t* released = nullptr;
+  std::size_t released_count = 0;
+  std::size_t released_capacity = 0;
+  core::Atomic<std::uint64_t> released_bytes{0}; // released_count * S (stats)
 };
 
 } // namespace hoardlab::mem

@@ -53,6 +53,9 @@ void stats_total(TotalStats* out) noexcept {
   purge_thread::Stats ps = purge_thread::stats();
   t.background_purged_bytes = ps.superblock_bytes + ps.large_bytes;
   t.bytes_in_use = u + ls.live_bytes;
+  // The pools hold unpurged superblocks only: one purged is released to its arena (Arena A1),
+  // held by no one, so it is in neither pool_bytes nor bytes_held. It stays in os_bytes_mapped
+  // (its range is committed, reading as zero) and was counted once in os_bytes_purged.
   t.pool_bytes = pool_sb * g.sb_size;
   t.bytes_held = a + t.pool_bytes + ls.mapped_bytes;
   t.os_bytes_mapped = mapped + ls.mapped_bytes;

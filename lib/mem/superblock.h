@@ -15,13 +15,12 @@ struct Heap;
 
 // What is known to be zero in a superblock's bump region [bump, end) (calloc skips the memset of
 // such blocks): Z1: every byte past the header that no block handed out since the memory came
-// from the OS has covered reads as zero. Fresh from the arena, everything past the header is zero
-// (kZeroAll); purged, everything from the second page on (kZeroAbovePage: the header page is
-// kept); reformatted after blocks were handed out, nothing is known (kZeroNone). A bump block
-// lies above every block handed out before it, so Z1 holds for it while the state says so.
+// from the OS has covered reads as zero. Fresh from the arena, or carved again after the whole
+// superblock was purged (pool.cpp, "released"), everything past the header is zero (kZeroAll);
+// reformatted after blocks were handed out, nothing is known (kZeroNone). A bump block lies above
+// every block handed out before it, so Z1 holds for it while the state says so.
 inline constexpr std::uint8_t kZeroNone = 0;
 inline constexpr std::uint8_t kZeroAll = 1;
-inline constexpr std::uint8_t kZeroAbovePage = 2;
 
 inline constexpr std::uint32_t kNoClass = 0xffffffffu;
 // Alignments up to the large threshold are served by a class whose size they divide: the first
@@ -43,7 +42,9 @@ inline constexpr std::uint32_t kNoClass = 0xffffffffu;
 ///             owner's exchange is acq_rel and pairs with [RF1]. [OW1] owner is stored release
 ///             by the heap that hands the superblock on, after draining; [OW2] readers load it
 ///             acquire. remote_head and in_pending: the handshake in remote.cpp ([RF1], [RF2],
-///             [AD1], [PN1]-[PN3], [GV1]/[GV2]); every write of in_pending is an RMW.
+///             [AD1], [PN1]-[PN3], [GV1]/[GV2]); every write of in_pending is an RMW. [RL1] a
+///             release to the arena (pool.cpp) loads in_pending acquire: a superblock still
+///             claimed, whose header may be linked on a pending stack, is not purged.
 /// ABA:        remote_head is only pushed to and emptied whole by exchange, never popped one
 ///             at a time, so no ABA is possible and no popper reads a block a user may write.
 struct alignas(64) Superblock {
@@ -62,7 +63,6 @@ struct alignas(64) Superblock {
   char* end = nullptr;
   std::uint32_t used = 0;
   std::uint16_t group = 0;
-  bool purged = false;                      // block pages were given back to the OS (read as zero)
   std::uint8_t zero_state = kZeroAll;       // which never-used bump blocks read as zero (Z1)
   std::uint64_t empty_since_ms = 0;         // when it entered its pool empty (purge.delay_ms)
   core::Atomic<std::uint32_t> pool_next{0}; // [TS3] pool stack link: index of the one below
@@ -77,8 +77,32 @@ struct alignas(64) Superblock {
   }
   char* base() noexcept { return reinterpret_cast<char*>(this); }
   // A block about to be taken from the bump region reads as zero (Z1).
-  bool bump_block_is_zero(const char* p, std::size_t page) noexcept {
-    return zero_state == kZeroAll || (zero_state == kZeroAbovePage && p >= base() + page);
+  bool bump_block_is_zero() const noexcept { return zero_state == kZeroAll; }
+
+  // A header in memory that was purged whole (it reads as zero) and is carved again: every field
+  // back to its initial value, as the constructor would set it, but the fields a stale reader may
+  // still load are stored atomically, not constructed: a pool pop that read this superblock as
+  // the stack's top before it left the pool loads pool_next [TS3] (its CAS then fails on the
+  // tag), and a drain_pending that cleared in_pending [PN2] may still load owner and remote_head.
+  void reinit(std::uint32_t on_node) noexcept {
+    cls = kNoClass;
+    block_size = 0;
+    capacity = 0;
+    node = on_node;
+    first_offset = 0;
+    owner.store_relaxed(nullptr);
+    link = core::ListNode{};
+    free_list = nullptr;
+    bump = nullptr;
+    end = nullptr;
+    used = 0;
+    group = 0;
+    zero_state = kZeroAll;
+    empty_since_ms = 0;
+    pool_next.store_relaxed(0);
+    remote_head.store_relaxed(nullptr);
+    pending_next.store_relaxed(nullptr);
+    in_pending.store_relaxed(false);
   }
   bool has_free() const noexcept { return free_list != nullptr || bump < end; }
 

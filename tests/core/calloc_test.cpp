@@ -79,8 +79,8 @@ TEST(Calloc, BlocksFreedWithAPatternComeBackZeroFromTheCache) {
 }
 
 // Superblocks dirtied by one class, emptied and given back, then formatted for another class
-// (kZeroNone), and purged ones whose header page still holds dirty blocks (kZeroAbovePage):
-// calloc must clear what it cannot prove zero.
+// (kZeroNone), and purged ones, released whole and carved again (kZeroAll): calloc must clear
+// what it cannot prove zero, and what it skips must be zero, the blocks in the header page too.
 void dirty_superblocks_then_calloc(std::size_t dirty_size, std::size_t calloc_size) {
   std::set<std::uintptr_t> dirtied;
   on_pu0([&] {
@@ -122,8 +122,14 @@ TEST(Calloc, ReformattedDirtySuperblocksAreCleared) {
 TEST(Calloc, PurgedSuperblocksAreZeroIncludingTheirHeaderPageBlocks) {
   ASSERT_EQ(hl_option_set("purge.retain_superblocks", "0"), 0);
   ASSERT_EQ(hl_option_set("purge.delay_ms", "0"), 0);
+  hl_stats before{};
+  hl_stats_get(&before);
   dirty_superblocks_then_calloc(1024, 1024);
   dirty_superblocks_then_calloc(256, 2048);
+  hl_stats after{};
+  hl_stats_get(&after);
+  EXPECT_GE(after.os_bytes_purged, before.os_bytes_purged + (8u << 20))
+      << "the dirtied superblocks were not purged: the test proves nothing";
   ASSERT_EQ(hl_option_set("purge.retain_superblocks", "16"), 0);
   ASSERT_EQ(hl_option_set("purge.delay_ms", "100"), 0);
 }

@@ -18,14 +18,12 @@ namespace {
 namespace mem = hoardlab::mem;
 using hoardlab::test::Deadline;
 
-// Superblocks carved so far on every node: the arenas only ever grow (next moves forward). Read
-// while no other thread carves (before the threads start, after they are joined).
+// Superblocks carved from fresh space so far on every node (Arena::carved_bytes only grows).
+// Read while no other thread carves (before the threads start, after they are joined).
 std::uint64_t carved_superblocks() {
   std::uint64_t n = 0;
-  for (unsigned node = 0; node < mem::g.nodes; ++node) {
-    const mem::Arena& ar = mem::g.arenas[node];
-    if (ar.next != nullptr) n += static_cast<std::uint64_t>(ar.next - ar.begin) / mem::g.sb_size;
-  }
+  for (unsigned node = 0; node < mem::g.nodes; ++node)
+    n += mem::g.arenas[node].carved_bytes.load_relaxed() / mem::g.sb_size;
   return n;
 }
 
