@@ -225,6 +225,10 @@ bool pool_pass_in_flight() noexcept {
   return Pool::passes_in_flight(pool_passes()) != 0;
 }
 
+bool no_pass_hid_superblocks(std::uint64_t before) noexcept {
+  return Pool::passes_in_flight(before) == 0 && pool_passes() == before; // [PS1]
+}
+
 namespace {
 
 // A superblock with a free block of class cls for h, or nullptr when memory is exhausted.
@@ -240,13 +244,15 @@ Superblock* get_superblock(Heap* h, std::size_t cls) noexcept {
   // Fresh space is carved only when the pools had no superblock while no pass held any [PS1]:
   // no pass in flight before the look and none started during it (a pass that ended between a
   // failed look and a check made after it would otherwise go unseen). A pass pushes each
-  // superblock back as soon as it is done with it, so the wait is short; it is bounded all the
-  // same (passes that keep starting are sweeps of other classes' stacks or purges, and after
-  // 64 tries a carve costs less than a stalled allocation).
-  for (int tries = 0;; ++tries) {
+  // superblock back, or releases it to its arena, as soon as it is done with it, so the wait is
+  // short unless the pass's thread is preempted; then the popper waits for it: carved space is
+  // never given back, so growth for good is worse than a wait. Passes start rarely (a deferred
+  // purge at most once per purge.delay_ms, a sweep when remote frees into pooled superblocks pass a
+  // threshold, a trim), so a look with none starting comes soon.
+  for (;;) {
     const std::uint64_t before = pool_passes();
     if (Superblock* sb = from_pools(h, cls)) return sb;
-    if (tries == 64 || (Pool::passes_in_flight(before) == 0 && pool_passes() == before)) break;
+    if (no_pass_hid_superblocks(before)) break;
     pal::yield();
   }
   Superblock* sb = carve_superblock(static_cast<unsigned>(

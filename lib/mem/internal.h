@@ -216,5 +216,9 @@ bool pool_pass_in_flight() noexcept;
 // Every pool's pass word summed (Pool::passes): passes started in the high half, in flight in the
 // low half.
 std::uint64_t pool_passes() noexcept;
+// After a look at the pools that found nothing, with `before` = pool_passes() read before it:
+// true when no pass held superblocks during the look (none in flight before it, none started
+// since), so that an empty look means the pools were empty [PS1].
+bool no_pass_hid_superblocks(std::uint64_t before) noexcept;
 
 } // namespace hoardlab::mem

@@ -1,5 +1,5 @@
 // Litmus test of the pool passes' handshake with poppers (lib/mem/pool.h [PS1], core::TaggedStack
-// [TS1]/[TS2]): the allocator's own pass (purge_pools) and pop against node 0's pool.
+// [TS1]-[TS4]): the allocator's own pass (sweep_pool) and popper's check against node 0's pool.
 #include <gtest/gtest.h>
 
 #include "hoardlab/hoardlab.h"
@@ -10,34 +10,38 @@
 namespace hoardlab::mem {
 namespace {
 
-// [PS1] (message passing through the stack head): a pass counts itself in, then pops the pool's
-// empty stack into a private chain, works and pushes each superblock back, then counts itself
-// out; a popper that finds the stack empty waits while a pass is in flight, then pops again, as
-// get_superblock does before it would carve. Forbidden: the popper finds the stack empty after
-// the pass is over, while the pool's only superblock is back in it (it would carve fresh space,
-// which never shrinks: the arena grew under constant live memory).
+// [PS1] (message passing through the stack head): a pass counts itself in, then pops a pool
+// stack into a private chain, works and pushes each superblock back, then counts itself out; a
+// popper reads the count, looks at the stack, and, finding it empty, carves only when no pass
+// was in flight before the look and none started during it (get_superblock), else tries again.
+// Here the pass is a sweep of a partial stack holding the pool's only superblock (one block in
+// use, so the sweep pushes it back where it was). Forbidden: the popper concludes that the pool
+// was empty (it would carve fresh space, which is never given back).
 TEST(PoolPass, APopperThatFindsThePoolEmptySeesThePassInFlightOrItsPushes) {
   hl_free(hl_malloc(16)); // init
   Pool& p = g.pools[0];
+  const std::size_t cls = g.classes.class_of(64);
   Superblock* own = carve_superblock(0);
   ASSERT_NE(own, nullptr);
-  p.superblocks.fetch_add_relaxed(1); // as give_to_pool counts a superblock entering the pool
-  push_empty(p, own);
+  own->cls = static_cast<std::uint32_t>(cls);
+  own->used = 1; // partial: a sweep drains its (empty) remote list and pushes it back
+  p.superblocks.fetch_add_relaxed(1);
+  p.partial[cls].push(own);
 
   Superblock* got = nullptr;
-  litmus::Outcome out = litmus::run([&] { got = nullptr; }, [&] { purge_pools(); },
+  litmus::Outcome out = litmus::run([&] { got = nullptr; }, [&] { sweep_pool(p); },
                                     [&] {
-                                      got = pop_empty(p);
-                                      while (got == nullptr && pool_pass_in_flight()) {
+                                      for (;;) {
+                                        const std::uint64_t before = pool_passes();
+                                        if ((got = p.partial[cls].pop()) != nullptr) return;
+                                        if (no_pass_hid_superblocks(before))
+                                          return; // "empty": it would carve
                                         pal::yield();
-                                        got = pop_empty(p);
                                       }
-                                      if (got == nullptr) got = pop_empty(p);
                                     },
                                     [&] {
                                       if (got == nullptr) return true;
-                                      p.superblocks.fetch_add_relaxed(1);
-                                      push_empty(p, got); // back for the next round
+                                      p.partial[cls].push(got); // back for the next round
                                       return false;
                                     });
   EXPECT_EQ(out.violations, 0) << "of " << out.rounds << " rounds";
