@@ -20,15 +20,6 @@
 
 namespace {
 
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define HOARDLAB_TEST_UNDER_SANITIZER 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define HOARDLAB_TEST_UNDER_SANITIZER 1
-#endif
-
 bool all_zero(const void* p, std::size_t n) {
   auto* b = static_cast<const unsigned char*>(p);
   for (std::size_t i = 0; i < n; ++i)

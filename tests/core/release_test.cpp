@@ -15,15 +15,6 @@
 
 namespace {
 
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define HOARDLAB_TEST_UNDER_SANITIZER 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define HOARDLAB_TEST_UNDER_SANITIZER 1
-#endif
-
 using hoardlab::mem::g;
 using hoardlab::test::on_pu0;
 

@@ -22,15 +22,6 @@
 #include "pal/pal.h"
 #include "test_util.h"
 
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define HOARDLAB_TEST_UNDER_SANITIZER 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define HOARDLAB_TEST_UNDER_SANITIZER 1
-#endif
-
 namespace {
 
 namespace mem = hoardlab::mem;

@@ -19,6 +19,17 @@
 #define HOARDLAB_TEST_UNDER_TSAN 1
 #endif
 
+// HOARDLAB_TEST_UNDER_SANITIZER: ThreadSanitizer or AddressSanitizer instruments the test (their
+// shadow memory stays resident, so resident-memory bounds do not apply).
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define HOARDLAB_TEST_UNDER_SANITIZER 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define HOARDLAB_TEST_UNDER_SANITIZER 1
+#endif
+
 namespace hoardlab::test {
 
 // A deterministic generator (splitmix64): every test is seeded.
