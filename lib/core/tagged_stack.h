@@ -14,7 +14,7 @@ namespace hoardlab::core {
 /// node below it. An index and a tag fill one 64-bit word, so a plain 64-bit CAS suffices: no
 /// 16-byte CAS, no libatomic.
 ///
-/// Protocol:   set_range once, before any push or pop; then push and pop by any thread. Nodes are
+/// Protocol:   use_slots once, before any push or pop; then push and pop by any thread. Nodes are
 ///             never unmapped while the stack may still hold or have held them (a pop may read
 ///             a node it then fails to take).
 /// Invariants: head_ = tag << 32 | index(top), index(top) == 0 iff the stack is empty;
@@ -39,23 +39,35 @@ namespace hoardlab::core {
 ///             pool moves/s (2^32 / 2e5 = 21,475 s), against 0.3 s for the 16-bit tag that the
 ///             low bits of a 64 KiB-aligned address gave, and 4,096 moves (one 20 ms preemption)
 ///             for their 12 bits at S = 4 KiB.
-template <typename Node, Atomic<std::uint32_t> Node::*Next>
-class TaggedStack {
-public:
+/// The slots nodes live in, shared by every stack over them (one record, not one per stack: the
+/// pools hold thousands of stacks, all over the same range).
+struct StackSlots {
   // Index 0 names no node, so 2^32 - 1 slots at most.
   static constexpr std::uint64_t kMaxNodes = 0xffff'ffffu;
 
-  constexpr TaggedStack() noexcept = default;
-
-  // The range the nodes live in: node i at base + (i - 1) * 2^shift, for (bytes >> shift) slots.
-  // Returns false, and keeps the previous range, when the range has more than kMaxNodes slots
-  // (the indices could not name them all).
-  bool set_range(std::uintptr_t base, std::uint64_t bytes, unsigned shift) noexcept {
-    if (shift >= 64 || (bytes >> shift) > kMaxNodes) return false;
-    base_ = base;
-    shift_ = shift;
+  // Node i at base + (i - 1) * 2^shift, for (bytes >> shift) slots. Returns false, and keeps the
+  // previous range, when the range has more than kMaxNodes slots (the indices could not name
+  // them all).
+  bool set(std::uintptr_t range_base, std::uint64_t bytes, unsigned range_shift) noexcept {
+    if (range_shift >= 64 || (bytes >> range_shift) > kMaxNodes) return false;
+    base = range_base;
+    shift = range_shift;
     return true;
   }
+
+  std::uintptr_t base = 0;
+  unsigned shift = 0;
+};
+
+template <typename Node, Atomic<std::uint32_t> Node::*Next>
+class TaggedStack {
+public:
+  static constexpr std::uint64_t kMaxNodes = StackSlots::kMaxNodes;
+
+  constexpr TaggedStack() noexcept = default;
+
+  // The slots the nodes live in; set once, before any push or pop, and outliving the stack.
+  void use_slots(const StackSlots* slots) noexcept { slots_ = slots; }
 
   void push(Node* n) noexcept {
     const std::uint32_t index = index_of(n);
@@ -111,12 +123,13 @@ private:
   }
 
   std::uint32_t index_of(const Node* n) const noexcept {
-    return static_cast<std::uint32_t>(((reinterpret_cast<std::uintptr_t>(n) - base_) >> shift_) +
-                                      1);
+    return static_cast<std::uint32_t>(
+        ((reinterpret_cast<std::uintptr_t>(n) - slots_->base) >> slots_->shift) + 1);
   }
   Node* node_at(std::uint32_t index) const noexcept {
     return index == 0 ? nullptr
-                      : reinterpret_cast<Node*>(base_ + (std::uintptr_t{index - 1} << shift_));
+                      : reinterpret_cast<Node*>(slots_->base +
+                                                (std::uintptr_t{index - 1} << slots_->shift));
   }
 
   PopAttempt attempt_from(std::uint64_t seen) const noexcept {
@@ -132,8 +145,7 @@ private:
   }
 
   Atomic<std::uint64_t> head_{0};
-  std::uintptr_t base_ = 0;
-  unsigned shift_ = 0;
+  const StackSlots* slots_ = nullptr;
 };
 
 } // namespace hoardlab::core

@@ -144,6 +144,11 @@ void do_init() noexcept {
   // do with what is left (map_heaps).
   std::size_t per_node = reserve_primary(kArenaFirstStep, g.nodes);
   char* base = reinterpret_cast<char*>(g.small_base.load_relaxed());
+  // The pools name a superblock by a 32-bit index from the small range's start
+  // (core::TaggedStack): every pool stack uses the one window, since a heap may take a
+  // superblock from another node's pool, and reserve_small keeps every range inside it.
+  if (!g.pool_slots.set(core::addr(base), SuperblockStack::kMaxNodes << g.sb_shift, g.sb_shift))
+    warn("the pools cannot name superblocks of shift ", g.sb_shift, "none");
   for (unsigned n = 0; n < g.nodes; ++n) {
     Arena& ar = g.arenas[n];
     if (per_node != 0) {
@@ -153,15 +158,10 @@ void do_init() noexcept {
       numa::place_arena(ar.next, per_node, static_cast<int>(n),
                         static_cast<numa::PlacementPolicy>(o.numa_policy));
     }
-    // The pools name a superblock by a 32-bit index from the small range's start
-    // (core::TaggedStack): every pool stack gets the whole window, since a heap may take a
-    // superblock from another node's pool, and reserve_small keeps every range inside it.
     Pool& p = g.pools[n];
-    const std::uint64_t window = SuperblockStack::kMaxNodes << g.sb_shift;
-    bool named = p.empty.set_range(core::addr(base), window, g.sb_shift);
+    p.empty.use_slots(&g.pool_slots);
     for (auto& st : p.partial)
-      named = st.set_range(core::addr(base), window, g.sb_shift) && named;
-    if (!named) warn("the pools cannot name superblocks of shift ", g.sb_shift, "no pool");
+      st.use_slots(&g.pool_slots);
   }
   unsigned heaps = o.heap_count > 0 ? static_cast<unsigned>(o.heap_count) : 2 * g.pus;
   if (static_cast<config::HeapMapping>(g.mapping) == config::HeapMapping::PerThread &&

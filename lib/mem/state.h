@@ -90,6 +90,7 @@ struct Globals {
   const numa::Topology* topology = nullptr;
   Heap* heaps = nullptr;
   Arena arenas[numa::kMaxNodes];
+  core::StackSlots pool_slots; // the window every pool stack names its superblocks in
   Pool pools[numa::kMaxNodes];
   // The ranges opened after the primary (small_base/small_size), and the lock that grows
   // either: away from the line the fast paths read, since a step writes here.

@@ -74,11 +74,14 @@ public:
   ~NodeRange() { std::free(mem_); }
 
   Node* at(int i) const { return reinterpret_cast<Node*>(mem_ + (std::size_t{1} << shift_) * i); }
-  bool attach(Stack& s) const {
-    return s.set_range(reinterpret_cast<std::uintptr_t>(mem_), bytes_, shift_);
+  bool attach(Stack& s) {
+    if (!slots_.set(reinterpret_cast<std::uintptr_t>(mem_), bytes_, shift_)) return false;
+    s.use_slots(&slots_);
+    return true;
   }
 
 private:
+  hoardlab::core::StackSlots slots_;
   unsigned shift_;
   std::size_t bytes_;
   char* mem_;
@@ -98,11 +101,11 @@ TEST(TaggedStack, PopsInLastInFirstOutOrder) {
 }
 
 TEST(TaggedStack, RefusesARangeWithMoreSlotsThanItsIndexCanName) {
-  Stack s;
+  hoardlab::core::StackSlots s;
   constexpr unsigned kShift = 12;
-  EXPECT_FALSE(s.set_range(0, (Stack::kMaxNodes + 1) << kShift, kShift));
-  EXPECT_TRUE(s.set_range(0, Stack::kMaxNodes << kShift, kShift));
-  EXPECT_TRUE(s.set_range(0, ((Stack::kMaxNodes + 1) << kShift) - 1, kShift)); // a partial slot
+  EXPECT_FALSE(s.set(0, (Stack::kMaxNodes + 1) << kShift, kShift));
+  EXPECT_TRUE(s.set(0, Stack::kMaxNodes << kShift, kShift));
+  EXPECT_TRUE(s.set(0, ((Stack::kMaxNodes + 1) << kShift) - 1, kShift)); // a partial slot
 }
 
 // The ABA interleaving, replayed in one thread with pop's own two halves. A popper reads top A
