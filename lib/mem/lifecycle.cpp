@@ -144,10 +144,17 @@ void do_init() noexcept {
   // do with what is left (map_heaps).
   std::size_t per_node = reserve_primary(kArenaFirstStep, g.nodes);
   char* base = reinterpret_cast<char*>(g.small_base.load_relaxed());
-  // The pools name a superblock by a 32-bit index from the small range's start
-  // (core::TaggedStack): every pool stack uses the one window, since a heap may take a
-  // superblock from another node's pool, and reserve_small keeps every range inside it.
-  if (!g.pool_slots.set(core::addr(base), SuperblockStack::kMaxNodes << g.sb_shift, g.sb_shift))
+  // The pools name a superblock by a 32-bit index (core::TaggedStack): every pool stack uses the
+  // one window of 2^32 - 1 superblocks, since a heap may take a superblock from another node's
+  // pool, and reserve_small keeps every range inside it. At S >= 32 KiB the window from address
+  // 0 covers the whole user address space (2^47 bytes); below, it is centred on the first range,
+  // so that ranges the kernel puts below it (top-down, as under ThreadSanitizer) fit as well as
+  // those above.
+  const std::uint64_t span = SuperblockStack::kMaxNodes << g.sb_shift;
+  std::uintptr_t window = 0;
+  if (span < (std::uint64_t{1} << 47) && core::addr(base) > span / 2)
+    window = core::round_down(core::addr(base) - span / 2, s);
+  if (!g.pool_slots.set(window, span, g.sb_shift))
     warn("the pools cannot name superblocks of shift ", g.sb_shift, "none");
   for (unsigned n = 0; n < g.nodes; ++n) {
     Arena& ar = g.arenas[n];

@@ -25,7 +25,7 @@ constexpr std::size_t kArenaMaxStep = std::size_t{1} << 30;
 // A superblock's entry in a released list: its index in the pools' window (small_range.cpp,
 // nameable), which 32 bits hold.
 std::uint32_t released_index(const Superblock* sb) noexcept {
-  return static_cast<std::uint32_t>((core::addr(sb) - g.small_base.load_relaxed()) >> g.sb_shift);
+  return static_cast<std::uint32_t>((core::addr(sb) - g.pool_slots.base) >> g.sb_shift);
 }
 
 // Room for one more entry in ar's released list (under ar.lock): the list grows by doubling, up
@@ -162,7 +162,7 @@ Superblock* take_released(unsigned node) noexcept {
   --ar.released_count;
   ar.released_bytes.store_relaxed(ar.released_count << g.sb_shift);
   auto* sb = reinterpret_cast<Superblock*>(
-      g.small_base.load_relaxed() +
+      g.pool_slots.base +
       (static_cast<std::uintptr_t>(ar.released[ar.released_count]) << g.sb_shift));
   sb->reinit(node);
   return sb;

@@ -32,11 +32,11 @@ std::uintptr_t tail_end() noexcept {
   return base == 0 ? 0 : base + g.small_size.load_relaxed();
 }
 
-// Whether [p, p + bytes) lies in the window the pools' 32-bit superblock indices name: kMaxNodes
-// superblocks from the primary's start (core::TaggedStack, pool.h). Every range stays inside it:
-// 16 TiB at S = 4 KiB, 256 TiB (the whole user address space above the primary) at 64 KiB.
+// Whether [p, p + bytes) lies in the window the pools' 32-bit superblock indices name (set at
+// init, lifecycle.cpp: kMaxNodes superblocks, from address 0 at S >= 32 KiB, else centred on
+// the primary: 16 TiB at S = 4 KiB). Every range stays inside it.
 bool nameable(std::uintptr_t p, std::size_t bytes) noexcept {
-  const std::uintptr_t base = g.small_base.load_relaxed();
+  const std::uintptr_t base = g.pool_slots.base;
   const std::uintptr_t span = std::uintptr_t{SuperblockStack::kMaxNodes} << g.sb_shift;
   return p >= base && p - base <= span && bytes <= span - (p - base);
 }
