@@ -86,8 +86,8 @@ TEST(Purge, EmptySuperblocksBeyondTheRetentionBoundArePurgedOnlyAfterTheDelay) {
 // large.cache_bytes (32 MiB by default), and slack 8 MiB for what else the process touches (page
 // tables, the test's own allocations). Kept whole, the 256 MiB peak would stay resident.
 TEST(Rss, FollowsTheLiveDataWhenLargeObjectsShrinkByRealloc) {
-#ifdef HOARDLAB_TEST_UNDER_TSAN
-  GTEST_SKIP() << "TSan's shadow memory (several bytes per byte touched) stays resident";
+#ifdef HOARDLAB_TEST_UNDER_SANITIZER
+  GTEST_SKIP() << "the sanitizer's shadow memory (a byte or more per 8 touched) stays resident";
 #endif
   constexpr int kObjects = 16;
   constexpr std::size_t kBig = 16u << 20;
