@@ -146,7 +146,7 @@ void do_init() noexcept {
   char* base = reinterpret_cast<char*>(g.small_base.load_relaxed());
   // The pools name a superblock by a 32-bit index (core::TaggedStack): every pool stack uses the
   // one window of 2^32 - 1 superblocks, since a heap may take a superblock from another node's
-  // pool, and reserve_small keeps every range inside it. At S >= 32 KiB the window from address
+  // pool, and reserve_small keeps every range inside it. At S >= 64 KiB the window from address
   // 0 covers the whole user address space (2^47 bytes); below, it is centred on the first range,
   // so that ranges the kernel puts below it (top-down, as under ThreadSanitizer) fit as well as
   // those above.

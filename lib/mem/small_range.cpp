@@ -43,7 +43,7 @@ std::uintptr_t tail_end() noexcept {
 }
 
 // Whether [p, p + bytes) lies in the window the pools' 32-bit superblock indices name (set at
-// init, lifecycle.cpp: kMaxNodes superblocks, from address 0 at S >= 32 KiB, else centred on
+// init, lifecycle.cpp: kMaxNodes superblocks, from address 0 at S >= 64 KiB, else centred on
 // the primary: 16 TiB at S = 4 KiB). Every range stays inside it.
 bool nameable(std::uintptr_t p, std::size_t bytes) noexcept {
   const std::uintptr_t base = g.pool_slots.base;
