@@ -221,10 +221,6 @@ std::uint64_t pool_passes() noexcept {
   return sum;
 }
 
-bool pool_pass_in_flight() noexcept {
-  return Pool::passes_in_flight(pool_passes()) != 0;
-}
-
 bool no_pass_hid_superblocks(std::uint64_t before) noexcept {
   return Pool::passes_in_flight(before) == 0 && pool_passes() == before; // [PS1]
 }

@@ -210,9 +210,6 @@ Pool& pool_of(const Superblock* sb) noexcept;
 // Puts an empty superblock (owner already nullptr) on its pool's empty stack.
 void push_empty(Pool& p, Superblock* sb) noexcept;
 Superblock* pop_empty(Pool& p) noexcept;
-// Whether a pass over some pool's stacks holds superblocks in a private chain (Pool::passes,
-// [PS1]): a popper that found the pools empty waits for it before carving.
-bool pool_pass_in_flight() noexcept;
 // Every pool's pass word summed (Pool::passes): passes started in the high half, in flight in the
 // low half.
 std::uint64_t pool_passes() noexcept;

@@ -7,7 +7,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -154,28 +153,6 @@ std::size_t resident_bytes() noexcept {
   while (*s >= '0' && *s <= '9')
     pages = pages * 10 + static_cast<std::size_t>(*s++ - '0');
   return pages * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-}
-
-std::size_t address_space_left() noexcept {
-  ErrnoKeeper keep;
-  struct rlimit rl {};
-  if (::getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return SIZE_MAX;
-  std::size_t limit = static_cast<std::size_t>(rl.rlim_cur);
-  std::size_t used = 0;
-  int fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    char buf[128];
-    ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
-    ::close(fd);
-    if (n > 0) {
-      buf[n] = '\0';
-      std::size_t pages = 0; // statm's first field: the virtual size in pages
-      for (const char* c = buf; *c >= '0' && *c <= '9'; ++c)
-        pages = pages * 10 + static_cast<std::size_t>(*c - '0');
-      used = pages * kPageSize;
-    }
-  }
-  return used < limit ? limit - used : 0;
 }
 
 unsigned current_cpu() noexcept {

@@ -35,9 +35,6 @@ void unmap(void* p, std::size_t bytes) noexcept;
 void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes) noexcept;
 // Resident bytes of the process (from /proc/self/statm); 0 when unreadable.
 std::size_t resident_bytes() noexcept;
-// Address space the process may still map under RLIMIT_AS (the soft limit minus the current
-// virtual size, from /proc/self/statm); SIZE_MAX when there is no limit.
-std::size_t address_space_left() noexcept;
 
 // ---- processors and threads ----
 // The CPU the caller runs on (sched_getcpu through the vDSO); 0 when unknown.
