@@ -48,14 +48,28 @@ struct StackSlots {
   // Node i at base + (i - 1) * 2^shift, for (bytes >> shift) slots. Returns false, and keeps the
   // previous range, when the range has more than kMaxNodes slots (the indices could not name
   // them all).
-  bool set(std::uintptr_t range_base, std::uint64_t bytes, unsigned range_shift) noexcept {
-    if (range_shift >= 64 || (bytes >> range_shift) > kMaxNodes) return false;
+  bool set(std::uintptr_t range_base, std::uint64_t range_bytes, unsigned range_shift) noexcept {
+    if (range_shift >= 64 || (range_bytes >> range_shift) > kMaxNodes) return false;
     base = range_base;
+    bytes = range_bytes;
     shift = range_shift;
     return true;
   }
 
+  // Whether [p, p + n) lies within the range, so that its slots have indices.
+  bool covers(std::uintptr_t p, std::uint64_t n) const noexcept {
+    return p >= base && p - base <= bytes && n <= bytes - (p - base);
+  }
+  // The index of the slot at p (in the range), and the address of the slot an index names.
+  std::uint32_t index_of(std::uintptr_t p) const noexcept {
+    return static_cast<std::uint32_t>(((p - base) >> shift) + 1);
+  }
+  std::uintptr_t address_of(std::uint32_t index) const noexcept {
+    return base + (std::uintptr_t{index - 1} << shift);
+  }
+
   std::uintptr_t base = 0;
+  std::uint64_t bytes = 0;
   unsigned shift = 0;
 };
 
@@ -123,13 +137,10 @@ private:
   }
 
   std::uint32_t index_of(const Node* n) const noexcept {
-    return static_cast<std::uint32_t>(
-        ((reinterpret_cast<std::uintptr_t>(n) - slots_->base) >> slots_->shift) + 1);
+    return slots_->index_of(reinterpret_cast<std::uintptr_t>(n));
   }
   Node* node_at(std::uint32_t index) const noexcept {
-    return index == 0 ? nullptr
-                      : reinterpret_cast<Node*>(slots_->base +
-                                                (std::uintptr_t{index - 1} << slots_->shift));
+    return index == 0 ? nullptr : reinterpret_cast<Node*>(slots_->address_of(index));
   }
 
   PopAttempt attempt_from(std::uint64_t seen) const noexcept {

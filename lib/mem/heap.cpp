@@ -1,7 +1,6 @@
 // Processor heaps (Hoard §3): superblocks per size class in fullness groups, entered by an
 // atomic try-acquire, and Hoard's emptiness invariant. The remote-free handshakes are in
 // remote.cpp, the pool and the arenas in pool.cpp.
-#include <span>
 
 #include "config/options.h"
 #include "core/bits.h"
@@ -193,12 +192,9 @@ Superblock* from_pools(Heap* h, std::size_t cls) noexcept {
     // The own node's pool is dry: memory other nodes' heaps gave back is reused before fresh
     // memory is carved, nearest node first (a remote superblock is slower to use, but carving
     // one more would let the pools grow without bound while some node's pool sits idle).
-    int order[numa::kMaxNodes];
-    int n = numa::nearest_nodes(static_cast<int>(h->node), std::span<int>(order, g.nodes));
-    for (int i = 0; i < n && sb == nullptr; ++i) {
-      if (order[i] < 0 || static_cast<unsigned>(order[i]) >= g.nodes ||
-          static_cast<unsigned>(order[i]) == h->node)
-        continue;
+    unsigned order[numa::kMaxNodes];
+    const unsigned n = other_nodes_nearest_first(h->node, order);
+    for (unsigned i = 0; i < n && sb == nullptr; ++i) {
       Pool& other = g.pools[order[i]];
       if (Superblock* part = other.partial[cls].pop())
         if (adopt_partial(h, other, part, cls) != nullptr) return part;

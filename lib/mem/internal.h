@@ -207,6 +207,9 @@ void remote_fork_child() noexcept;
 
 // ---- the pool (pool.cpp) ----
 Pool& pool_of(const Superblock* sb) noexcept;
+// The nodes other than `node` that exist, nearest first (numa::nearest_nodes), into order;
+// returns how many. What a node reuses or carves when its own has nothing left.
+unsigned other_nodes_nearest_first(unsigned node, unsigned (&order)[numa::kMaxNodes]) noexcept;
 // Puts an empty superblock (owner already nullptr) on its pool's empty stack.
 void push_empty(Pool& p, Superblock* sb) noexcept;
 Superblock* pop_empty(Pool& p) noexcept;

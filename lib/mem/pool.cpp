@@ -22,12 +22,6 @@ constexpr std::size_t kCommitChunk = std::size_t{4} << 20;
 // An arena's steps of address space (next_step): the first is reserved at init.
 constexpr std::size_t kArenaMaxStep = std::size_t{1} << 30;
 
-// A superblock's entry in a released list: its index in the pools' window (small_range.cpp,
-// nameable), which 32 bits hold.
-std::uint32_t released_index(const Superblock* sb) noexcept {
-  return static_cast<std::uint32_t>((core::addr(sb) - g.pool_slots.base) >> g.sb_shift);
-}
-
 // Room for one more entry in ar's released list (under ar.lock): the list grows by doubling, up
 // to one entry per superblock the arena can hold.
 bool released_room(Arena& ar) noexcept {
@@ -61,7 +55,7 @@ bool release_superblock(Superblock* sb) noexcept {
   // carving and this list, and a purge happens at most once per superblock emptied.
   ForkHeldGuard guard(ar.lock);
   if (!released_room(ar) || !pal::purge(sb->base(), g.sb_size)) return false;
-  ar.released[ar.released_count++] = released_index(sb);
+  ar.released[ar.released_count++] = g.pool_slots.index_of(core::addr(sb)); // the pools' index
   ar.released_bytes.store_relaxed(ar.released_count << g.sb_shift);
   g.purged_bytes.fetch_add_relaxed(g.sb_size);
   return true;
@@ -102,6 +96,18 @@ core::ListNode* pop_all(SuperblockStack& st) noexcept {
 }
 
 } // namespace
+
+unsigned other_nodes_nearest_first(unsigned node, unsigned (&order)[numa::kMaxNodes]) noexcept {
+  if (g.nodes <= 1) return 0;
+  int near[numa::kMaxNodes];
+  const int n = numa::nearest_nodes(static_cast<int>(node), std::span<int>(near, g.nodes));
+  unsigned kept = 0;
+  for (int i = 0; i < n; ++i)
+    if (near[i] >= 0 && static_cast<unsigned>(near[i]) < g.nodes &&
+        static_cast<unsigned>(near[i]) != node)
+      order[kept++] = static_cast<unsigned>(near[i]);
+  return kept;
+}
 
 Pool& pool_of(const Superblock* sb) noexcept {
   return g.pools[sb->node];
@@ -161,9 +167,7 @@ Superblock* take_released(unsigned node) noexcept {
   if (ar.released_count == 0) return nullptr;
   --ar.released_count;
   ar.released_bytes.store_relaxed(ar.released_count << g.sb_shift);
-  auto* sb = reinterpret_cast<Superblock*>(
-      g.pool_slots.base +
-      (static_cast<std::uintptr_t>(ar.released[ar.released_count]) << g.sb_shift));
+  auto* sb = reinterpret_cast<Superblock*>(g.pool_slots.address_of(ar.released[ar.released_count]));
   sb->reinit(node);
   return sb;
 }
@@ -203,7 +207,7 @@ Superblock* carve_from(unsigned node, bool grow) noexcept {
     ar.committed_bytes.fetch_add_relaxed(chunk);
   }
   ar.next = p + g.sb_size;
-  ar.carved_bytes.store_relaxed(ar.carved_bytes.load_relaxed() + g.sb_size); // under the lock
+  ar.carved_bytes.add_single_writer(g.sb_size); // under the lock
   Superblock* sb = new (p) Superblock();
   sb->node = node;
   return sb;
@@ -216,25 +220,16 @@ Superblock* carve_superblock(unsigned node) noexcept {
   // takes their pools' before carving): memory already carved once, so the arenas grow only
   // with the peak of all nodes together, however it moves between them.
   if (Superblock* sb = take_released(node)) return sb;
-  int order[numa::kMaxNodes];
-  int n =
-      g.nodes > 1 ? numa::nearest_nodes(static_cast<int>(node), std::span<int>(order, g.nodes)) : 0;
-  for (int i = 0; i < n; ++i) {
-    if (order[i] < 0 || static_cast<unsigned>(order[i]) >= g.nodes ||
-        static_cast<unsigned>(order[i]) == node)
-      continue;
-    if (Superblock* sb = take_released(static_cast<unsigned>(order[i]))) return sb;
-  }
+  unsigned order[numa::kMaxNodes];
+  const unsigned n = other_nodes_nearest_first(node, order);
+  for (unsigned i = 0; i < n; ++i)
+    if (Superblock* sb = take_released(order[i])) return sb;
   if (Superblock* sb = carve_from(node, true)) return sb;
   // The address space refused the node a step: what other nodes' arenas still hold, nearest
   // first, serves it rather than failing the allocation (their memory is remote, but a
   // failed malloc is worse). A node is never stuck with its share of a split fixed in advance.
-  for (int i = 0; i < n; ++i) {
-    if (order[i] < 0 || static_cast<unsigned>(order[i]) >= g.nodes ||
-        static_cast<unsigned>(order[i]) == node)
-      continue;
-    if (Superblock* sb = carve_from(static_cast<unsigned>(order[i]), false)) return sb;
-  }
+  for (unsigned i = 0; i < n; ++i)
+    if (Superblock* sb = carve_from(order[i], false)) return sb;
   return nullptr;
 }
 

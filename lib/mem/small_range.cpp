@@ -42,15 +42,6 @@ std::uintptr_t tail_end() noexcept {
   return base == 0 ? 0 : base + g.small_size.load_relaxed();
 }
 
-// Whether [p, p + bytes) lies in the window the pools' 32-bit superblock indices name (set at
-// init, lifecycle.cpp: kMaxNodes superblocks, from address 0 at S >= 64 KiB, else centred on
-// the primary: 16 TiB at S = 4 KiB). Every range stays inside it.
-bool nameable(std::uintptr_t p, std::size_t bytes) noexcept {
-  const std::uintptr_t base = g.pool_slots.base;
-  const std::uintptr_t span = std::uintptr_t{SuperblockStack::kMaxNodes} << g.sb_shift;
-  return p >= base && p - base <= span && bytes <= span - (p - base);
-}
-
 void grow_tail(std::size_t bytes) noexcept {
   const std::uint32_t n = g.ranges.count.load_relaxed();
   core::Atomic<std::uintptr_t>& size = n != 0 ? g.ranges.extra[n - 1].size : g.small_size;
@@ -77,7 +68,7 @@ char* reserve_small(std::size_t want, std::size_t* got) noexcept {
   for (std::size_t bytes = core::round_up(want, g.sb_size); bytes >= g.sb_size;
        bytes = core::round_down(bytes / 2, g.sb_size)) {
     // In place first: the range count, and so the slow membership test, stays as it is.
-    if (const std::uintptr_t end = tail_end(); end != 0 && nameable(end, bytes)) {
+    if (const std::uintptr_t end = tail_end(); end != 0 && g.pool_slots.covers(end, bytes)) {
       if (void* p = pal::reserve_at(reinterpret_cast<void*>(end), bytes)) {
         grow_tail(bytes);
         g.ranges.reserved += bytes;
@@ -91,7 +82,7 @@ char* reserve_small(std::size_t want, std::size_t* got) noexcept {
     // outside is given back, as if refused.
     void* p = pal::reserve_aligned(bytes, g.sb_size, reinterpret_cast<void*>(tail_end()));
     if (p == nullptr) continue;
-    if (!nameable(core::addr(p), bytes)) {
+    if (!g.pool_slots.covers(core::addr(p), bytes)) {
       pal::unmap(p, bytes);
       continue;
     }
