@@ -346,6 +346,15 @@ bool cache_extend(char* end, std::size_t extra, std::uint32_t node) noexcept {
   return false;
 }
 
+// A freed page run of node's: cached (joined with cached neighbours), or unmapped past the
+// cache's bound.
+void release_run(char* base, std::size_t bytes, std::uint32_t node) noexcept {
+  if (!cache_put(&base, &bytes, node)) {
+    pal::unmap(base, bytes);
+    count_mapped(node, bytes, false);
+  }
+}
+
 // The page run an object of `size` bytes needs: its header page, the padding up to `alignment`
 // (a power of two, at least a page; install() starts the object at most `alignment` past the
 // run's start), and the object, in whole pages. false when that length overflows or exceeds
@@ -400,10 +409,7 @@ void shrink_in_place(Header* h, void* p, std::size_t size) noexcept {
     std::uint32_t node = node_of(h);
     h->map_bytes = keep;
     h->usable = keep - offset;
-    if (!cache_put(&tail, &tail_bytes, node)) {
-      pal::unmap(tail, tail_bytes);
-      count_mapped(node, tail_bytes, false);
-    }
+    release_run(tail, tail_bytes, node);
   }
   h->requested = size;
   g_live_bytes.fetch_add_relaxed(size);
@@ -456,10 +462,7 @@ void deallocate(void* p) noexcept {
   char* base = static_cast<char*>(h->base);
   std::size_t bytes = h->map_bytes;
   std::uint32_t node = node_of(h);
-  if (!cache_put(&base, &bytes, node)) {
-    pal::unmap(base, bytes);
-    count_mapped(node, bytes, false);
-  }
+  release_run(base, bytes, node);
 }
 
 std::size_t usable_size(const void* p) noexcept {
