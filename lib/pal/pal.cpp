@@ -28,12 +28,6 @@ constinit pthread_key_t g_key = 0;
 constinit bool g_key_ready = false;
 } // namespace
 
-void* reserve(std::size_t bytes) noexcept {
-  ErrnoKeeper keep;
-  void* p = ::mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  return p == MAP_FAILED ? nullptr : p;
-}
-
 void* reserve_at(void* at, std::size_t bytes) noexcept {
   ErrnoKeeper keep;
   void* p = ::mmap(at, bytes, PROT_NONE,

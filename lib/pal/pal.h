@@ -13,8 +13,7 @@ namespace hoardlab::pal {
 inline constexpr std::size_t kPageSize = 4096;
 
 // ---- memory ----
-// Reserves address space with no access and no commit charge; nullptr on failure.
-void* reserve(std::size_t bytes) noexcept;
+// Reservations: address space with no access and no commit charge.
 // Reserves exactly [at, at+bytes), only if nothing is mapped there (MAP_FIXED_NOREPLACE; on a
 // kernel that takes the flag for a hint, a reservation elsewhere is undone); nullptr otherwise.
 void* reserve_at(void* at, std::size_t bytes) noexcept;
