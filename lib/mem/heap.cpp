@@ -208,21 +208,6 @@ Superblock* from_pools(Heap* h, std::size_t cls) noexcept {
   return sb;
 }
 
-} // namespace
-
-std::uint64_t pool_passes() noexcept {
-  std::uint64_t sum = 0; // in-flight counts add up in the low half, never carrying
-  for (unsigned n = 0; n < g.nodes; ++n)
-    sum += g.pools[n].passes.load_acquire(); // [PS1]
-  return sum;
-}
-
-bool no_pass_hid_superblocks(std::uint64_t before) noexcept {
-  return Pool::passes_in_flight(before) == 0 && pool_passes() == before; // [PS1]
-}
-
-namespace {
-
 // A superblock with a free block of class cls for h, or nullptr when memory is exhausted.
 Superblock* get_superblock(Heap* h, std::size_t cls) noexcept {
   if (core::ListNode* n = h->empty.front()) {

@@ -97,6 +97,17 @@ core::ListNode* pop_all(SuperblockStack& st) noexcept {
 
 } // namespace
 
+std::uint64_t pool_passes() noexcept {
+  std::uint64_t sum = 0; // in-flight counts add up in the low half, never carrying
+  for (unsigned n = 0; n < g.nodes; ++n)
+    sum += g.pools[n].passes.load_acquire(); // [PS1]
+  return sum;
+}
+
+bool no_pass_hid_superblocks(std::uint64_t before) noexcept {
+  return Pool::passes_in_flight(before) == 0 && pool_passes() == before; // [PS1]
+}
+
 unsigned other_nodes_nearest_first(unsigned node, unsigned (&order)[numa::kMaxNodes]) noexcept {
   if (g.nodes <= 1) return 0;
   int near[numa::kMaxNodes];
