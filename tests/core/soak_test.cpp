@@ -162,6 +162,15 @@ struct Worker {
       if (!stamp_intact(p)) errors->fetch_add(1);
       hl_free(p);
     };
+    // A live block leaves its slot: handed to the next thread (a remote free there) half the time
+    // when its mailbox has room, else freed here.
+    auto retire = [&](std::size_t i) {
+      if (r.below(2) == 0 && out->put(slots[i], sizes[i]))
+        ++sent;
+      else
+        release(slots[i]);
+      slots[i] = nullptr;
+    };
     for (std::size_t i = 0; i < kSlots; ++i) {
       sizes[i] = pick_size(r);
       fresh(i);
@@ -173,12 +182,7 @@ struct Worker {
       // empty, go to the pool and come back, while passes go over the pool.
       if (r.below(64) == 0) {
         for (std::size_t n = 0; n < kSlots / 4; ++n, burst = (burst + 1) % kSlots) {
-          if (slots[burst] == nullptr) continue;
-          if (r.below(2) == 0 && out->put(slots[burst], sizes[burst]))
-            ++sent;
-          else
-            release(slots[burst]);
-          slots[burst] = nullptr;
+          if (slots[burst] != nullptr) retire(burst);
         }
         for (std::size_t i = 0; i < kSlots; ++i)
           if (slots[i] == nullptr) fresh(i);
@@ -186,11 +190,7 @@ struct Worker {
       for (int step = 0; step < 64; ++step) {
         const std::size_t i = r.below(kSlots);
         if (slots[i] == nullptr) continue;
-        if (r.below(2) == 0 && out->put(slots[i], sizes[i]))
-          ++sent;
-        else
-          release(slots[i]);
-        slots[i] = nullptr;
+        retire(i);
         fresh(i);
         ++ops;
       }
