@@ -10,6 +10,7 @@ packages=(
   libtomlplusplus-dev libcli11-dev libfmt-dev nlohmann-json3-dev gnuplot-nox
   libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev libtbb-dev
   valgrind python3 sqlite3 perl gzip tar util-linux patchelf file
+  slurm-wlm munge  # tests/cluster starts a one-node Slurm of its own from these programs
 )
 
 missing=()
