@@ -26,6 +26,7 @@ bool check_one(const std::string& path) {
   const bool read = config::apply_file(path.c_str(), buffer.data(), buffer.size(), *options,
                                        provenance, *messages);
   if (read) config::check_consistency(*options, provenance, *messages);
+  config::finish_messages(*messages);
   if (messages->count > 0) std::fwrite(messages->sink.data(), 1, messages->sink.size(), stderr);
   bool ok = read && messages->count == 0;
   if (read) {

@@ -7,30 +7,47 @@ namespace hoardlab::config {
 namespace {
 
 constexpr const char kPrefix[] = "hoardlab: config: ";
+constexpr const char kOptionsName[] = "HOARDLAB_OPTIONS";
 constexpr std::size_t kShownValueMax = 80; // longer values are cut in messages
 
 bool is_space(char c) {
   return c == ' ' || c == '\t';
+}
+
+// The value of variable `name` in an environment block, or nullptr.
+const char* variable(const char* const* environment, const char* name) {
+  if (environment == nullptr) return nullptr;
+  const std::size_t size = text_length(name);
+  for (const char* const* entry = environment; *entry != nullptr; ++entry) {
+    std::size_t n = 0;
+    while (n < size && (*entry)[n] == name[n])
+      ++n;
+    if (n == size && (*entry)[n] == '=') return *entry + n + 1;
+  }
+  return nullptr;
 }
 bool is_key_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
          c == '-';
 }
 
-// Writes a value as the user gave it, cut to a readable length; control bytes as '?'.
+// Writes a value as the user gave it, cut to a readable length, control bytes escaped.
 void put_shown(TextSink& sink, const char* text, std::size_t size) {
   const std::size_t shown = size > kShownValueMax ? kShownValueMax : size;
-  for (std::size_t i = 0; i < shown; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    sink.put(c < 0x20 || c == 0x7f ? '?' : static_cast<char>(c));
-  }
+  sink.put_escaped(text, shown);
   if (shown < size) sink.put("...");
 }
 
 void put_from(TextSink& sink, const Provenance& from) {
   sink.put(describe(from.source));
-  if (from.source == Source::kFile)
-    sink.put(' ').put(from.file != nullptr ? from.file : "file").put(':').put_u64(from.line);
+  if (from.source == Source::kFile) {
+    sink.put(' ');
+    if (from.file != nullptr)
+      sink.put_escaped(from.file, text_length(from.file));
+    else
+      sink.put("file");
+    sink.put(':').put_u64(from.line);
+  }
 }
 
 void put_current(TextSink& sink, const Options& options, std::size_t index,
@@ -51,22 +68,31 @@ void put_current(TextSink& sink, const Options& options, std::size_t index,
   sink.put(')');
 }
 
-// One message: "hoardlab: config: <where>: " then the caller's text, then a newline.
+// One message: "hoardlab: config: " then, from begin_message, "<where>: ", then the caller's
+// text, then end_message's newline. Names and paths are the user's text, so escaped.
+TextSink& begin_bare_message(Messages& messages) {
+  ++messages.count;
+  messages.start = messages.sink.size();
+  return messages.sink.put(kPrefix);
+}
 TextSink& begin_message(Messages& messages, const char* file, std::uint32_t line,
                         const char* env_name, std::size_t env_size) {
-  ++messages.count;
-  TextSink& sink = messages.sink;
-  sink.put(kPrefix);
+  TextSink& sink = begin_bare_message(messages);
   if (file != nullptr) {
-    sink.put(file);
+    sink.put_escaped(file, text_length(file));
     if (line > 0) sink.put(':').put_u64(line);
   } else {
-    sink.put("environment ").put(env_name, env_size);
+    sink.put("environment ").put_escaped(env_name, env_size);
   }
   return sink.put(": ");
 }
+// A message that did not fit whole goes, and so does every later one (Messages).
 void end_message(Messages& messages) {
   messages.sink.put('\n');
+  if (messages.dropped > 0 || messages.sink.truncated()) {
+    messages.sink.truncate_to(messages.start);
+    ++messages.dropped;
+  }
 }
 
 // The closest name among candidates, when close enough to be a likely misspelling.
@@ -264,6 +290,13 @@ void read_token(const char*& p, const char* end, Token& token) {
 
 } // namespace
 
+void finish_messages(Messages& messages) noexcept {
+  if (messages.dropped == 0) return;
+  messages.sink.set_capacity(Messages::kCapacity);
+  messages.sink.put(kPrefix).put_u64(messages.dropped).put(" more message");
+  messages.sink.put(messages.dropped == 1 ? " was" : "s were").put(" dropped\n");
+}
+
 const char* describe(Source source) noexcept {
   switch (source) {
   case Source::kDefault:
@@ -276,6 +309,8 @@ const char* describe(Source source) noexcept {
     return "from the environment";
   case Source::kDerived:
     return "derived from other options";
+  case Source::kOptionsVariable:
+    return "from HOARDLAB_OPTIONS";
   }
   return "?";
 }
@@ -486,10 +521,13 @@ void apply_file_text(const char* text, std::size_t size, const char* source_name
 bool apply_file(const char* path, char* buffer, std::size_t capacity, Options& options,
                 Provenance (&provenance)[kOptionCount], Messages& messages) noexcept {
   const pal::ReadResult read = pal::read_file(path, buffer, capacity);
-  if (read.error != 0 || read.truncated) {
+  if (read.error != 0 || read.truncated || read.not_regular) {
     TextSink& sink = begin_message(messages, path, 0, nullptr, 0);
     if (read.error != 0)
       sink.put("cannot read the config file (").put(pal::errno_text(read.error)).put(')');
+    else if (read.not_regular)
+      sink.put("not a regular file (a FIFO, device or pipe such as /dev/stdin could block the "
+               "program's start)");
     else
       sink.put("config file larger than ").put_size(capacity).put(", the most it may be");
     sink.put("; no option is taken from it");
@@ -516,7 +554,8 @@ void apply_environment(const char* const* environment, Options& options,
     while (e[name_size] != '\0' && e[name_size] != '=')
       ++name_size;
     if (e[name_size] != '=') continue;
-    if (text_equal(e, name_size, "HOARDLAB_CONFIG")) continue;
+    if (text_equal(e, name_size, "HOARDLAB_CONFIG") || text_equal(e, name_size, kOptionsName))
+      continue;
     const char* text = e + name_size + 1;
     const std::size_t size = text_length(text);
     const int index = find_option_by_env(e, name_size);
@@ -561,6 +600,98 @@ void apply_environment(const char* const* environment, Options& options,
   }
 }
 
+void apply_options_text(const char* text, Options& options, Provenance (&provenance)[kOptionCount],
+                        Messages& messages) noexcept {
+  constexpr std::size_t kNameSize = sizeof(kOptionsName) - 1;
+  bool seen[kOptionCount] = {};
+  for (const char* p = text;;) {
+    const char* begin = p;
+    while (*p != '\0' && *p != ',')
+      ++p;
+    const char* end = p;
+    while (begin < end && is_space(*begin))
+      ++begin;
+    while (end > begin && is_space(end[-1]))
+      --end;
+    if (begin < end) {
+      const char* eq = begin;
+      while (eq < end && *eq != '=')
+        ++eq;
+      const char* name_end = eq;
+      while (name_end > begin && is_space(name_end[-1]))
+        --name_end;
+      const char* dot = begin;
+      while (dot < name_end && *dot != '.')
+        ++dot;
+      const auto section_size = static_cast<std::size_t>(dot - begin);
+      const char* key = dot < name_end ? dot + 1 : name_end;
+      const auto key_size = static_cast<std::size_t>(name_end - key);
+      const char* value = eq < end ? eq + 1 : end;
+      while (value < end && is_space(*value))
+        ++value;
+      const auto value_size = static_cast<std::size_t>(end - value);
+      const int index = dot < name_end ? find_option(begin, section_size, key, key_size) : -1;
+      if (eq == end || dot == name_end || index < 0) {
+        TextSink& sink = begin_message(messages, nullptr, 0, kOptionsName, kNameSize);
+        if (eq == end || begin == name_end) {
+          sink.put("'");
+          put_shown(sink, begin, static_cast<std::size_t>(end - begin));
+          sink.put("' is not section.key=value (entries are separated by commas)");
+        } else if (dot == name_end) {
+          put_shown(sink, begin, static_cast<std::size_t>(name_end - begin));
+          sink.put(" has no section; write section.key=value");
+          const Suggestion s = suggest_key(begin, section_size, nullptr, 0);
+          if (s.index >= 0)
+            sink.put("; did you mean ")
+                .put(kOptions[s.index].section)
+                .put('.')
+                .put(kOptions[s.index].key)
+                .put('?');
+        } else {
+          sink.put("unknown option ");
+          put_shown(sink, begin, static_cast<std::size_t>(name_end - begin));
+          const Suggestion in_section = suggest_key(key, key_size, begin, section_size);
+          if (in_section.index >= 0)
+            sink.put("; did you mean ")
+                .put(kOptions[in_section.index].section)
+                .put('.')
+                .put(kOptions[in_section.index].key)
+                .put('?');
+          else if (!put_suggestion_in_any_section(sink, key, key_size))
+            sink.put("; `hoardlab options` lists the options");
+        }
+        end_message(messages);
+      } else {
+        const auto i = static_cast<std::size_t>(index);
+        Value parsed;
+        const ValueError error =
+            seen[i] ? ValueError::kNone : parse_value(i, value, value_size, parsed);
+        if (seen[i] || error != ValueError::kNone) {
+          TextSink& sink = begin_message(messages, nullptr, 0, kOptionsName, kNameSize);
+          sink.put(kOptions[i].section).put('.').put(kOptions[i].key);
+          if (seen[i]) {
+            sink.put(" is set again (the first value counts); ");
+          } else {
+            sink.put(" = \"");
+            put_shown(sink, value, value_size);
+            sink.put("\": ").put(describe(error)).put("; allowed: ");
+            describe_allowed(i, sink);
+            sink.put("; ");
+          }
+          put_current(sink, options, i, provenance[i]);
+          end_message(messages);
+        } else {
+          set_value(options, i, parsed);
+          provenance[i] = Provenance{Source::kOptionsVariable, 0, nullptr};
+        }
+        seen[i] = true;
+      }
+    }
+    if (*p == '\0') break;
+    ++p;
+  }
+}
+
 void check_consistency(Options& options, Provenance (&provenance)[kOptionCount],
                        Messages& messages) noexcept {
   constexpr std::size_t kThreshold = index_of(OptionId::large_threshold);
@@ -577,30 +708,59 @@ void check_consistency(Options& options, Provenance (&provenance)[kOptionCount],
     return;
   }
   if (options.large_threshold > half) {
-    TextSink& sink = messages.sink;
-    ++messages.count;
-    sink.put(kPrefix).put("large.threshold = ").put_size(options.large_threshold).put(" (");
+    TextSink& sink = begin_bare_message(messages);
+    sink.put("large.threshold = ").put_size(options.large_threshold).put(" (");
     put_from(sink, provenance[kThreshold]);
     sink.put(") exceeds half the superblock size, S/2 = ").put_size(half);
     sink.put(" (heap.superblock_size = ").put_size(options.heap_superblock_size).put(", ");
     put_from(sink, provenance[kSuperblock]);
     sink.put("); allowed: at most S/2; using min(").put_size(table_default).put(", S/2) = ");
-    sink.put_size(fallback).put('\n');
+    sink.put_size(fallback);
+    end_message(messages);
     options.large_threshold = fallback;
     provenance[kThreshold] = Provenance{Source::kDerived, 0, nullptr};
   }
 }
 
 const char* config_path(const char* const* environment) noexcept {
-  if (environment == nullptr) return nullptr;
-  constexpr char kName[] = "HOARDLAB_CONFIG=";
-  for (const char* const* entry = environment; *entry != nullptr; ++entry) {
-    std::size_t n = 0;
-    while (kName[n] != '\0' && (*entry)[n] == kName[n])
-      ++n;
-    if (kName[n] == '\0') return *entry + n;
+  return variable(environment, "HOARDLAB_CONFIG");
+}
+
+const char* options_variable(const char* const* environment) noexcept {
+  return variable(environment, kOptionsName);
+}
+
+void reject_value(std::size_t index, const char* why, Options& options,
+                  Provenance (&provenance)[kOptionCount], Messages& messages) noexcept {
+  const Provenance from = provenance[index];
+  const OptionInfo& info = kOptions[index];
+  TextSink* sink = nullptr;
+  switch (from.source) {
+  case Source::kFile:
+    sink =
+        &begin_message(messages, from.file != nullptr ? from.file : "file", from.line, nullptr, 0);
+    break;
+  case Source::kEnvironment:
+    sink = &begin_message(messages, nullptr, 0, info.env, text_length(info.env));
+    break;
+  case Source::kOptionsVariable:
+    sink = &begin_message(messages, nullptr, 0, kOptionsName, sizeof(kOptionsName) - 1);
+    break;
+  default:
+    sink = &begin_bare_message(messages).put(describe(from.source)).put(": ");
   }
-  return nullptr;
+  const Value bad = get_value(options, index);
+  sink->put(info.section).put('.').put(info.key).put(" = \"");
+  if (info.type == Type::Text)
+    put_shown(*sink, bad.text.value, text_length(bad.text.value));
+  else
+    format_value(index, bad, *sink);
+  sink->put("\": ").put(why).put("; ");
+  static constexpr Options kDefaults{};
+  set_value(options, index, get_value(kDefaults, index));
+  provenance[index] = Provenance{};
+  put_current(*sink, options, index, provenance[index]);
+  end_message(messages);
 }
 
 void load_into(const char* const* environment, Options& options,
@@ -611,8 +771,23 @@ void load_into(const char* const* environment, Options& options,
     // A file that cannot be read whole changes nothing (apply_file reads before applying).
     apply_file(path, file_buffer, file_capacity, options, provenance, messages);
   }
+  if (const char* many = options_variable(environment); many != nullptr)
+    apply_options_text(many, options, provenance, messages);
   apply_environment(environment, options, provenance, messages);
   check_consistency(options, provenance, messages);
+  finish_messages(messages);
+}
+
+void report(const Messages& messages, bool strict) noexcept {
+  if (messages.count == 0) return;
+  pal::write_stderr(messages.sink.data(), messages.sink.size());
+  if (strict) {
+    constexpr char kStrict[] =
+        "hoardlab: config: HOARDLAB_STRICT_CONFIG is set, so these errors end the process "
+        "(exit status 2)\n";
+    pal::write_stderr(kStrict, sizeof(kStrict) - 1);
+    pal::exit_immediately(2);
+  }
 }
 
 void load_and_report(const char* const* environment, Options& options,
@@ -621,22 +796,9 @@ void load_and_report(const char* const* environment, Options& options,
   // may allocate. Single use at init, so no lock.
   static constinit char file_buffer[64 * 1024];
   static Messages messages;
-  messages.sink.clear();
-  messages.count = 0;
+  messages.clear();
   load_into(environment, options, provenance, messages, file_buffer, sizeof(file_buffer));
-  if (messages.count == 0) return;
-  pal::write_stderr(messages.sink.data(), messages.sink.size());
-  if (messages.sink.truncated()) {
-    constexpr char kMore[] = "hoardlab: config: more messages were dropped\n";
-    pal::write_stderr(kMore, sizeof(kMore) - 1);
-  }
-  if (options.general_strict_config) {
-    constexpr char kStrict[] =
-        "hoardlab: config: HOARDLAB_STRICT_CONFIG is set, so these errors end the process "
-        "(exit status 2)\n";
-    pal::write_stderr(kStrict, sizeof(kStrict) - 1);
-    pal::exit_immediately(2);
-  }
+  report(messages, options.general_strict_config);
 }
 
 } // namespace hoardlab::config

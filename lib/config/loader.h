@@ -10,8 +10,17 @@
 // Not supported (reported as such): dotted keys, nested tables, arrays, inline tables,
 // multi-line strings, \u escapes.
 //
-// Precedence: environment over file over what the record held before (the table's defaults, or
-// a value set by the program before init). A bad value leaves the option as it was and says so.
+// HOARDLAB_OPTIONS holds many options in one variable, as jemalloc's MALLOC_CONF does:
+//   HOARDLAB_OPTIONS="heap.emptiness_f=1/8, cache.bytes=64KiB"
+// entries `section.key=value` separated by commas, blanks around them ignored; values as in the
+// HOARDLAB_* variables, unquoted, so none holds a comma (a path with one goes in its own
+// variable or the file).
+//
+// Precedence: an option's own HOARDLAB_<SECTION>_<KEY> variable over HOARDLAB_OPTIONS over the
+// file over what the record held before (the table's defaults, or a value set by the program
+// before init): the more specific setting wins, so a script can export a shared
+// HOARDLAB_OPTIONS and still vary one option per run, and the environment as a whole wins over
+// the file, as before. A bad value leaves the option as it was and says so.
 #pragma once
 
 #include "config/options.h"
@@ -22,7 +31,14 @@
 
 namespace hoardlab::config {
 
-enum class Source : std::uint8_t { kDefault, kProgram, kFile, kEnvironment, kDerived };
+enum class Source : std::uint8_t {
+  kDefault,
+  kProgram,
+  kFile,
+  kEnvironment, // its own HOARDLAB_<SECTION>_<KEY> variable
+  kDerived,
+  kOptionsVariable, // an entry of HOARDLAB_OPTIONS
+};
 // Where the value in effect came from, for messages and the statistics header.
 struct Provenance {
   Source source = Source::kDefault;
@@ -31,18 +47,32 @@ struct Provenance {
 };
 const char* describe(Source source) noexcept;
 
-// The messages produced while reading options, one line each, kept in a fixed buffer (messages
-// past its end are counted, not kept).
+// The messages produced while reading options, one line each, kept in a fixed buffer. A message
+// that does not fit whole is dropped whole, and so is every later one (their order stays true);
+// finish_messages then adds one line that counts them, in room kept back for it.
 struct Messages {
   static constexpr std::size_t kCapacity = 8192;
+  static constexpr std::size_t kNoticeRoom = 80; // "hoardlab: config: N more messages ..."
   char text[kCapacity];
-  TextSink sink{text, kCapacity};
-  unsigned count = 0;
+  TextSink sink{text, kCapacity - kNoticeRoom};
+  unsigned count = 0;    // messages produced, kept or dropped
+  unsigned dropped = 0;  // of those, the ones not kept
+  std::size_t start = 0; // where the message being written begins in text
 
   Messages() noexcept = default;
+  void clear() noexcept {
+    sink.clear();
+    sink.set_capacity(kCapacity - kNoticeRoom);
+    count = dropped = 0;
+    start = 0;
+  }
   Messages(const Messages&) = delete;
   Messages& operator=(const Messages&) = delete;
 };
+
+// The line that counts the dropped messages, in the room Messages keeps back for it; after the
+// last message (load_into calls it). Once: the record is full from then on, until clear().
+void finish_messages(Messages& messages) noexcept;
 
 // Parses a config file's text (size bytes; need not be NUL-terminated) and applies each valid
 // option to `options`. `source_name` names the file in messages.
@@ -54,8 +84,13 @@ void apply_file_text(const char* text, std::size_t size, const char* source_name
 bool apply_file(const char* path, char* buffer, std::size_t capacity, Options& options,
                 Provenance (&provenance)[kOptionCount], Messages& messages) noexcept;
 
+// Applies HOARDLAB_OPTIONS's text (the variable's value): each section.key=value entry, with
+// the same checks and messages as a variable of its own; a key given twice keeps the first.
+void apply_options_text(const char* text, Options& options, Provenance (&provenance)[kOptionCount],
+                        Messages& messages) noexcept;
+
 // Applies every HOARDLAB_<SECTION>_<KEY>=value of a NULL-terminated environment block.
-// HOARDLAB_CONFIG is not an option (it names the file) and is skipped.
+// HOARDLAB_CONFIG (it names the file) and HOARDLAB_OPTIONS are not options and are skipped.
 void apply_environment(const char* const* environment, Options& options,
                        Provenance (&provenance)[kOptionCount], Messages& messages) noexcept;
 
@@ -66,20 +101,37 @@ void check_consistency(Options& options, Provenance (&provenance)[kOptionCount],
 
 // HOARDLAB_CONFIG's value in the environment block, or nullptr.
 const char* config_path(const char* const* environment) noexcept;
+// HOARDLAB_OPTIONS's value in the environment block, or nullptr.
+const char* options_variable(const char* const* environment) noexcept;
 
-// The whole procedure: the file named by HOARDLAB_CONFIG, then the environment, then the checks.
+// A value the loader took that a higher layer then could not use (numa.topology's grammar is
+// numa's, above config): one message as for a bad value, naming where it came from and why, and
+// the option goes back to its default.
+void reject_value(std::size_t index, const char* why, Options& options,
+                  Provenance (&provenance)[kOptionCount], Messages& messages) noexcept;
+
+// The messages on stderr with write(2); when `strict` and there was any message, a last line
+// and _exit(2).
+void report(const Messages& messages, bool strict) noexcept;
+
+// The whole procedure: the file named by HOARDLAB_CONFIG, then HOARDLAB_OPTIONS, then the
+// other variables, then the checks; and the line counting dropped messages, if any.
 // environment may be nullptr (a setuid process: nothing is read).
 void load_into(const char* const* environment, Options& options,
                Provenance (&provenance)[kOptionCount], Messages& messages, char* file_buffer,
                std::size_t file_capacity) noexcept;
 
-// load_into, then the messages on stderr with write(2); when general.strict_config ended up
-// true and there was any message, a last line and _exit(2).
+// load_into, then report(messages, general.strict_config).
 void load_and_report(const char* const* environment, Options& options,
                      Provenance (&provenance)[kOptionCount]) noexcept;
 
 // The options' provenance in the process (defaults until load()).
 const Provenance& provenance_of(std::size_t index) noexcept;
+
+// reject_value on the process's options (under the options lock), then report: the allocator's
+// own use of an option, after load(), found it unusable. Under HOARDLAB_STRICT_CONFIG the
+// process ends with status 2, as for any other bad option.
+void reject_loaded_option(OptionId id, const char* why) noexcept;
 
 // Run-time access by "section.key", behind hl_option_get/set. Both take the options lock
 // (options.cpp, "Protocol"): they may race the allocator's init and each other.

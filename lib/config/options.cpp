@@ -28,6 +28,10 @@ namespace {
 ///             over, mem/lifecycle.cpp) releases the lock and lets load run again.
 /// Invariants: (O1) once g_load_state != kNotLoaded, no init-only field changes: set_option
 ///             checks the state under the lock, and load sets it under that lock before reading.
+///             One exception, under the lock: reject_loaded_option puts back the default of an
+///             option the allocator's init found unusable (numa.topology, whose grammar config
+///             cannot check); the one thread that reads it without the lock is the one rejecting
+///             it (the boot topology's builder).
 ///             (O2) every field holds its default or a whole value that parse_value and
 ///             check_consistency accepted; a refused value changes nothing.
 ///             (O3) a value set before init is never lost: load starts from the record as the
@@ -105,6 +109,19 @@ void load() noexcept {
   g_load_state.store_release(kLoaded);                                    // [L2]
 }
 
+void reject_loaded_option(OptionId id, const char* why) noexcept {
+  // Static: called inside malloc's init (the topology's build); under the lock, so one user.
+  static Messages messages;
+  bool strict = false;
+  {
+    LockGuard guard;
+    messages.clear();
+    reject_value(index_of(id), why, g_options, g_provenance, messages);
+    strict = g_options.general_strict_config;
+  }
+  report(messages, strict);
+}
+
 SetResult set_option(const char* name, const char* value, TextSink* why) noexcept {
   // Messages go to a scratch sink when the caller wants none.
   char scratch[1];
@@ -116,7 +133,7 @@ SetResult set_option(const char* name, const char* value, TextSink* why) noexcep
   }
   const int index = find_option_by_name(name);
   if (index < 0) {
-    out.put("unknown option '").put(name, text_length(name) > 80 ? 80 : text_length(name));
+    out.put("unknown option '").put_escaped(name, text_length(name) > 80 ? 80 : text_length(name));
     out.put("'; names are section.key, as `hoardlab options` lists them");
     return SetResult::kUnknownName;
   }
@@ -124,7 +141,7 @@ SetResult set_option(const char* name, const char* value, TextSink* why) noexcep
   const OptionInfo& info = kOptions[i];
   auto refuse_value = [&](const char* reason) {
     out.put(info.section).put('.').put(info.key).put(" = \"");
-    if (value != nullptr) out.put(value, text_length(value) > 80 ? 80 : text_length(value));
+    if (value != nullptr) out.put_escaped(value, text_length(value) > 80 ? 80 : text_length(value));
     out.put("\": ").put(reason).put("; allowed: ");
     describe_allowed(i, out);
     out.put("; unchanged");

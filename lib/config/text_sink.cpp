@@ -14,6 +14,15 @@ void TextSink::clear() noexcept {
   buffer_[0] = '\0';
 }
 
+void TextSink::truncate_to(std::size_t size) noexcept {
+  if (size < size_) size_ = size;
+  buffer_[size_] = '\0';
+  truncated_ = false;
+  column_ = 0;
+  for (std::size_t i = size_; i > 0 && buffer_[i - 1] != '\n'; --i)
+    ++column_;
+}
+
 void TextSink::flush() noexcept {
   if (flush_ != nullptr && size_ > 0) {
     flush_(context_, buffer_, size_);
@@ -169,6 +178,24 @@ TextSink& TextSink::put_json_string(const char* text) noexcept {
     }
   }
   return put('"');
+}
+
+TextSink& TextSink::put_escaped(const char* text, std::size_t size) noexcept {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (std::size_t i = 0; i < size; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\n')
+      put("\\n");
+    else if (c == '\t')
+      put("\\t");
+    else if (c == '\r')
+      put("\\r");
+    else if (c < 0x20 || c == 0x7f)
+      put("\\x").put(kHex[c >> 4]).put(kHex[c & 15]);
+    else
+      put(static_cast<char>(c));
+  }
+  return *this;
 }
 
 TextSink& TextSink::pad_to(std::size_t column) noexcept {

@@ -36,6 +36,10 @@ public:
   TextSink& put_human_bytes(std::uint64_t bytes) noexcept;
   // A JSON string literal with quotes and escapes.
   TextSink& put_json_string(const char* text) noexcept;
+  // Text from a user (a value, a path, a variable's name) with its control bytes escaped: \n,
+  // \t, \r, else \xNN (also DEL), so that it cannot break a message's line or reach the
+  // terminal as an escape sequence. Other bytes, UTF-8 included, are written as they are.
+  TextSink& put_escaped(const char* text, std::size_t size) noexcept;
   // Pads with spaces until `column` characters have been written since the last newline.
   TextSink& pad_to(std::size_t column) noexcept;
 
@@ -45,6 +49,12 @@ public:
   std::size_t size() const noexcept { return size_; }
   bool truncated() const noexcept { return truncated_; }
   void clear() noexcept;
+  // Drops what was written after the first `size` bytes (a message that did not fit whole) and
+  // clears truncated(). Without a flush function only.
+  void truncate_to(std::size_t size) noexcept;
+  // Changes how much of the buffer is used (at least size() + 1, at most what the buffer holds):
+  // a sink may keep room back for a last line and give it up for that line.
+  void set_capacity(std::size_t capacity) noexcept { capacity_ = capacity - 1; }
 
 private:
   char* buffer_;

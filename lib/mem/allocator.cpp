@@ -18,6 +18,15 @@ constinit Globals g;
 
 namespace {
 
+// A large object: a refusal the address-space limit explains is said once (a request larger
+// than the limit is refused for its size alone).
+void* allocate_large(std::size_t size, std::size_t alignment, bool zeroed) noexcept {
+  void* p = large::allocate(size, alignment, zeroed);
+  if (p == nullptr && size < pal::address_space_limit())
+    report_address_space_refusal("a large object", size);
+  return p;
+}
+
 // Classes from this size on serve calloc from a heap when the thread's bin is empty, to find
 // blocks known to be zero (allocate_zeroed). Below it, clearing a block costs less than the trip
 // to the heap (a try-acquire and a release) that finding a zero block takes.
@@ -29,7 +38,7 @@ __attribute__((noinline)) void* allocate_slow(std::size_t size) noexcept {
   purge_thread::maybe_start(); // no allocator lock is held here (purge_thread.h)
   if (size > g.threshold) {
     count_alloc(nullptr);
-    return large::allocate(size, 0, false);
+    return allocate_large(size, 0, false);
   }
   return allocate_class_slow(g.classes.class_of(size));
 }
@@ -103,7 +112,7 @@ void* allocate_zeroed(std::size_t size) noexcept {
   if (!ensure_init()) return boot_allocate(size, 16); // never reused: reads as zero
   if (size > g.threshold) {
     count_alloc(nullptr);
-    return large::allocate(size, 0, true);
+    return allocate_large(size, 0, true);
   }
   std::size_t cls = g.classes.class_of(size);
   if (g.classes.size_of(cls) >= kZeroedFromHeapMin) {
@@ -138,7 +147,7 @@ void* allocate_aligned(std::size_t alignment, std::size_t size) noexcept {
     if (cls < g.classes.count()) return allocate_class_slow(cls);
   }
   count_alloc(nullptr);
-  return large::allocate(size, alignment, false);
+  return allocate_large(size, alignment, false);
 }
 
 void deallocate(void* p) noexcept {

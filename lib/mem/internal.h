@@ -29,6 +29,10 @@ inline bool in_small_range(const void* p) noexcept {
 // Starts the allocator if needed; false when the caller re-entered during init (it must then
 // use the bootstrap arena).
 bool ensure_init() noexcept;
+// Says once per process, on stderr whatever the verbosity, that `bytes` of address space for
+// `what` were refused and what RLIMIT_AS leaves: a request failing with ENOMEM under a limit is
+// otherwise silent. Does nothing without a limit (the request was refused for its size alone).
+void report_address_space_refusal(const char* what, std::size_t bytes) noexcept;
 
 // ---- heaps (heap.cpp; the remote-free entry points in remote.cpp) ----
 // The heap the calling thread's slow steps map to (heap.mapping), without entering it.

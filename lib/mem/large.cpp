@@ -308,7 +308,14 @@ char* map_fresh(std::size_t bytes) noexcept {
     if (char* p = carve_locked(bytes)) return p;
   }
   // Mapped outside the lock. Under an address-space limit the chunk may be refused where the
-  // object alone is not: then the object is mapped alone.
+  // object alone is not: then the object is mapped alone. Nor is a chunk taken that would use
+  // more than an eighth of the room the limit leaves: libstdc++'s 73 KiB emergency pool, at
+  // start, took 4 MiB of a tight limit for good, and a later 4 MiB malloc found no room.
+  if (const std::size_t limit = pal::address_space_limit(); limit != SIZE_MAX) {
+    const std::size_t mapped = pal::address_space_mapped();
+    if (limit < mapped || (limit - mapped) / 8 < kCarveChunk)
+      return static_cast<char*>(pal::map(bytes));
+  }
   char* chunk = static_cast<char*>(pal::map(kCarveChunk));
   if (chunk == nullptr) return static_cast<char*>(pal::map(bytes));
   char* p = nullptr;

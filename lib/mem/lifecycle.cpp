@@ -141,8 +141,19 @@ void do_init() noexcept {
   // A first step of address space per node (small_range.h); when even one superblock per node
   // cannot be reserved, the arenas start empty and their first carve reserves what it can.
   // Before the heap array: under a tight RLIMIT_AS superblocks come first, the heaps then make
-  // do with what is left (map_heaps).
-  std::size_t per_node = reserve_primary(kArenaFirstStep, g.nodes);
+  // do with what is left (map_heaps). Under a limit the first step takes at most an eighth of
+  // the room left, down to one superblock: reserved whole at once, it would otherwise leave no
+  // room for the first large object (8 MiB of room: 4 MiB reserved here, and a 4 MiB malloc
+  // that glibc serves failed). Later steps grow as the arenas fill (pool.cpp, next_step).
+  std::size_t first_step = kArenaFirstStep;
+  if (const std::size_t limit = pal::address_space_limit(); limit != SIZE_MAX) {
+    const std::size_t mapped = pal::address_space_mapped();
+    const std::size_t room = limit > mapped ? limit - mapped : 0;
+    while (first_step > s && first_step * g.nodes > room / 8)
+      first_step /= 2;
+  }
+  std::size_t per_node = reserve_primary(first_step, g.nodes);
+  if (per_node == 0) report_address_space_refusal("the small-object range", s * g.nodes);
   char* base = reinterpret_cast<char*>(g.small_base.load_relaxed());
   // The pools name a superblock by a 32-bit index (core::TaggedStack): every pool stack uses the
   // one window of 2^32 - 1 superblocks, since a heap may take a superblock from another node's
@@ -198,6 +209,23 @@ void recover_lost_init() noexcept {
 }
 
 } // namespace
+
+void report_address_space_refusal(const char* what, std::size_t bytes) noexcept {
+  static constinit core::Atomic<bool> reported{false};
+  const std::size_t limit = pal::address_space_limit();
+  if (limit == SIZE_MAX || reported.exchange_relaxed(true)) return;
+  pal::Message()
+      .text("hoardlab: cannot reserve ")
+      .num(bytes)
+      .text(" bytes of address space for ")
+      .text(what)
+      .text(": RLIMIT_AS is ")
+      .num(limit)
+      .text(" bytes and ")
+      .num(pal::address_space_mapped())
+      .text(" are mapped; requests that need more fail with ENOMEM (said once)")
+      .emit();
+}
 
 /// The allocator's lazy init (g.state).
 ///

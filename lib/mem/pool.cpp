@@ -202,7 +202,10 @@ Superblock* carve_from(unsigned node, bool grow) noexcept {
     if (!grow) return nullptr;
     std::size_t got = 0;
     char* step = reserve_small(next_step(ar), &got);
-    if (step == nullptr) return nullptr;
+    if (step == nullptr) {
+      report_address_space_refusal("a superblock", g.sb_size);
+      return nullptr;
+    }
     numa::place_arena(step, got, static_cast<int>(node),
                       static_cast<numa::PlacementPolicy>(config::options().numa_policy));
     ar.reserved += got;

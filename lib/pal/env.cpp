@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <fcntl.h>
 #include <sys/auxv.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 extern "C" char** environ; // NOLINT: POSIX
@@ -24,9 +25,22 @@ bool secure_process() noexcept {
 ReadResult read_file(const char* path, char* buffer, std::size_t capacity) noexcept {
   ReadResult result;
   const int saved = errno;
-  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     result.error = errno;
+    errno = saved;
+    return result;
+  }
+  struct stat st;
+  const bool stated = ::fstat(fd, &st) == 0;
+  if (!stated || !S_ISREG(st.st_mode)) {
+    if (!stated)
+      result.error = errno;
+    else if (S_ISDIR(st.st_mode))
+      result.error = EISDIR;
+    else
+      result.not_regular = true;
+    ::close(fd);
     errno = saved;
     return result;
   }

@@ -15,11 +15,15 @@ const char* const* environment() noexcept;
 bool secure_process() noexcept;
 
 struct ReadResult {
-  std::size_t bytes = 0;  // bytes read into the buffer
-  int error = 0;          // errno of the failing open/read, 0 on success
-  bool truncated = false; // the file is longer than the buffer
+  std::size_t bytes = 0;    // bytes read into the buffer
+  int error = 0;            // errno of the failing open/read, 0 on success
+  bool truncated = false;   // the file is longer than the buffer
+  bool not_regular = false; // a FIFO, device, socket or directory: refused, nothing read
 };
-// Reads at most capacity bytes of the file with open/read/close (O_CLOEXEC).
+// Reads at most capacity bytes of a regular file with open/read/close. Never blocks: the open is
+// O_NONBLOCK (a FIFO without a writer would wait in open) and anything but a regular file is
+// refused before the first read (a FIFO, or /dev/stdin on a pipe whose writer stays open, would
+// wait in read, inside malloc's init). sysfs and procfs files are regular files.
 ReadResult read_file(const char* path, char* buffer, std::size_t capacity) noexcept;
 
 // Writes all of the bytes, retrying on EINTR and short writes; gives up silently on error

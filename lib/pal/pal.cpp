@@ -1,5 +1,7 @@
 #include "pal/pal.h"
 
+#include "pal/env.h"
+
 #include <cerrno>
 #include <csignal>
 #include <fcntl.h>
@@ -7,6 +9,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -162,6 +165,23 @@ unsigned cpu_count() noexcept {
 
 void yield() noexcept {
   ::sched_yield();
+}
+
+std::size_t address_space_limit() noexcept {
+  ErrnoKeeper keep;
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return SIZE_MAX;
+  return static_cast<std::size_t>(rl.rlim_cur);
+}
+
+std::size_t address_space_mapped() noexcept {
+  char text[64];
+  const ReadResult r = read_file("/proc/self/statm", text, sizeof(text) - 1);
+  if (r.error != 0 || r.not_regular) return 0;
+  std::size_t pages = 0;
+  for (std::size_t i = 0; i < r.bytes && text[i] >= '0' && text[i] <= '9'; ++i)
+    pages = pages * 10 + static_cast<std::size_t>(text[i] - '0');
+  return pages * kPageSize;
 }
 
 int process_id() noexcept {

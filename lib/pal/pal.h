@@ -46,6 +46,12 @@ int process_id() noexcept;
 // Monotonic milliseconds.
 std::uint64_t now_ms() noexcept;
 
+// ---- address-space limit ----
+// RLIMIT_AS's soft limit in bytes; SIZE_MAX when there is none. Errno preserved.
+std::size_t address_space_limit() noexcept;
+// What is mapped now (the virtual size, /proc/self/statm's first field), 0 when unreadable.
+std::size_t address_space_mapped() noexcept;
+
 // ---- environment: see pal/env.h (environment(), secure_process()), the one reader ----
 
 // ---- diagnostics (write(2) only; errno preserved) ----

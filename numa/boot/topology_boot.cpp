@@ -2,6 +2,7 @@
 // allocating, and the slot where the hwloc loader publishes its fuller view.
 #include "numa/topology.h"
 
+#include "config/loader.h"
 #include "config/options.h"
 #include "core/atomic.h"
 #include "numa/boot/text.h"
@@ -104,22 +105,13 @@ void write_warning(const char* what, const char* value, const char* why,
   pal::write_stderr(msg, a.length());
 }
 
-// HOARDLAB_TOPOLOGY, from the options (file or environment, once config has loaded them) or,
-// before that, straight from the environment. Ignored in setuid processes like every
-// HOARDLAB_* variable.
+// numa.topology as the options give it (HOARDLAB_TOPOLOGY, HOARDLAB_OPTIONS or the file), through
+// config's one path: loaded first if nothing has loaded the options yet (a topology query before
+// the allocator's first use), so that a value the loader refused (too long, say) is never taken
+// from the raw environment instead, and setuid processes read none.
 const char* topology_description() noexcept {
-  const char* from_options = config::options().numa_topology.value;
-  if (from_options[0] != '\0') return from_options;
-  if (pal::secure_process()) return nullptr;
-  constexpr char kName[] = "HOARDLAB_TOPOLOGY=";
-  constexpr std::size_t kLen = sizeof kName - 1;
-  for (const char* const* e = pal::environment(); e != nullptr && *e != nullptr; ++e) {
-    std::size_t i = 0;
-    while (i < kLen && (*e)[i] == kName[i])
-      ++i;
-    if (i == kLen) return *e + kLen;
-  }
-  return nullptr;
+  config::load();
+  return config::options().numa_topology.value;
 }
 
 // An XML file rather than a synthetic description: synthetic descriptions never hold '/' and
@@ -162,7 +154,8 @@ void build_boot(Topology& t) noexcept {
     } else {
       char err[160];
       if (parse_synthetic(desc, t, err, sizeof err)) return;
-      write_warning("HOARDLAB_TOPOLOGY", desc, err, "using the real topology");
+      // A bad option like any other: named with its source, and fatal under strict config.
+      config::reject_loaded_option(config::OptionId::numa_topology, err);
     }
   }
   read_sysfs(t);

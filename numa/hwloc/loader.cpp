@@ -2,6 +2,8 @@
 // plain numa::Topology, published for the allocator and the stats. Runs outside malloc only.
 #include "numa/hwloc/loader.h"
 
+#include "config/options.h"
+#include "config/value.h"
 #include "numa/boot/text.h"
 #include "pal/env.h"
 
@@ -179,10 +181,21 @@ bool fill(hwloc_topology_t topo, bool logical, Topology& t, char* err,
   return true;
 }
 
-// What HOARDLAB_TOPOLOGY asks for, read the way numa/boot reads it.
+// What numa.topology asks for: the options' value once loaded (as numa/boot reads it). Before
+// that (this library's constructor, which must not load the options: the program may still set
+// init-only ones), HOARDLAB_TOPOLOGY itself, only if the loader will accept it; a refused one is
+// reported by the loader and never used.
 const char* requested() noexcept {
+  if (config::loaded()) return config::options().numa_topology.value;
   if (pal::secure_process()) return nullptr;
-  return std::getenv("HOARDLAB_TOPOLOGY");
+  const char* raw = std::getenv("HOARDLAB_TOPOLOGY");
+  if (raw == nullptr) return nullptr;
+  config::Value unused;
+  const std::size_t index = config::index_of(config::OptionId::numa_topology);
+  return config::parse_value(index, raw, config::text_length(raw), unused) ==
+                 config::ValueError::kNone
+             ? raw
+             : nullptr;
 }
 
 } // namespace

@@ -5,6 +5,8 @@
 #include "test_util.h"
 
 #include <cstdlib>
+#include <string>
+#include <vector>
 
 namespace hoardlab::config {
 namespace {
@@ -215,14 +217,53 @@ TEST(CrossCheck, UnsetThresholdFollowsTheSuperblockSizeSilently) {
   EXPECT_EQ(big->options.large_threshold, 16u * 1024); // the default
 }
 
-TEST(Messages, ManyErrorsAreBoundedAndCounted) {
+// Each message is kept whole or not at all, and the count of those dropped has a line of its
+// own (it was cut into the last one: "...unknown key heap.hoardlab: config: more messages...").
+TEST(Messages, ManyErrorsKeepWholeLinesAndEndWithTheCountOfThoseDropped) {
   std::string text = "[heap]\n";
   for (int i = 0; i < 500; ++i)
     text += "bogus_key_" + std::to_string(i) + " = 1\n";
-  const auto l = from_file_text(text);
+  const std::string path = write_temp_file("many_errors.toml", text);
+  const auto l = from_environment({"HOARDLAB_CONFIG=" + path});
   EXPECT_EQ(l->count(), 500u);
-  EXPECT_TRUE(l->messages->sink.truncated());
   EXPECT_LT(l->messages->sink.size(), Messages::kCapacity);
+  const std::string out = l->text();
+  ASSERT_FALSE(out.empty());
+  ASSERT_EQ(out.back(), '\n');
+  std::vector<std::string> lines;
+  for (std::size_t at = 0; at < out.size();) {
+    const std::size_t end = out.find('\n', at);
+    lines.push_back(out.substr(at, end - at));
+    at = end + 1;
+  }
+  const std::string prefix = "hoardlab: config: ";
+  const std::size_t kept = lines.size() - 1;
+  for (std::size_t i = 0; i < kept; ++i) {
+    EXPECT_EQ(lines[i].rfind(prefix + path + ":", 0), 0u) << lines[i];
+    EXPECT_NE(lines[i].find("unknown key heap.bogus_key_" + std::to_string(i) + ";"),
+              std::string::npos)
+        << lines[i];
+    EXPECT_NE(lines[i].back(), ' ') << lines[i];
+  }
+  EXPECT_EQ(lines.back(), prefix + std::to_string(500 - kept) + " more messages were dropped");
+}
+
+// What the user typed is echoed with its control bytes escaped: a raw newline would forge a
+// line of its own, an escape sequence would reach the terminal.
+TEST(Messages, ControlBytesInNamesValuesAndPathsAreEscaped) {
+  const auto l = from_environment({"HOARDLAB_CACHE_BYTES=1\nhoardlab: fake\x1b[31m",
+                                   "HOARDLAB_FO\tO=1", "HOARDLAB_CONFIG=/nonexistent/a\nb.toml"});
+  const std::string out = l->text();
+  EXPECT_EQ(l->count(), 3u) << out;
+  EXPECT_NE(out.find("cache.bytes = \"1\\nhoardlab: fake\\x1b[31m\""), std::string::npos) << out;
+  EXPECT_NE(out.find("environment HOARDLAB_FO\\tO: unknown variable"), std::string::npos) << out;
+  EXPECT_NE(out.find("/nonexistent/a\\nb.toml: cannot read"), std::string::npos) << out;
+  std::size_t newlines = 0;
+  for (const char c : out) {
+    newlines += c == '\n' ? 1 : 0;
+    EXPECT_FALSE(static_cast<unsigned char>(c) < 0x20 && c != '\n') << out;
+  }
+  EXPECT_EQ(newlines, 3u) << out;
 }
 
 // Strict mode: the messages, then _exit(2). Each death test runs in a fresh process.

@@ -167,3 +167,33 @@ TEST(AddressLimit, SmallBlocksFillCloseToTheLimitOnASyntheticTwoNodeMachine) {
     small_blocks_fill_the_room();
   });
 }
+
+// Where glibc serves a 4 MiB malloc (it maps 4 MiB and a page), so does hoardlab: its first
+// reservations (the small-object range, a large-object chunk) leave that room. They took 4 MiB
+// each, whatever the limit, and the 4 MiB block failed.
+TEST(AddressLimit, AFourMiBBlockFitsWhereGlibcWouldServeIt) {
+  expect_in_child([] {
+    if (!limit_to_room(6 * kMiB)) finish(false, "setrlimit");
+    void* big = hl_malloc(4 * kMiB);
+    if (big == nullptr) finish(false, "malloc(4 MiB) with 6 MiB of room");
+    void* small = hl_malloc(100);
+    hl_free(big);
+    finish(small != nullptr, "malloc(100) beside it");
+  });
+}
+
+// A refusal the limit explains is said once on stderr, naming what and how much: every
+// malloc returned NULL without a word, even at HOARDLAB_VERBOSE=3.
+TEST(AddressLimit, ARefusedReservationIsSaidOnceWithTheLimit) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        if (!limit_to_room(kMiB)) finish(false, "setrlimit");
+        const bool refused = hl_malloc(4 * kMiB) == nullptr && hl_malloc(4 * kMiB) == nullptr;
+        finish(refused, "4 MiB with 1 MiB of room");
+      },
+      ::testing::ExitedWithCode(0),
+      "^hoardlab: cannot reserve 4194304 bytes of address space for a large object: RLIMIT_AS "
+      "is [0-9]+ bytes and [0-9]+ are mapped; requests that need more fail with ENOMEM \\(said "
+      "once\\)\n$");
+}

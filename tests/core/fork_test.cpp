@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "config/options.h"
 #include "hoardlab/hoardlab.h"
 #include "test_util.h"
 
@@ -156,32 +157,35 @@ TEST(ForkHandlersRegisteredBeforeInit, APrepareHandlerOnAThreadWithoutACacheMake
 }
 
 // ---- fork while another thread runs the lazy init ----
-// The initing thread is held inside init deterministically: HOARDLAB_CONFIG names a FIFO, whose
-// open and read block until this thread writes to it. The fork then happens before init has
-// registered hoardlab's fork handlers, so nothing waits for it: the child has an init under way
-// and not the thread that ran it.
+// The initing thread is held inside the options' load deterministically: stderr is a pipe
+// filled to the brim and the environment holds an unknown HOARDLAB_ variable, so the load's
+// message blocks in write(2), with the options lock held, until this thread drains the pipe.
+// (A FIFO as the config file did it before; config files are now opened without blocking.)
+// The fork then happens before init has registered hoardlab's fork handlers, so nothing waits
+// for it: the child has an init and a load under way and not the thread that ran them.
 [[noreturn]] void fork_while_another_thread_inits() {
   alarm(20);
-  char dir[] = "/tmp/hoardlab-fork-init-XXXXXX";
-  if (mkdtemp(dir) == nullptr) _exit(92);
-  const std::string fifo = std::string(dir) + "/config.toml";
-  const std::string empty = std::string(dir) + "/empty.toml";
-  if (mkfifo(fifo.c_str(), 0600) != 0) _exit(93);
-  const int e = open(empty.c_str(), O_WRONLY | O_CREAT, 0600);
-  if (e < 0) _exit(94);
-  close(e);
-  setenv("HOARDLAB_CONFIG", fifo.c_str(), 1);
+  const int saved_stderr = dup(2);
+  int fds[2];
+  if (saved_stderr < 0 || pipe(fds) != 0) _exit(92);
+  if (fcntl(fds[1], F_SETFL, O_NONBLOCK) != 0) _exit(93);
+  const char byte = '.';
+  while (write(fds[1], &byte, 1) == 1) {
+  }
+  if (fcntl(fds[1], F_SETFL, 0) != 0 || dup2(fds[1], 2) < 0) _exit(94);
+  setenv("HOARDLAB_NO_SUCH_OPTION", "1", 1);
   std::thread initer([] { hl_free(hl_malloc(10)); });
-  // A non-blocking open for writing succeeds once a reader has the FIFO open: the initer is
-  // inside init, reading the options file.
-  int w = -1;
-  while ((w = open(fifo.c_str(), O_WRONLY | O_NONBLOCK)) < 0)
+  // loaded() turns true when the load has begun, under the options lock it then holds.
+  while (!hoardlab::config::loaded())
     usleep(1000);
+  usleep(20000); // on into the blocked write (holding the lock either way)
   const pid_t pid = fork();
   if (pid < 0) _exit(95);
   if (pid == 0) {
     alarm(10);
-    setenv("HOARDLAB_CONFIG", empty.c_str(), 1); // no writer here for the FIFO
+    const int null = open("/dev/null", O_WRONLY);
+    if (null < 0 || dup2(null, 2) < 0) _exit(2);
+    unsetenv("HOARDLAB_NO_SUCH_OPTION");
     std::vector<void*> ps;
     for (std::size_t n : {std::size_t{10}, std::size_t{100}, std::size_t{100000}})
       ps.push_back(hl_malloc(n));
@@ -191,14 +195,18 @@ TEST(ForkHandlersRegisteredBeforeInit, APrepareHandlerOnAThreadWithoutACacheMake
       hl_free(p);
     _exit(hl_check_invariants() != 0 ? 4 : 0);
   }
-  const char text[] = "# nothing set\n";
-  if (write(w, text, sizeof(text) - 1) < 0) _exit(96);
-  close(w);
+  // Drain the pipe until the initer's message is through; then stderr is restored.
+  std::thread drain([&] {
+    char buf[4096];
+    while (read(fds[0], buf, sizeof(buf)) > 0) {
+    }
+  });
   initer.join();
+  dup2(saved_stderr, 2);
+  close(fds[1]);
+  drain.join();
+  close(fds[0]);
   const int child = exit_code_of(pid);
-  unlink(fifo.c_str());
-  unlink(empty.c_str());
-  rmdir(dir);
   if (child != 0) _exit(child);
   void* p = hl_malloc(100);
   hl_free(p);
