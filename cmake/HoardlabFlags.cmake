@@ -15,6 +15,14 @@ endif()
 if(HOARDLAB_CHECKED)
   add_compile_definitions(HOARDLAB_CHECKED=1)
 endif()
+# The hardened build (lib/mem/free_link.h): for every target, or, through HOARDLAB_BUILD_HARDENED,
+# for the second set of libraries only (lib/CMakeLists.txt).
+if(HOARDLAB_HARDENED)
+  add_compile_definitions(HOARDLAB_HARDENED=1)
+endif()
+if(HOARDLAB_ENCODE_LINKS)
+  add_compile_definitions(HOARDLAB_ENCODE_LINKS=1)
+endif()
 
 # Flags for the allocator itself (DESIGN, "Being a drop-in malloc" / Compiler):
 #  -fno-builtin: gcc would turn calloc's malloc+memset into a call to calloc (infinite recursion);

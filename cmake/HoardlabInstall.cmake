@@ -1,5 +1,6 @@
 # `cmake --install`: headers, libraries, the CLI, a CMake package (find_package(hoardlab) gives
-# hoardlab::hoardlab, hoardlab::hoardlab_static and hoardlab::malloc) and a pkg-config file.
+# hoardlab::hoardlab, hoardlab::hoardlab_static and hoardlab::malloc, and the hardened
+# hoardlab::hoardlab_hardened and hoardlab::malloc_hardened) and a pkg-config file.
 include(CMakePackageConfigHelpers)
 
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/lib/include/hoardlab
@@ -9,6 +10,11 @@ set(HOARDLAB_INSTALL_TARGETS hoardlab hoardlab_static)
 if(TARGET hoardlab-malloc)
   list(APPEND HOARDLAB_INSTALL_TARGETS hoardlab-malloc)
 endif()
+foreach(hardened hoardlab_hardened hoardlab-malloc-hardened)
+  if(TARGET ${hardened})
+    list(APPEND HOARDLAB_INSTALL_TARGETS ${hardened})
+  endif()
+endforeach()
 install(TARGETS ${HOARDLAB_INSTALL_TARGETS} EXPORT hoardlabTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}

@@ -63,7 +63,7 @@ __attribute__((noinline)) void free_small_slow(Superblock* sb, void* p) noexcept
         std::size_t batch = move_count(bin);
         flush(tc, sb->cls, batch < bin.count() ? batch : bin.count());
       }
-      *static_cast<void**>(p) = bin.head;
+      store_link(p, bin.head);
       bin.head = p;
       --bin.room;
       return;
@@ -154,6 +154,9 @@ void deallocate(void* p) noexcept {
   if (deallocate_hit(p)) return; // never taken in the checked build
   if (in_small_range(p)) {
     Superblock* sb = superblock_of(p);
+    // Hardened: again for a block deallocate_hit passed (a miss; cheap next to the slow path),
+    // and first for the extra ranges' blocks and the checked build's, which it does not look at.
+    if (!small_block_is_live(sb, p, MisuseOp::kFree)) return;
     // general.checked: the caches are off (publish_options), so every free of a small block
     // comes here and is checked against the block's state (checked.cpp).
     if (g.tune.checked.load_relaxed() && checked_free(sb, p)) return;
@@ -165,7 +168,7 @@ void deallocate(void* p) noexcept {
     ThreadCache* tc = tl_cache;
     CacheBin bin = tc->bin(sb->cls);
     if (sb->owner.load_relaxed() == tc->home && bin.room != 0) {
-      *static_cast<void**>(p) = bin.head;
+      store_link(p, bin.head);
       bin.head = p;
       --bin.room;
       tc->cached_frees.add_single_writer(1);
@@ -196,6 +199,8 @@ std::size_t usable_size(const void* p) noexcept {
 void* reallocate(void* p, std::size_t size) noexcept {
   std::size_t old = usable_size(p);
   if (in_small_range(p)) {
+    // Hardened: a realloc of a freed or misplaced block is reported; NULL leaves it alone.
+    if (!small_block_is_live(superblock_of(p), p, MisuseOp::kRealloc)) return nullptr;
     // Stay in place when the block fits and is not more than twice what is needed.
     if (size <= old && (size > old / 2 || old <= 64)) return p;
   } else if (!in_boot(p) && size > g.threshold) {

@@ -23,7 +23,7 @@ namespace hoardlab::mem {
 namespace {
 
 bool in_free_list(const Superblock* sb, const void* p) noexcept {
-  for (const void* q = sb->free_list; q != nullptr; q = *static_cast<void* const*>(q))
+  for (const void* q = sb->free_list; q != nullptr; q = sb->next_local(q))
     if (q == p) return true;
   return false;
 }

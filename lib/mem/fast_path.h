@@ -37,10 +37,12 @@ inline void* allocate_hit(std::size_t size) noexcept {
   ThreadCache* tc = tl_cache;
   // size - 1 < limit: 1 <= size <= limit; the sentinel's limit is 0, so nothing passes.
   if (size - 1 >= tc->limit) return nullptr;
-  CacheBin bin = tc->bin(g.classes.class_of(size));
+  const std::size_t cls = g.classes.class_of(size);
+  CacheBin bin = tc->bin(cls);
   void* p = bin.head;
   if (p == nullptr) return nullptr;
-  bin.head = *static_cast<void**>(p);
+  bin.head = next_in_class(cls, p);
+  mark_in_use(p);
   ++bin.room;
   bump(tc->hits);
   return p;
@@ -66,13 +68,16 @@ inline bool deallocate_hit(void* p) noexcept {
   if (!in_primary_range(p)) return false;
   ThreadCache* tc = tl_cache;
   Superblock* sb = superblock_of(p);
+  // Hardened: a pointer that is not a live block is reported here, on every path of free.
+  if (!small_block_is_live(sb, p, MisuseOp::kFree)) [[unlikely]]
+    return true; // hardened.on_error=report: left alone
   if (sb->owner.load_relaxed() != tc->home) return false;
   CacheBin bin = tc->bin(sb->cls);
   std::uint32_t room;
   // room - 1 with the borrow as the "full" test: one subtraction instead of a test and a
   // decrement.
   if (__builtin_sub_overflow(bin.room, 1u, &room)) return false;
-  *static_cast<void**>(p) = bin.head;
+  store_link(p, bin.head);
   bin.head = p;
   bin.room = room;
   bump(tc->cached_frees);
@@ -84,7 +89,7 @@ inline bool deallocate_hit(void* p) noexcept {
 // (C2); true when the buffer has reached its bound, remote.batch blocks or bound / 4 bytes
 // (bound: cache.bytes, not 0), and must be sent before the next free.
 inline bool append_remote(ThreadCache* tc, Superblock* sb, void* p, std::uint64_t bound) noexcept {
-  *static_cast<void**>(p) = tc->remote_head;
+  store_link(p, tc->remote_head);
   tc->remote_head = p;
   const std::uint32_t count = ++tc->remote_count;
   const std::size_t bytes = tc->remote_bytes += sb->block_size;
@@ -101,7 +106,7 @@ inline bool keep_remote(ThreadCache* tc, Superblock* sb, void* p) noexcept {
   if ((sb->block_size & g.tune.remote_keep_mask.load_relaxed()) != 0) return false;
   CacheBin bin = tc->bin(sb->cls);
   if (bin.room == 0) return false;
-  *static_cast<void**>(p) = bin.head;
+  store_link(p, bin.head);
   bin.head = p;
   --bin.room;
   return true;

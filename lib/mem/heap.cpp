@@ -101,6 +101,8 @@ void format(Superblock* sb, std::size_t cls) noexcept {
   if (sb->bump != nullptr && sb->bump != sb->base() + sb->first_offset) sb->zero_state = kZeroNone;
   sb->cls = static_cast<std::uint32_t>(cls);
   sb->block_size = static_cast<std::uint32_t>(g.classes.size_of(cls));
+  sb->block_magic =
+      static_cast<std::uint32_t>(((std::uint64_t{1} << 32) + sb->block_size - 1) / sb->block_size);
   sb->capacity = g.class_capacity[cls];
   sb->first_offset = g.class_offset[cls];
   sb->free_list = nullptr;
@@ -435,6 +437,7 @@ void* heap_allocate_zeroed(Heap* h, std::size_t cls, bool* zero) noexcept {
   void* p = sb->take_block();
   if (p == nullptr) { // defensive: every block is in the remote list
     heap_allocate(h, cls, 1, &p);
+    if (p != nullptr) mark_in_use(p); // a chain of one: its block was linked
     return p;
   }
   h->u += sb->block_size;

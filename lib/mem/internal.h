@@ -26,6 +26,48 @@ inline bool in_small_range(const void* p) noexcept {
   return in_primary_range(p) || (g.ranges.count.load_relaxed() != 0 && in_extra_ranges(p));
 }
 
+// ---- free-list links and misuse checks (free_link.h; hardening.cpp) ----
+// The link of `at`, a free block in a thread cache's bin of class cls. Hardened: a link that is
+// neither null nor a block of a superblock of class cls aborts with a report.
+inline void* next_in_class([[maybe_unused]] std::size_t cls, const void* at) noexcept {
+  void* q = load_link(at);
+#ifdef HOARDLAB_HARDENED
+  if (q != nullptr && !(in_small_range(q) && superblock_of(q)->cls == cls &&
+                        superblock_of(q)->is_block_start(q))) [[unlikely]]
+    report_bad_link(at, q, "a block of the same size class");
+#endif
+  return q;
+}
+// The link of `at`, a free block in a chain of any blocks (a remote buffer, a message).
+inline void* next_block(const void* at) noexcept {
+  void* q = load_link(at);
+#ifdef HOARDLAB_HARDENED
+  if (q != nullptr && !(in_small_range(q) && superblock_of(q)->is_block_start(q))) [[unlikely]]
+    report_bad_link(at, q, "a block of the small-object range");
+#endif
+  return q;
+}
+// What a misused small pointer was given to.
+enum class MisuseOp : std::uint8_t { kFree, kRealloc };
+// Reports a free or realloc of p, a pointer into sb that is not a live block (hardened): one line
+// on stderr, then abort(), or with hardened.on_error=report, false: the caller leaves it alone.
+bool report_misuse(const Superblock* sb, const void* p, MisuseOp op) noexcept;
+// Whether p, a pointer into sb's superblock, may be freed: the start of a block that was handed
+// out and is not free. O(1): boundary arithmetic from the header and the block's check word.
+// Always true in the default build (its checks are general.checked's, at a cost).
+inline bool small_block_is_live([[maybe_unused]] const Superblock* sb,
+                                [[maybe_unused]] const void* p,
+                                [[maybe_unused]] MisuseOp op) noexcept {
+#ifdef HOARDLAB_HARDENED
+  if (!sb->is_block_start(p) || p >= static_cast<const void*>(sb->bump) || is_marked_free(p))
+      [[unlikely]]
+    return report_misuse(sb, p, op);
+#endif
+  return true;
+}
+// Init: draws the link keys (hardened, or links encoded), before the first block is linked.
+void init_link_keys() noexcept;
+
 // Starts the allocator if needed; false when the caller re-entered during init (it must then
 // use the bootstrap arena).
 bool ensure_init() noexcept;

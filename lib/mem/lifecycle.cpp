@@ -97,6 +97,7 @@ Heap* map_heaps(unsigned* count) noexcept {
 }
 
 void do_init() noexcept {
+  init_link_keys(); // before the first block is linked
   config::load();
   const config::Options& o = config::options();
 

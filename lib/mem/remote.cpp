@@ -87,17 +87,15 @@ std::size_t return_list(Heap* h, Superblock* sb, void* list) noexcept {
   if (list == nullptr) return 0;
   std::size_t n = 1;
   void* tail = list;
-  while (*static_cast<void**>(tail) != nullptr) {
-    tail = *static_cast<void**>(tail);
-    ++n;
-  }
+  for (void* next; (next = sb->next_local(tail)) != nullptr; ++n)
+    tail = next;
   if (n > sb->used) {
     // More blocks came back than were handed out: a double free. The count cannot be trusted;
     // keep the superblock consistent by clamping and report.
     pal::Message().text("hoardlab: double free detected in superblock ").hex(core::addr(sb)).emit();
     n = sb->used;
   }
-  *static_cast<void**>(tail) = sb->free_list;
+  store_link(tail, sb->free_list);
   sb->free_list = list;
   sb->used -= static_cast<std::uint32_t>(n);
   std::size_t bytes = n * sb->block_size;
@@ -160,7 +158,7 @@ void drain_pending(Heap* h) noexcept {
 void push_chain(Superblock* sb, void* first, void* last) noexcept {
   void* old = sb->remote_head.load_relaxed();
   do {
-    *static_cast<void**>(last) = old;
+    store_link(last, old);
   } while (!sb->remote_head.cas_weak_acq_rel(old, first)); // [RF1]
   if (old == nullptr) notify(sb);
 }
@@ -242,9 +240,10 @@ std::size_t drain_queue(Heap* h) noexcept {
   std::size_t back_bytes = 0;
   while (message != nullptr) {
     void* next_message = RemoteQueue::next_message(message);
+    restore_mark(message);     // its word 1 held the message link
     Superblock* run = nullptr; // the superblock of the blocks just put back, regrouped once
     for (void* p = message; p != nullptr;) {
-      void* next = *static_cast<void**>(p);
+      void* next = next_block(p);
       Superblock* sb = superblock_of(p);
       if (sb != run) {
         if (run != nullptr) regroup(h, run);
@@ -324,7 +323,7 @@ void push_remote(Superblock* sb, void* first, void* last, std::size_t n) noexcep
 void send_message(Heap* o, void* first, std::size_t n, std::size_t bytes) noexcept {
   g.pending_bytes.fetch_add_relaxed(static_cast<std::int64_t>(bytes));
   if (g.nodes > 1)
-    for (void* p = first; p != nullptr; p = *static_cast<void**>(p))
+    for (void* p = first; p != nullptr; p = next_block(p))
       count_cross_node(superblock_of(p), 1);
   o->queue.send(first); // [MQ1]
   drain_if_piling_up(o, n);
@@ -337,13 +336,13 @@ void drain_pooled(Superblock* sb) noexcept {
   void* list = sb->remote_head.exchange_acq_rel(nullptr); // [RF2]
   std::size_t n = 0;
   void* tail = nullptr;
-  for (void* p = list; p != nullptr; p = *static_cast<void**>(p)) {
+  for (void* p = list; p != nullptr; p = sb->next_local(p)) {
     tail = p;
     ++n;
   }
   if (n == 0) return;
   if (n > sb->used) n = sb->used;
-  *static_cast<void**>(tail) = sb->free_list;
+  store_link(tail, sb->free_list);
   sb->free_list = list;
   sb->used -= static_cast<std::uint32_t>(n);
   g.pending_bytes.fetch_sub_relaxed(static_cast<std::int64_t>(n * sb->block_size));

@@ -52,7 +52,7 @@ void free_direct(ThreadCache* tc, Superblock* sb, void* p) noexcept {
   count_batches(tc, 1);
   Heap* o = sb->owner.load_acquire(); // [OW2]
   if (policy == config::RemotePolicy::HeapQueue && o != nullptr) {
-    *static_cast<void**>(p) = nullptr;
+    store_link(p, nullptr);
     send_message(o, p, 1, sb->block_size);
     return;
   }
@@ -132,7 +132,7 @@ void send_remote(ThreadCache* tc, void* chain) noexcept {
       return;
     }
     Heap* o = static_cast<Heap*>(runs.to[r]);
-    *static_cast<void**>(runs.last[r]) = nullptr;
+    store_link(runs.last[r], nullptr);
     if (policy == config::RemotePolicy::HeapQueue) {
       send_message(o, runs.first[r], runs.n[r], runs.bytes[r]);
       sent += runs.n[r];
@@ -142,13 +142,13 @@ void send_remote(ThreadCache* tc, void* chain) noexcept {
     acquire_specific(o);
     std::size_t freed = 0;
     for (void* p = runs.first[r]; p != nullptr;) {
-      void* next = *static_cast<void**>(p);
+      void* next = next_block(p);
       Superblock* sb = superblock_of(p);
       if (sb->owner.load_relaxed() == o) {
         heap_free_local(o, sb, p);
         ++freed;
       } else {
-        *static_cast<void**>(p) = stale;
+        store_link(p, stale);
         stale = p;
       }
       p = next;
@@ -165,7 +165,7 @@ void send_remote(ThreadCache* tc, void* chain) noexcept {
     else
       runs.used[runs.nused++] = static_cast<std::uint8_t>(r);
     runs.to[r] = to;
-    *static_cast<void**>(p) = nullptr;
+    store_link(p, nullptr);
     runs.first[r] = runs.last[r] = p;
     runs.n[r] = 1;
   };
@@ -177,12 +177,12 @@ void send_remote(ThreadCache* tc, void* chain) noexcept {
     const unsigned shift = g.sb_shift;
     while (chain != nullptr) {
       void* p = chain;
-      chain = *static_cast<void**>(p);
+      chain = next_block(p);
       void* sb = reinterpret_cast<void*>(core::addr(p) & mask);
       std::size_t r = RemoteRuns::slot_of_superblock(sb, shift);
       if (runs.to[r] != sb && runs.to[r] != nullptr) r = runs.probe(r, sb);
       if (runs.to[r] == sb) {
-        *static_cast<void**>(p) = runs.first[r];
+        store_link(p, runs.first[r]);
         runs.first[r] = p;
         ++runs.n[r];
       } else {
@@ -192,7 +192,7 @@ void send_remote(ThreadCache* tc, void* chain) noexcept {
   } else {
     while (chain != nullptr) {
       void* p = chain;
-      chain = *static_cast<void**>(p);
+      chain = next_block(p);
       Superblock* sb = superblock_of(p);
       void* to = sb;
       std::size_t r = 0;
@@ -204,7 +204,7 @@ void send_remote(ThreadCache* tc, void* chain) noexcept {
       }
       if (runs.to[r] != to && runs.to[r] != nullptr) r = runs.probe(r, to);
       if (runs.to[r] == to) {
-        *static_cast<void**>(p) = runs.first[r];
+        store_link(p, runs.first[r]);
         runs.first[r] = p;
         ++runs.n[r];
         runs.bytes[r] += sb->block_size;
@@ -220,7 +220,7 @@ void send_remote(ThreadCache* tc, void* chain) noexcept {
   count_batches(tc, batches);
   while (stale != nullptr) {
     void* p = stale;
-    stale = *static_cast<void**>(p);
+    stale = next_block(p);
     free_direct(tc, superblock_of(p), p);
   }
 }

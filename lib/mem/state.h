@@ -56,6 +56,7 @@ struct Tunables {
   core::Atomic<std::uint32_t> remote_keep_mask{63}; // whole-lines
   core::Atomic<std::uint32_t> verbose{0};
   core::Atomic<bool> checked{false}; // general.checked (init-only: set once, before any block)
+  core::Atomic<bool> report_misuse{false}; // hardened.on_error = report
   core::Atomic<std::uint64_t> cache_bytes{256 * 1024};
   // Bumped each time cache_bytes is lowered: a live thread's bins may then hold more than the
   // bound, and its next slow step brings them within it (follow_cache_bound, internal.h).

@@ -8,6 +8,7 @@
 
 #include "core/atomic.h"
 #include "core/intrusive_list.h"
+#include "mem/free_link.h"
 
 namespace hoardlab::mem {
 
@@ -54,6 +55,7 @@ struct alignas(64) Superblock {
   std::uint32_t capacity = 0;
   std::uint32_t node = 0;
   std::uint32_t first_offset = 0;
+  std::uint32_t block_magic = 0; // ceil(2^32 / block_size): block_start's division (hardened)
   core::Atomic<Heap*> owner{nullptr};
 
   // ---- owner line: guarded by the owning heap ----
@@ -90,6 +92,7 @@ struct alignas(64) Superblock {
     capacity = 0;
     node = on_node;
     first_offset = 0;
+    block_magic = 0;
     owner.store_relaxed(nullptr);
     link = core::ListNode{};
     free_list = nullptr;
@@ -106,14 +109,38 @@ struct alignas(64) Superblock {
   }
   bool has_free() const noexcept { return free_list != nullptr || bump < end; }
 
+  // Whether q is the start of one of this superblock's blocks. O(1): the index comes from a
+  // multiplication by block_magic, exact for every multiple of block_size below S (the error of
+  // the rounded-up reciprocal, offset * (magic - 2^32 / size) / 2^32, stays below 1 for offsets
+  // below 2^32 / size * size), and a non-multiple never passes the test index * size == offset.
+  bool is_block_start(const void* q) const noexcept {
+    const std::uint64_t offset =
+        reinterpret_cast<std::uintptr_t>(q) - reinterpret_cast<std::uintptr_t>(this) - first_offset;
+    if (offset >= std::uint64_t{capacity} * block_size) return false;
+    return ((offset * block_magic) >> 32) * block_size == offset;
+  }
+
+  // The link of `at`, a free block of this superblock (its free list or remote list). Hardened: a
+  // link that is neither null nor a block of this superblock aborts with a report.
+  void* next_local(const void* at) const noexcept {
+    void* q = load_link(at);
+#ifdef HOARDLAB_HARDENED
+    if (q != nullptr && !is_block_start(q)) [[unlikely]]
+      report_bad_link(at, q, "a block of the same superblock");
+#endif
+    return q;
+  }
+
   // The owner takes one block; nullptr when none is left locally.
   void* take_block() noexcept {
     void* p = free_list;
     if (p != nullptr) {
-      free_list = *static_cast<void**>(p);
+      free_list = next_local(p);
+      mark_in_use(p);
     } else if (bump < end) {
       p = bump;
       bump += block_size;
+      if (zero_state != kZeroAll) mark_in_use(p); // reused memory may hold an old check word
     } else {
       return nullptr;
     }
@@ -121,7 +148,7 @@ struct alignas(64) Superblock {
     return p;
   }
   void put_block(void* p) noexcept {
-    *static_cast<void**>(p) = free_list;
+    store_link(p, free_list);
     free_list = p;
     --used;
   }
@@ -136,25 +163,66 @@ struct alignas(64) Superblock {
     if (void* first = free_list; first != nullptr) {
       void* last = first;
       got = 1;
-      for (void* next; got < want && (next = *static_cast<void**>(last)) != nullptr; ++got)
+      for (void* next; got < want && (next = next_local(last)) != nullptr; ++got)
         last = next;
-      free_list = *static_cast<void**>(last);
-      *static_cast<void**>(last) = c;
+      free_list = next_local(last);
+      store_link(last, c);
       c = first;
     }
+#ifdef HOARDLAB_HARDENED
+    got += take_bump_shuffled(want - got, &c);
+#else
     for (; got < want && bump < end; ++got) {
-      *reinterpret_cast<void**>(bump) = c;
+      store_link(bump, c);
       c = bump;
       bump += block_size;
     }
+#endif
     used += static_cast<std::uint32_t>(got);
     *chain = c;
     return got;
   }
 
+#ifdef HOARDLAB_HARDENED
+  // Up to `want` blocks of the bump region onto *chain in a shuffled order (hardened): the n
+  // blocks taken are linked in the order (r + i*step) mod n, with r and step (coprime to n) drawn
+  // from the region's address hashed with the link key, so that the block after a given one is
+  // not its neighbour in memory. An affine permutation, not a uniform one: it takes no state and
+  // no memory, and an attacker who does not know the key does not know it.
+  std::size_t take_bump_shuffled(std::size_t want, void** chain) noexcept {
+    const std::size_t left = static_cast<std::size_t>(end - bump) / block_size;
+    const std::size_t n = want < left ? want : left;
+    if (n == 0) return 0;
+    std::uint64_t h =
+        (reinterpret_cast<std::uintptr_t>(bump) ^ g_link_keys.mark) * 0x9e3779b97f4a7c15ull;
+    h ^= h >> 29;
+    const std::size_t r = static_cast<std::size_t>(h % n);
+    std::size_t step = static_cast<std::size_t>((h >> 32) % n) | 1u;
+    while (gcd(step, n) != 1)
+      ++step;
+    void* c = *chain;
+    for (std::size_t i = 0; i < n; ++i) {
+      char* p = bump + ((r + i * step) % n) * block_size;
+      store_link(p, c);
+      c = p;
+    }
+    bump += n * block_size;
+    *chain = c;
+    return n;
+  }
+  static std::size_t gcd(std::size_t a, std::size_t b) noexcept {
+    while (b != 0) {
+      const std::size_t t = a % b;
+      a = b;
+      b = t;
+    }
+    return a;
+  }
+#endif
+
   // The owner puts back n blocks linked from first to last (last's link is overwritten).
   void put_blocks(void* first, void* last, std::size_t n) noexcept {
-    *static_cast<void**>(last) = free_list;
+    store_link(last, free_list);
     free_list = first;
     used -= static_cast<std::uint32_t>(n);
   }

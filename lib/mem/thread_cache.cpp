@@ -132,7 +132,7 @@ void flush(ThreadCache* tc, std::size_t cls, std::size_t n) noexcept {
   void* next = bin.head;
   for (std::size_t i = 0; i < n; ++i) {
     void* p = next;
-    next = *static_cast<void**>(p);
+    next = next_in_class(cls, p);
     Superblock* sb = superblock_of(p);
     if (sb == run_sb) { // the run is a stretch of the bin's list: already linked
       run_last = p;
@@ -142,7 +142,7 @@ void flush(ThreadCache* tc, std::size_t cls, std::size_t n) noexcept {
     if (run_sb != nullptr) heap_free_run(h, run_sb, run_first, run_last, run_n);
     run_sb = nullptr;
     if (sb->owner.load_relaxed() != h) {
-      *static_cast<void**>(p) = others;
+      store_link(p, others);
       others = p;
       continue;
     }
@@ -281,7 +281,8 @@ void* allocate_class_slow(std::size_t cls) noexcept {
     CacheBin bin = tc->bin(cls);
     if (bin.head != nullptr) { // an aligned request reaches here with a warm bin
       void* p = bin.head;
-      bin.head = *static_cast<void**>(p);
+      bin.head = next_in_class(cls, p);
+      mark_in_use(p);
       ++bin.room;
       return p;
     }
@@ -295,7 +296,8 @@ void* allocate_class_slow(std::size_t cls) noexcept {
       release_heap(h);
       if (got == 0) return nullptr;
       void* p = chain;
-      bin.head = *static_cast<void**>(p);
+      bin.head = next_in_class(cls, p);
+      mark_in_use(p);
       bin.room = bin.cap - static_cast<std::uint32_t>(got - 1);
       publish_cached(tc, cls);
       return p;
@@ -305,6 +307,7 @@ void* allocate_class_slow(std::size_t cls) noexcept {
   void* p = nullptr;
   heap_allocate(h, cls, 1, &p);
   release_heap(h);
+  if (p != nullptr) mark_in_use(p); // a chain of one: its block was linked
   return p;
 }
 

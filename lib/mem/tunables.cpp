@@ -62,6 +62,7 @@ void publish_options() noexcept {
     // general.checked turns the thread caches off: a block freed into a cache could be freed
     // again there unseen, so under checked every free reaches checked_free (checked.cpp).
     t.checked.store_relaxed(o.general_checked);
+    t.report_misuse.store_relaxed(o.hardened_on_error == 1);
     const std::uint64_t cache_bytes =
         o.general_checked ? 0 : static_cast<std::uint64_t>(o.cache_bytes);
     const bool lowered = cache_bytes < t.cache_bytes.load_relaxed();

@@ -195,6 +195,23 @@ std::uint64_t now_ms() noexcept {
          static_cast<std::uint64_t>(ts.tv_nsec) / 1000000u;
 }
 
+std::uint64_t random_u64() noexcept {
+  ErrnoKeeper keep;
+  std::uint64_t v = 0;
+  // GRND_NONBLOCK: early in boot the pool may not be initialised; a process must not hang in
+  // malloc's init for it.
+  if (::syscall(SYS_getrandom, &v, sizeof v, 0x0001 /* GRND_NONBLOCK */) == sizeof v) return v;
+  // No getrandom (a seccomp filter, an old kernel): what varies between processes and runs, the
+  // stack address (ASLR), the time and the process id, mixed (splitmix64's finaliser).
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  v = reinterpret_cast<std::uintptr_t>(&v) ^ (static_cast<std::uint64_t>(ts.tv_nsec) << 20) ^
+      static_cast<std::uint64_t>(ts.tv_sec) ^ (static_cast<std::uint64_t>(::getpid()) << 40);
+  v = (v ^ (v >> 30)) * 0xbf58476d1ce4e5b9ull;
+  v = (v ^ (v >> 27)) * 0x94d049bb133111ebull;
+  return v ^ (v >> 31);
+}
+
 void write_error(const char* text) noexcept {
   ErrnoKeeper keep;
   std::size_t n = 0;

@@ -45,6 +45,9 @@ void yield() noexcept;
 int process_id() noexcept;
 // Monotonic milliseconds.
 std::uint64_t now_ms() noexcept;
+// 64 random bits from getrandom (never blocking); a mix of address, time and process id when the
+// call is refused.
+std::uint64_t random_u64() noexcept;
 
 // ---- address-space limit ----
 // RLIMIT_AS's soft limit in bytes; SIZE_MAX when there is none. Errno preserved.

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs one misuse program in a child process with a library preloaded, prints its outcome, and,
+# with an expectation, exits 0 when the outcome meets it.
+#
+# usage: run_case.sh PROGRAM LIBRARY [EXPECT]
+#   LIBRARY: a preloadable .so, or "" for the C library's own malloc
+#   EXPECT:  detect:REGEX  killed by SIGABRT after a stderr line "hoardlab: " matching REGEX
+#            ok            exited 0 (ran to the end: the misuse was harmless or left alone)
+#            safe:REGEX    either of the two: whether the corrupted block is ever popped again
+#                          depends on where the threads ran (which heap and cache it went to)
+# Outcomes: "detected: <first stderr line>", "aborted: <...>", "ok", "PLANTED (the planted address
+# was handed out)", "contract broken", "crashed (SIGSEGV)", "exit N", "timeout".
+set -u
+program=$1
+lib=$2
+expect=${3:-}
+err=$(mktemp)
+out=$(mktemp)
+trap 'rm -f "$err" "$out"' EXIT
+LD_PRELOAD="$lib" timeout -s KILL 20 "$program" >"$out" 2>"$err"
+rc=$?
+first=$(grep -m1 -v '^$' "$err" | cut -c1-160)
+case $rc in
+  0) outcome="ok" ;;
+  3) outcome="PLANTED (the planted address was handed out)" ;;
+  4) outcome="contract broken: $(head -n1 "$out")" ;;
+  134) outcome="aborted: ${first:-no message}" ;;
+  137) outcome="timeout" ;;
+  139) outcome="crashed (SIGSEGV)${first:+: $first}" ;;
+  *) outcome="exit $rc${first:+: $first}" ;;
+esac
+echo "$outcome"
+case $expect in
+  "") exit 0 ;;
+  ok) [[ $rc -eq 0 ]] ;;
+  safe:*)
+    regex=${expect#safe:}
+    [[ $rc -eq 0 ]] || { [[ $rc -eq 134 ]] && grep -Eq "^hoardlab: ($regex)" "$err"; } ;;
+  detect:*)
+    regex=${expect#detect:}
+    [[ $rc -eq 134 ]] && grep -Eq "^hoardlab: ($regex)" "$err" || {
+      echo "expected an abort with 'hoardlab: $regex'; stderr:" >&2
+      cat "$err" >&2
+      exit 1
+    } ;;
+  *) echo "run_case.sh: unknown expectation '$expect'" >&2; exit 2 ;;
+esac
