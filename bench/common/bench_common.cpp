@@ -426,4 +426,8 @@ void print_result(const Flags& flags, const Common& common, const Result& result
   std::fflush(stdout);
 }
 
+std::string live_peak_json(uint64_t bytes) {
+  return "\"live_peak_bytes\":" + std::to_string(bytes);
+}
+
 } // namespace hoardlab::bench

@@ -176,6 +176,24 @@ uint64_t current_rss_kib();
 /// dlsym(RTLD_DEFAULT, "malloc") returns), e.g. /usr/lib/x86_64-linux-gnu/libjemalloc.so.2.
 std::string malloc_library();
 
+/// The bytes one thread's workload holds and the most it held, for the fragmentation figure
+/// (peak RSS / live peak). Each thread counts its own, so counting adds no shared write to the
+/// timed loop; the sum of the threads' peaks is an upper bound on the process's live peak, equal
+/// to it when the threads peak together (the workloads' steady phases), so the fragmentation
+/// it gives errs low, never high.
+struct LiveBytes {
+  uint64_t now = 0;
+  uint64_t peak = 0;
+  void add(uint64_t n) {
+    now += n;
+    if (now > peak) peak = now;
+  }
+  void sub(uint64_t n) { now -= n; }
+};
+
+/// `"live_peak_bytes":N` for Result::extra_json.
+std::string live_peak_json(uint64_t bytes);
+
 struct Result {
   double elapsed_s = 0.0;
   uint64_t ops = 0;

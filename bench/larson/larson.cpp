@@ -25,6 +25,7 @@ struct Lane {
   uint64_t seq = 0;
   uint64_t steps = 0;
   uint64_t generations = 0;
+  LiveBytes live;
 };
 } // namespace
 
@@ -59,6 +60,7 @@ int main(int argc, char** argv) {
       s.tag = make_tag(t, lane.seq++);
       s.p = checked_malloc("larson", s.size);
       pattern_fill(s.p, s.size, s.tag);
+      lane.live.add(s.size);
     }
   }
 
@@ -82,9 +84,11 @@ int main(int argc, char** argv) {
           Slot& s = lane.slots[rng.uniform(0, lane.slots.size() - 1)];
           pattern_verify("larson", s.p, s.size, s.tag);
           std::free(s.p);
+          lane.live.sub(s.size);
           s.size = static_cast<uint32_t>(rng.uniform(c.min_size, c.max_size));
           s.tag = make_tag(t, lane.seq++);
           s.p = checked_malloc("larson", s.size);
+          lane.live.add(s.size);
           pattern_fill(s.p, s.size, s.tag);
           if ((i & 255) == 255 && stop.load(std::memory_order_relaxed)) {
             lane.steps += i + 1;
@@ -101,16 +105,18 @@ int main(int argc, char** argv) {
 
   Result r;
   r.elapsed_s = elapsed;
-  uint64_t generations = 0;
+  uint64_t generations = 0, live_peak = 0;
   for (Lane& lane : lanes) {
     r.ops += lane.steps;
+    live_peak += lane.live.peak;
     generations += lane.generations;
     for (Slot& s : lane.slots) {
       pattern_verify("larson", s.p, s.size, s.tag);
       std::free(s.p);
     }
   }
-  r.extra_json = "\"threads_created\":" + std::to_string(generations);
+  r.extra_json =
+      "\"threads_created\":" + std::to_string(generations) + "," + live_peak_json(live_peak);
   print_result(flags, c, r);
   return 0;
 }

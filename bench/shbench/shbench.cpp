@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   finish_common(flags, c, kUseIterations | kUseSizes);
 
   std::vector<Parking> parking(c.threads);
+  std::vector<LiveBytes> live(c.threads);
   const bool pass_on = cross == 1 && c.threads > 1;
   double elapsed = run_threads(c.threads, [&](uint64_t t) {
     Rng rng(c.seed, t);
@@ -49,6 +50,9 @@ int main(int argc, char** argv) {
     Parking& mine = parking[t];
     Parking& next = parking[(t + 1) % c.threads];
     mine.blocks.reserve(batch);
+    // The blocks this thread parked count as its own until it sees the neighbour took them.
+    uint64_t parked_bytes = 0;
+    LiveBytes& held = live[t];
     for (uint64_t it = 0; it < c.iterations; ++it) {
       for (Block& b : cur) {
         // Mostly small: sizes are log-uniform, as in the SmartHeap mixes.
@@ -56,11 +60,13 @@ int main(int argc, char** argv) {
         b.tag = make_tag(t, seq++);
         b.p = checked_malloc("shbench", b.size);
         pattern_fill(b.p, b.size, b.tag);
+        held.add(b.size);
       }
       // Previously kept blocks go now (this thread's, or the neighbour's in the cross variant).
       for (Block& b : kept) {
         pattern_verify("shbench", b.p, b.size, b.tag);
         std::free(b.p);
+        held.sub(b.size);
       }
       kept.clear();
       if (pass_on && next.full.load(std::memory_order_acquire)) {
@@ -75,14 +81,20 @@ int main(int argc, char** argv) {
       for (uint64_t i = third; i-- > 0;) { // the first third, newest first (LIFO)
         pattern_verify("shbench", cur[i].p, cur[i].size, cur[i].tag);
         std::free(cur[i].p);
+        held.sub(cur[i].size);
       }
       for (uint64_t i = 2 * third; i < batch; ++i) { // the last third, oldest first (FIFO)
         pattern_verify("shbench", cur[i].p, cur[i].size, cur[i].tag);
         std::free(cur[i].p);
+        held.sub(cur[i].size);
       }
       // The middle third lives until the next batch, or goes to the neighbour.
       if (pass_on && !mine.full.load(std::memory_order_acquire)) {
+        held.sub(parked_bytes); // the neighbour freed the last parked batch
+        parked_bytes = 0;
         mine.blocks.assign(cur.begin() + third, cur.begin() + 2 * third);
+        for (const Block& b : mine.blocks)
+          parked_bytes += b.size;
         mine.full.store(true, std::memory_order_release);
       } else {
         kept.assign(cur.begin() + third, cur.begin() + 2 * third);
@@ -102,6 +114,10 @@ int main(int argc, char** argv) {
   Result r;
   r.elapsed_s = elapsed;
   r.ops = c.threads * c.iterations * batch;
+  uint64_t live_peak = 0;
+  for (const LiveBytes& l : live)
+    live_peak += l.peak;
+  r.extra_json = live_peak_json(live_peak);
   print_result(flags, c, r);
   return 0;
 }

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   finish_common(flags, c, kUseIterations | kUseSizes);
 
   const uint64_t per_thread = objects / c.threads > 0 ? objects / c.threads : 1;
+  std::vector<LiveBytes> live(c.threads);
   double elapsed = run_threads(c.threads, [&](uint64_t t) {
     Rng rng(c.seed, t);
     std::vector<void*> blocks(per_thread);
@@ -40,10 +41,12 @@ int main(int argc, char** argv) {
         pattern_fill(p, n, first_tag + i);
         blocks[i] = p;
         sizes[i] = static_cast<uint32_t>(n);
+        live[t].add(n);
       }
       for (uint64_t i = 0; i < per_thread; ++i) {
         pattern_verify("threadtest", blocks[i], sizes[i], first_tag + i);
         std::free(blocks[i]);
+        live[t].sub(sizes[i]);
       }
       seq += per_thread;
       clobber_memory();
@@ -52,6 +55,10 @@ int main(int argc, char** argv) {
   Result r;
   r.elapsed_s = elapsed;
   r.ops = per_thread * c.threads * c.iterations;
+  uint64_t live_peak = 0;
+  for (const LiveBytes& l : live)
+    live_peak += l.peak;
+  r.extra_json = live_peak_json(live_peak);
   print_result(flags, c, r);
   return 0;
 }

@@ -6,6 +6,8 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -194,6 +196,50 @@ void parse_allocators(Reader& rd, const toml::node& n, Experiment& ex) {
 
 } // namespace
 
+namespace {
+
+// "$NAME" or "${NAME}" as a whole value is the environment variable NAME, so a shared
+// experiment file names a locally built library without a path of one machine in it
+// (hoard = "$HOARDLAB_PEER_HOARD").
+std::string expand_variable(Reader& rd, const toml::node& n, const std::string& key,
+                            const std::string& text) {
+  if (text.empty() || text[0] != '$') return text;
+  bool braced = text.size() > 1 && text[1] == '{';
+  if (braced && text.back() != '}') rd.fail(n, key, fmt::format("'{}': no closing brace", text));
+  std::string name = braced ? text.substr(2, text.size() - 3) : text.substr(1);
+  const char* value = std::getenv(name.c_str());
+  if (!value || !*value)
+    rd.fail(n, key, fmt::format("the environment variable {} is not set", name));
+  return value;
+}
+
+// `config = ["../allocator/hoard-2000.toml", ...]` in [grid]: whole hoardlab configuration files
+// as one axis, so designs that differ in many options (the paper's Hoard and today's default)
+// sit side by side in one table. A path is relative to the experiment file; cells and tables
+// name each file by its stem, and the cell gets it as HOARDLAB_CONFIG.
+GridAxis config_axis(Reader& rd, const toml::array& files, const std::string& source) {
+  namespace fs = std::filesystem;
+  GridAxis axis;
+  axis.name = "config";
+  axis.env = "HOARDLAB_CONFIG";
+  const fs::path base = fs::path(source).parent_path();
+  for (const auto& e : files) {
+    std::string text = rd.string(e, "grid.config");
+    fs::path file = fs::path(text).is_absolute() ? fs::path(text) : base / text;
+    std::error_code ec;
+    if (!fs::is_regular_file(file, ec))
+      rd.fail(e, "grid.config", fmt::format("{} is not a regular file", file.string()));
+    std::string stem = file.stem().string();
+    if (std::find(axis.values.begin(), axis.values.end(), stem) != axis.values.end())
+      rd.fail(e, "grid.config", fmt::format("two files are named {}", stem));
+    axis.values.push_back(stem);
+    axis.env_values.push_back(fs::absolute(file, ec).lexically_normal().string());
+  }
+  return axis;
+}
+
+} // namespace
+
 Experiment parse_experiment(const std::string& text, const std::string& source) {
   toml::table root;
   try {
@@ -258,7 +304,7 @@ Experiment parse_experiment(const std::string& text, const std::string& source) 
     for (const auto& [name, vp] : in_file_order(*t)) {
       const auto& v = *vp;
       std::string key = "allocator_paths." + name;
-      std::string path = rd.string(v, key);
+      std::string path = expand_variable(rd, v, key, rd.string(v, key));
       if (path.empty() || path[0] != '/')
         rd.fail(v, key, "must be an absolute path to a preloadable library");
       if (name == "hoardlab" || name == "glibc")
@@ -302,6 +348,10 @@ Experiment parse_experiment(const std::string& text, const std::string& source) 
       const auto* arr = v.as_array();
       if (!arr || arr->empty())
         rd.fail(v, key, "must be a non-empty array of values, e.g. [\"16KiB\", \"64KiB\"]");
+      if (kname == "config") {
+        ex.grid.push_back(config_axis(rd, *arr, source));
+        continue;
+      }
       GridAxis axis;
       for (const auto& e : *arr) {
         ResolvedOption r;

@@ -24,9 +24,10 @@ struct OptionSetting {
 
 // A swept option: every value is one grid point.
 struct GridAxis {
-  std::string name; // "section.key"
+  std::string name; // "section.key", or "config" for whole configuration files
   std::string env;
-  std::vector<std::string> values;
+  std::vector<std::string> values;     // as cells and tables name them
+  std::vector<std::string> env_values; // what goes into `env`, where it differs from `values`
 };
 
 struct BenchmarkSpec {

@@ -196,8 +196,12 @@ std::vector<std::pair<std::string, std::string>> Runner::environment_of(const Ce
     for (const auto& o : ex_.hoardlab_options)
       env.emplace_back(o.env, o.value);
     for (const auto& [name, value] : c.params)
-      for (const auto& axis : ex_.grid)
-        if (axis.name == name) env.emplace_back(axis.env, value);
+      for (const auto& axis : ex_.grid) {
+        if (axis.name != name) continue;
+        auto at = std::find(axis.values.begin(), axis.values.end(), value);
+        bool mapped = !axis.env_values.empty() && at != axis.values.end();
+        env.emplace_back(axis.env, mapped ? axis.env_values[at - axis.values.begin()] : value);
+      }
   }
   return env;
 }

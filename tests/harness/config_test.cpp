@@ -1,11 +1,15 @@
 // Experiment files: every mistake is reported with file:line:column and the key, and the
 // shipped experiments parse.
+#include "harness/cells.h"
 #include "harness/experiment.h"
 #include "harness/option_values.h"
 #include "harness/runner.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -205,6 +209,64 @@ TEST(ShippedExperiments, EveryFileInConfigsParses) {
     EXPECT_NO_THROW(load_experiment(e.path().string())) << e.path();
   }
   EXPECT_GE(n, 6); // default, smoke, scalability, params, remote-free, blowup
+}
+
+TEST(ExperimentFile, GridConfigSweepsWholeConfigurationFilesNamedByTheirStems) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("hl-config-axis-" + std::to_string(getpid()));
+  fs::create_directories(dir / "allocator");
+  std::ofstream(dir / "allocator" / "paper.toml") << "[heap]\nsuperblock_size = \"8KiB\"\n";
+  std::ofstream(dir / "allocator" / "today.toml") << "";
+  auto ex = parse_experiment(std::string(kHeader) + "[grid]\nconfig = [\"allocator/paper.toml\", "
+                                                    "\"allocator/today.toml\"]\n",
+                             (dir / "exp.toml").string());
+  ASSERT_EQ(ex.grid.size(), 1u);
+  EXPECT_EQ(ex.grid[0].env, "HOARDLAB_CONFIG");
+  EXPECT_EQ(ex.grid[0].values, (std::vector<std::string>{"paper", "today"}));
+  ASSERT_EQ(ex.grid[0].env_values.size(), 2u);
+  EXPECT_EQ(ex.grid[0].env_values[0], (dir / "allocator" / "paper.toml").string());
+  // The cells name the file by its stem; the run gets the whole path.
+  auto cells = expand_cells(ex);
+  EXPECT_TRUE(std::any_of(cells.begin(), cells.end(), [](const Cell& c) {
+    return c.id == "threadtest/t1/hoardlab[config=paper]";
+  }));
+  auto e = error_of(std::string(kHeader) + "[grid]\nconfig = [\"no-such-file.toml\"]\n");
+  EXPECT_NE(e.find("grid.config"), std::string::npos) << e;
+  EXPECT_NE(e.find("no-such-file.toml is not a regular file"), std::string::npos) << e;
+  fs::remove_all(dir);
+}
+
+TEST(ExperimentFile, AllocatorPathTakesAnEnvironmentVariableAsItsWholeValue) {
+  setenv("HL_TEST_PEER_LIB", "/opt/peer/libpeer.so", 1);
+  auto ex =
+      parse_experiment(std::string(kHeader) + "[allocator_paths]\npeer = \"$HL_TEST_PEER_LIB\"\n"
+                                              "other = \"${HL_TEST_PEER_LIB}\"\n",
+                       "exp.toml");
+  ASSERT_EQ(ex.allocators.size(), 4u);
+  EXPECT_EQ(ex.allocators[2].path, "/opt/peer/libpeer.so");
+  EXPECT_EQ(ex.allocators[3].path, "/opt/peer/libpeer.so");
+  unsetenv("HL_TEST_UNSET_PEER");
+  auto e = error_of(std::string(kHeader) + "[allocator_paths]\npeer = \"$HL_TEST_UNSET_PEER\"\n");
+  EXPECT_NE(e.find("allocator_paths.peer"), std::string::npos) << e;
+  EXPECT_NE(e.find("HL_TEST_UNSET_PEER is not set"), std::string::npos) << e;
+}
+
+TEST(ShippedExperiments, EveryHoard2000ExperimentParsesAndComparesBothDesigns) {
+  setenv("HOARDLAB_PEER_HOARD", "/usr/lib/libhoard-for-the-test.so", 1);
+  int n = 0;
+  for (const auto& e :
+       std::filesystem::directory_iterator(std::string(HARNESS_CONFIG_DIR) + "/hoard2000")) {
+    if (e.path().extension() != ".toml") continue;
+    ++n;
+    Experiment ex = load_experiment(e.path().string());
+    ASSERT_EQ(ex.grid.size(), 1u) << e.path();
+    EXPECT_EQ(ex.grid[0].values, (std::vector<std::string>{"default", "hoard-2000"})) << e.path();
+    EXPECT_TRUE(std::any_of(ex.allocators.begin(), ex.allocators.end(), [](const AllocatorSpec& a) {
+      return a.name == "hoard";
+    })) << e.path();
+  }
+  unsetenv("HOARDLAB_PEER_HOARD");
+  EXPECT_EQ(n, 3); // speedup, fragmentation, blowup
 }
 
 } // namespace

@@ -203,6 +203,26 @@ TEST_F(HarnessEndToEnd, ResumeRunsOnlyWhatIsMissingAndRefusesRebuiltBinaries) {
   EXPECT_NE(r.text.find("changed"), std::string::npos) << r.text;
 }
 
+TEST_F(HarnessEndToEnd, EachConfigFileOfTheGridReachesItsOwnCells) {
+  if (!dropin_built()) GTEST_SKIP() << "libhoardlab-malloc.so not built";
+  // The good file runs; the bad one fails its cells under strict configuration, which shows
+  // that each cell got its own file.
+  std::ofstream(dir_ / "good.toml") << "[heap]\nsuperblock_size = \"64KiB\"\n";
+  std::ofstream(dir_ / "bad.toml") << "[heap]\nsuperblock_size = \"48KiB\"\n";
+  auto exp = write_experiment("name = \"configs\"\nrepetitions = 1\nwarmup = 0\nthreads = [1]\n"
+                              "baseline = \"hoardlab\"\nallocators = [\"hoardlab\"]\n[grid]\n"
+                              "config = [\"good.toml\", \"bad.toml\"]\n" +
+                              fake_benchmark("fake", "args = { iterations = 100 }\n"));
+  auto out = dir_ / "out";
+  hoardlab("run " + exp.string() + " --out " + out.string() +
+           " --no-plots --quiet --hoardlab-lib " + HARNESS_DROPIN_LIB);
+  std::map<std::string, std::map<std::string, std::string>> by;
+  for (auto& row : read_csv(out / "cells.csv"))
+    by[row["series"]] = row;
+  EXPECT_EQ(by["hoardlab[config=good]"]["status"], "ok") << by["hoardlab[config=good]"]["reason"];
+  EXPECT_EQ(by["hoardlab[config=bad]"]["status"], "failed");
+}
+
 TEST_F(HarnessEndToEnd, DryRunListsCellsAndRunsNothing) {
   auto exp = write_experiment("name = \"dry\"\nthreads = [1, 2]\nallocators = [\"glibc\"]\n" +
                               fake_benchmark("fake"));
