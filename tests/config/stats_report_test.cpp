@@ -97,7 +97,7 @@ TEST(StatsPrint, SummaryHasTotalsRatesHeapsAndNodes) {
                                "to pool 5, from pool 7",
                                "in use U",
                                "1.00 MiB",
-                               "(peak 2.00 MiB)",
+                               "(peak at most 2.00 MiB",
                                "held A",
                                "1.50 MiB",
                                "blowup A/U",

@@ -108,7 +108,13 @@ void write_text_report(TextSink& out) {
   out.put(", from pool ").put_u64(s.superblocks_from_pool).put('\n');
   out.put("  heap pass-overs").pad_to(kColumn).put_u64(s.heap_pass_overs).put('\n');
   out.put("  in use U").pad_to(kColumn).put_human_bytes(s.bytes_in_use);
-  out.put("  (peak ").put_human_bytes(s.peak_bytes_in_use).put(")\n");
+  out.put("  (peak at most ").put_human_bytes(s.peak_bytes_in_use);
+  out.put("; large ").put_human_bytes(s.large_bytes_in_use).put(")\n");
+  out.put("  in thread caches").pad_to(kColumn).put_human_bytes(s.bytes_in_caches).put('\n');
+  out.put("  in remote lists").pad_to(kColumn).put_human_bytes(s.bytes_in_remote_lists);
+  out.put('\n');
+  out.put("  free in heaps and pools").pad_to(kColumn).put_human_bytes(s.bytes_free_in_heaps);
+  out.put('\n');
   out.put("  held A").pad_to(kColumn).put_human_bytes(s.bytes_held).put('\n');
   out.put("  blowup A/U").pad_to(kColumn);
   if (s.bytes_in_use == 0)
@@ -116,6 +122,7 @@ void write_text_report(TextSink& out) {
   else
     out.put_fixed(ratio(s.bytes_held, s.bytes_in_use), 3).put('\n');
   out.put("  OS bytes").pad_to(kColumn).put("mapped ").put_human_bytes(s.os_bytes_mapped);
+  out.put(", resident at most ").put_human_bytes(s.os_bytes_resident);
   out.put(", purged ").put_human_bytes(s.os_bytes_purged);
   if (s.background_purged_bytes != 0)
     out.put(" (purge thread ").put_human_bytes(s.background_purged_bytes).put(")");
@@ -124,8 +131,8 @@ void write_text_report(TextSink& out) {
   out.put('\n');
 
   out.put("heaps (").put_u64(s.heaps).put("):\n");
-  out.put("  heap  node   allocations         frees  remote drained         u_i         a_i  "
-          "u/a  superblocks  classes C_i\n");
+  out.put("  heap  node   allocations         frees  remote drained         u_i    peak u_i  "
+          "       a_i  u/a  superblocks  classes C_i\n");
   for (std::uint32_t h = 0; h < s.heaps; ++h) {
     hl_heap_stats hs{};
     if (hl_stats_heap(h, &hs) != 0) break;
@@ -145,6 +152,7 @@ void write_text_report(TextSink& out) {
     column(hs.frees, 14);
     column(hs.remote_frees_drained, 16);
     column(hs.bytes_in_use, 12);
+    column(hs.peak_bytes_in_use, 12);
     column(hs.bytes_held, 12);
     out.put("  ");
     out.put_fixed(ratio(hs.bytes_in_use, hs.bytes_held), 2);
@@ -234,9 +242,14 @@ void write_json_report(TextSink& out) {
   field("superblocks_from_pool", s.superblocks_from_pool);
   field("heap_pass_overs", s.heap_pass_overs);
   field("bytes_in_use", s.bytes_in_use);
+  field("large_bytes_in_use", s.large_bytes_in_use);
+  field("bytes_in_caches", s.bytes_in_caches);
+  field("bytes_in_remote_lists", s.bytes_in_remote_lists);
+  field("bytes_free_in_heaps", s.bytes_free_in_heaps);
   field("bytes_held", s.bytes_held);
   field("peak_bytes_in_use", s.peak_bytes_in_use);
   field("os_bytes_mapped", s.os_bytes_mapped);
+  field("os_bytes_resident", s.os_bytes_resident);
   field("os_bytes_purged", s.os_bytes_purged);
   field("large_allocations", s.large_allocations);
   field("large_cached_bytes", s.large_cached_bytes);
@@ -260,7 +273,8 @@ void write_json_report(TextSink& out) {
     out.put(", \"bytes_in_use\": ").put_u64(hs.bytes_in_use);
     out.put(", \"bytes_held\": ").put_u64(hs.bytes_held);
     out.put(", \"superblocks\": ").put_u64(hs.superblocks);
-    out.put(", \"partial_classes\": ").put_u64(hs.partial_classes).put('}');
+    out.put(", \"partial_classes\": ").put_u64(hs.partial_classes);
+    out.put(", \"peak_bytes_in_use\": ").put_u64(hs.peak_bytes_in_use).put('}');
   }
   out.put("\n  ],\n  \"nodes\": [");
   for (std::uint32_t n = 0; n < s.nodes; ++n) {
