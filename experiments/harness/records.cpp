@@ -154,23 +154,24 @@ HeapBound heap_bound_at_exit(const nlohmann::json& stats) {
   const double U = number(*totals, "bytes_in_use");
   const double A = number(*totals, "bytes_held");
   if (!std::isfinite(S + f + K + U + A) || f >= 1 || !(U > 0)) return out;
-  double sum_u = 0, sum_a = 0, sum_bound = 0;
+  double sum_a = 0, sum_bound = 0;
   for (const auto& h : *heaps) {
     if (!h.is_object()) return out;
     const double u = number(h, "bytes_in_use");
     const double a = number(h, "bytes_held");
     const double C = partial_classes_of(h);
     if (!std::isfinite(u + a + C)) return out;
-    sum_u += u;
     sum_a += a;
     sum_bound += std::max(u + (K + C) * S, u / (1 - f) + C * S); // as lib/mem's heap_bound
   }
-  // U and A add large objects to the heaps' sums, and A the pool too (hoardlab.h): what U has
-  // beyond the heaps is large objects, and what A has beyond the heaps and those is the pool.
-  const double large = std::max(0.0, U - sum_u);
-  const double pool = std::max(0.0, A - sum_a - large);
+  // U is what the program holds (hoardlab.h; blocks in thread caches and remote lists are in
+  // the u_i but not in U), A the heaps' a_i plus the pool and the large objects' mappings: what
+  // A has beyond the heaps is the pool and the large objects, which the bound adds as they are.
+  // (Statistics written before U left out the caches read the same way: their U counted the
+  // large objects beside the u_i, and A - sum a_i covered both.)
+  const double beyond_heaps = std::max(0.0, A - sum_a);
   out.blowup = A / U;
-  out.bound_ratio = (sum_bound + pool + large) / U;
+  out.bound_ratio = (sum_bound + beyond_heaps) / U;
   return out;
 }
 

@@ -76,7 +76,8 @@ struct CellSummary {
   // (sum_i max(u_i + (K + C_i)*S, u_i/(1-f) + C_i*S) + pool + large) / U
   // (paper_notes/hoard.md, "The invariant as implemented"; C_i = 0 in records without it).
   // Blocks in thread caches and on remote-free lists are part of u_i, so the T*C and pending
-  // terms are inside the sum. Medians over repetitions.
+  // terms are inside the sum; U is what the program holds, without them. Medians over
+  // repetitions.
   double exit_blowup = NAN;
   double exit_heap_bound = NAN;
 };

@@ -275,8 +275,15 @@ RunRecord Runner::execute(const Cell& c, int rep, const std::string& run_dir) {
     r.sampled_rss_peak_kib = peak;
   }
   if (fs::exists(stats_path)) {
-    auto j = nlohmann::json::parse(read_text(stats_path), nullptr, false);
-    r.hoardlab_stats = j.is_discarded() ? nlohmann::json(read_text(stats_path)) : j;
+    // One report per line, one line per process that exited (HOARDLAB_STATS_FILE appends): the
+    // last is the benchmark's own, which waits for any process it started.
+    const std::string text = read_text(stats_path);
+    const std::size_t end = text.find_last_not_of('\n');
+    const std::size_t start = end == std::string::npos ? 0 : text.rfind('\n', end);
+    const std::string last =
+        end == std::string::npos ? "" : text.substr(start == std::string::npos ? 0 : start + 1);
+    auto j = nlohmann::json::parse(last, nullptr, false);
+    r.hoardlab_stats = j.is_discarded() ? nlohmann::json(text) : j;
   }
   if (!p.started) {
     r.reason = p.spawn_error;

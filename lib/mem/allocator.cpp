@@ -32,13 +32,19 @@ void* allocate_large(std::size_t size, std::size_t alignment, bool zeroed) noexc
 // to the heap (a try-acquire and a release) that finding a zero block takes.
 constexpr std::size_t kZeroedFromHeapMin = 1024;
 
+// A large object just made (or nullptr): counted in use at its usable size (stats.cpp).
+void* counted_large(void* p) noexcept {
+  if (p != nullptr) count_large_in_use(large::usable_size(p), 0);
+  return p;
+}
+
 // Kept out of line: inlined, it would give the fast path a stack frame.
 __attribute__((noinline)) void* allocate_slow(std::size_t size) noexcept {
   if (!ensure_init()) return boot_allocate(size, 16);
   purge_thread::maybe_start(); // no allocator lock is held here (purge_thread.h)
   if (size > g.threshold) {
     count_alloc(nullptr);
-    return allocate_large(size, 0, false);
+    return counted_large(allocate_large(size, 0, false));
   }
   return allocate_class_slow(g.classes.class_of(size));
 }
@@ -78,6 +84,7 @@ __attribute__((noinline)) void free_other(void* p) noexcept {
   if (p == nullptr || in_boot(p)) return; // bootstrap blocks are never reused
   if (large::owns(p)) {
     count_free(nullptr);
+    count_large_in_use(0, large::usable_size(p));
     large::deallocate(p);
     return;
   }
@@ -112,7 +119,7 @@ void* allocate_zeroed(std::size_t size) noexcept {
   if (!ensure_init()) return boot_allocate(size, 16); // never reused: reads as zero
   if (size > g.threshold) {
     count_alloc(nullptr);
-    return allocate_large(size, 0, true);
+    return counted_large(allocate_large(size, 0, true));
   }
   std::size_t cls = g.classes.class_of(size);
   if (g.classes.size_of(cls) >= kZeroedFromHeapMin) {
@@ -147,7 +154,7 @@ void* allocate_aligned(std::size_t alignment, std::size_t size) noexcept {
     if (cls < g.classes.count()) return allocate_class_slow(cls);
   }
   count_alloc(nullptr);
-  return allocate_large(size, alignment, false);
+  return counted_large(allocate_large(size, alignment, false));
 }
 
 void deallocate(void* p) noexcept {
@@ -204,7 +211,9 @@ void* reallocate(void* p, std::size_t size) noexcept {
     // Stay in place when the block fits and is not more than twice what is needed.
     if (size <= old && (size > old / 2 || old <= 64)) return p;
   } else if (!in_boot(p) && size > g.threshold) {
-    return large::reallocate(p, size);
+    void* q = large::reallocate(p, size);
+    if (q != nullptr) count_large_in_use(large::usable_size(q), old);
+    return q;
   }
   void* q = allocate(size);
   if (q == nullptr) return nullptr;

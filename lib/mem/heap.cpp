@@ -111,6 +111,12 @@ void format(Superblock* sb, std::size_t cls) noexcept {
   sb->used = 0;
 }
 
+// After u grew: the high-water mark (H2) is kept where u changes, on the heap's own line, so
+// that it misses no peak between two readings of the statistics.
+void raise_peak(Heap* h) noexcept {
+  if (h->u > h->peak_u) h->peak_u = h->u;
+}
+
 // h takes sb (fresh, or popped from the pool): [OW1].
 void adopt(Heap* h, Superblock* sb) noexcept {
   sb->owner.store_release(h); // [OW1]
@@ -118,6 +124,7 @@ void adopt(Heap* h, Superblock* sb) noexcept {
   link(h, sb);
   h->a += g.sb_size;
   h->u += static_cast<std::size_t>(sb->used) * sb->block_size;
+  raise_peak(h);
   ++h->superblocks;
 }
 
@@ -149,7 +156,9 @@ bool give_to_pool(Heap* h, Superblock* sb) noexcept {
   take_remote(h, sb);
   unlink(h, sb);
   h->a -= g.sb_size;
-  h->u -= static_cast<std::size_t>(sb->used) * sb->block_size;
+  const std::size_t used_bytes = static_cast<std::size_t>(sb->used) * sb->block_size;
+  h->u -= used_bytes;
+  count_pooled_in_use(static_cast<std::int64_t>(used_bytes));
   --h->superblocks;
   h->to_pool.add_single_writer(1);
   Pool& p = pool_of(sb);
@@ -168,6 +177,8 @@ bool give_to_pool(Heap* h, Superblock* sb) noexcept {
 Superblock* adopt_partial(Heap* h, Pool& p, Superblock* sb, std::size_t cls) noexcept {
   p.superblocks.fetch_sub_relaxed(1);
   h->from_pool.add_single_writer(1);
+  count_pooled_in_use(
+      -static_cast<std::int64_t>(static_cast<std::size_t>(sb->used) * sb->block_size));
   adopt(h, sb);
   take_remote(h, sb); // [AD1]
   if (sb->used == 0) {
@@ -372,6 +383,7 @@ void acquire_specific(Heap* h) noexcept {
 
 void release_heap(Heap* h) noexcept {
   h->pub_u.store_relaxed(h->u);
+  h->pub_peak_u.store_relaxed(h->peak_u);
   h->pub_a.store_relaxed(h->a);
   h->pub_superblocks.store_relaxed(h->superblocks);
   h->pub_partial_classes.store_relaxed(h->nonfull_class_count);
@@ -414,6 +426,7 @@ std::size_t heap_allocate(Heap* h, std::size_t cls, std::size_t want, void** hea
       got += sb->take_blocks(want - got, &chain);
     while (got < want && drain_remote(h, sb) != 0);
     h->u += (got - before) * sb->block_size;
+    raise_peak(h);
     if (sb->node != here) remote += got - before;
     regroup(h, sb);
   }
@@ -441,6 +454,7 @@ void* heap_allocate_zeroed(Heap* h, std::size_t cls, bool* zero) noexcept {
     return p;
   }
   h->u += sb->block_size;
+  raise_peak(h);
   if (const unsigned here = allocating_node(); sb->node != here)
     g.remote_allocations[here].fetch_add_relaxed(1);
   regroup(h, sb);

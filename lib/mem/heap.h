@@ -25,7 +25,7 @@ inline constexpr std::size_t kMaxGroups = 16;
 ///             holder takes either whole by exchange, on every entry whatever the policy now is.
 /// Invariants: (H1) every superblock s with s.owner == this is in exactly one list:
 ///             groups[s.cls][s.group] (s.group in [0, G], G = full) or empty (s.used == 0).
-///             (H2) u == sum of s.used * s.block_size, a == S * |superblocks|.
+///             (H2) u == sum of s.used * s.block_size, a == S * |superblocks|, peak_u >= u.
 ///             (H3, Hoard's emptiness invariant with a per-class allowance, after each drain,
 ///                  flush, free and refill):
 ///                  u >= a - (K + C)*S  or  u >= (1-f)*a  or  no superblock is releasable,
@@ -47,6 +47,7 @@ struct Heap {
   alignas(64) std::size_t u = 0; // Hoard's u_i: bytes in blocks handed out
   std::size_t a = 0;             // Hoard's a_i: bytes of superblocks held
   std::size_t superblocks = 0;
+  std::size_t peak_u = 0; // max of u ever: raised wherever u grows (hand-outs, adoptions)
   std::uint32_t checks = 0;
   core::IntrusiveList empty;
   core::IntrusiveList groups[core::SizeClasses::kMaxClasses][kMaxGroups + 1];
@@ -71,6 +72,7 @@ struct Heap {
   core::Atomic<std::uint64_t> to_pool{0};
   core::Atomic<std::uint64_t> from_pool{0};
   core::Atomic<std::uint64_t> pub_u{0};
+  core::Atomic<std::uint64_t> pub_peak_u{0};
   core::Atomic<std::uint64_t> pub_a{0};
   core::Atomic<std::uint64_t> pub_superblocks{0};
   core::Atomic<std::uint64_t> pub_partial_classes{0}; // C, for the bound the harness checks

@@ -177,6 +177,9 @@ void count_remote(ThreadCache* tc, std::size_t n) noexcept;
 void count_batches(ThreadCache* tc, std::size_t n) noexcept;
 void publish_cached(ThreadCache* tc, std::size_t cls) noexcept;
 void publish_remote(ThreadCache* tc) noexcept;
+// Republishes every bin of the calling thread's own cache, for a statistics reading that is
+// exact for the thread that asks (stats.cpp).
+void publish_all_cached(ThreadCache* tc) noexcept;
 // Returns n blocks from the head of bin cls to their superblocks.
 void flush(ThreadCache* tc, std::size_t cls, std::size_t n) noexcept;
 void flush_all(ThreadCache* tc) noexcept;
@@ -266,5 +269,13 @@ std::uint64_t pool_passes() noexcept;
 // true when no pass held superblocks during the look (none in flight before it, none started
 // since), so that an empty look means the pools were empty [PS1].
 bool no_pass_hid_superblocks(std::uint64_t before) noexcept;
+
+// ---- in-use figures kept beside the heaps' u_i (stats.cpp; slow paths only) ----
+// Bytes of blocks in use in pooled superblocks: + when a heap gives a superblock with used
+// blocks to a pool, - when a heap adopts it or a pooled drain takes blocks back.
+void count_pooled_in_use(std::int64_t delta) noexcept;
+// Large objects in use at their usable size: `added` bytes came and `removed` went (realloc
+// passes both; the new size is counted before the old one leaves, so the peak is never low).
+void count_large_in_use(std::uint64_t added, std::uint64_t removed) noexcept;
 
 } // namespace hoardlab::mem

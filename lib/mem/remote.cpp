@@ -346,6 +346,7 @@ void drain_pooled(Superblock* sb) noexcept {
   sb->free_list = list;
   sb->used -= static_cast<std::uint32_t>(n);
   g.pending_bytes.fetch_sub_relaxed(static_cast<std::int64_t>(n * sb->block_size));
+  count_pooled_in_use(-static_cast<std::int64_t>(n * sb->block_size));
   g.pooled_remote_drained.fetch_add_relaxed(n); // remote frees drained with no heap to count them
 }
 

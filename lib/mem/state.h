@@ -115,7 +115,14 @@ struct Globals {
   core::Atomic<std::uint64_t> orphan_pass_overs{0};
   core::Atomic<std::int64_t> pending_bytes{0}; // bytes in remote lists, not yet drained
   core::Atomic<std::uint64_t> purged_bytes{0};
-  core::Atomic<std::uint64_t> peak_in_use{0};
+  // In use outside the heaps' u_i (stats.cpp): blocks counted in the `used` of pooled
+  // superblocks (a heap gives a partly used superblock to the pool with its live blocks), and
+  // large objects at their usable size; each with its high-water mark, raised by the RMW that
+  // raised the count, so that no peak between two readings is missed.
+  core::Atomic<std::int64_t> pooled_in_use{0};
+  core::Atomic<std::uint64_t> pooled_peak{0};
+  core::Atomic<std::uint64_t> large_in_use{0};
+  core::Atomic<std::uint64_t> large_peak{0};
   core::Atomic<std::uint32_t> reported_foreign{0};
   // Per node, slow paths only (RMW is fine): blocks a heap handed out from a superblock of
   // another node than the allocating thread's (counted on the thread's node), and blocks freed

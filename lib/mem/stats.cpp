@@ -9,9 +9,49 @@
 
 namespace hoardlab::mem {
 
+namespace {
+
+// Raises a shared high-water mark to `value` (slow paths only: one CAS loop where the count it
+// follows was just changed by an RMW, so a peak lasts in it however briefly it was reached).
+void raise_shared_peak(core::Atomic<std::uint64_t>& peak, std::uint64_t value) noexcept {
+  std::uint64_t seen = peak.load_relaxed();
+  while (value > seen && !peak.cas_weak_acq_rel(seen, value)) {
+  }
+}
+
+std::uint64_t non_negative(std::int64_t v) noexcept {
+  return v > 0 ? static_cast<std::uint64_t>(v) : 0;
+}
+
+} // namespace
+
+void count_pooled_in_use(std::int64_t delta) noexcept {
+  const std::int64_t now = g.pooled_in_use.fetch_add_relaxed(delta) + delta;
+  if (delta > 0) raise_shared_peak(g.pooled_peak, non_negative(now));
+}
+
+void count_large_in_use(std::uint64_t added, std::uint64_t removed) noexcept {
+  if (added != 0) raise_shared_peak(g.large_peak, g.large_in_use.fetch_add_relaxed(added) + added);
+  if (removed != 0) g.large_in_use.fetch_sub_relaxed(removed);
+}
+
+// The figures and how exact each is (README, "Statistics"):
+// - handed out = sum_i u_i + pooled_in_use: every block a heap handed out and got not back,
+//   wherever its superblock is now. Each u_i as its heap published it at the end of its last
+//   slow step.
+// - cached_bytes: the thread caches' bins and remote buffers, as each thread published them at
+//   its last slow step of each class; the calling thread's are republished first, so they are
+//   exact for it. Exited threads flushed theirs.
+// - pending_bytes: blocks freed into remote lists and heap queues, not yet back.
+// - in use = handed out - cached - pending + large objects: what the program holds.
+// - peak = sum_i peak(u_i) + peak(pooled_in_use) + peak(large): each part is exact (raised where
+//   its count grows), and the peak of a sum is at most the sum of the peaks, so this bounds the
+//   largest handed out + large from above, hence the largest in use too; it exceeds the latter by
+//   what caches and remote lists held at that moment and by parts whose peaks fell apart in time.
 void stats_total(TotalStats* out) noexcept {
   *out = TotalStats{};
   if (g.state.load_acquire() != kStateReady) return;
+  if (ThreadCache* mine = tl_cache; mine != &kSentinel) publish_all_cached(mine);
   TotalStats& t = *out;
   for (ThreadCache* tc = g.all_caches.load_acquire(); tc != nullptr;
        tc = tc->next_all.load_relaxed()) {
@@ -31,6 +71,7 @@ void stats_total(TotalStats* out) noexcept {
   t.heap_pass_overs += g.orphan_pass_overs.load_relaxed();
   std::uint64_t u = 0;
   std::uint64_t a = 0;
+  std::uint64_t peak = 0;
   for (unsigned i = 0; i < g.heap_count; ++i) {
     Heap& h = g.heaps[i];
     t.remote_frees_drained += h.remote_drained.load_relaxed();
@@ -38,35 +79,39 @@ void stats_total(TotalStats* out) noexcept {
     t.superblocks_from_pool += h.from_pool.load_relaxed();
     u += h.pub_u.load_relaxed();
     a += h.pub_a.load_relaxed();
+    peak += h.pub_peak_u.load_relaxed();
   }
   t.remote_frees_drained += g.pooled_remote_drained.load_relaxed();
   std::uint64_t pool_sb = 0;
   std::uint64_t mapped = 0;
+  std::uint64_t released = 0;
   for (unsigned n = 0; n < g.nodes; ++n) {
-    std::int64_t c = g.pools[n].superblocks.load_relaxed();
-    pool_sb += c > 0 ? static_cast<std::uint64_t>(c) : 0;
+    pool_sb += non_negative(g.pools[n].superblocks.load_relaxed());
     mapped += g.arenas[n].committed_bytes.load_relaxed();
+    released += g.arenas[n].released_bytes.load_relaxed();
   }
   large::Stats ls = large::stats();
   t.large_allocations = ls.allocations;
   t.large_cached_bytes = ls.cached_bytes;
   purge_thread::Stats ps = purge_thread::stats();
   t.background_purged_bytes = ps.superblock_bytes + ps.large_bytes;
-  t.bytes_in_use = u + ls.live_bytes;
+  t.pending_bytes = non_negative(g.pending_bytes.load_relaxed());
+  // The counters are read one after another while other threads work: a difference is clamped
+  // at zero rather than let a momentary skew wrap around.
+  const std::uint64_t handed_out = u + non_negative(g.pooled_in_use.load_relaxed());
+  const std::uint64_t not_program = t.cached_bytes + t.pending_bytes;
+  t.large_in_use_bytes = g.large_in_use.load_relaxed();
+  t.bytes_in_use = (handed_out > not_program ? handed_out - not_program : 0) + t.large_in_use_bytes;
   // The pools hold unpurged superblocks only: one purged is released to its arena (Arena A1),
   // held by no one, so it is in neither pool_bytes nor bytes_held. It stays in os_bytes_mapped
   // (its range is committed, reading as zero) and was counted once in os_bytes_purged.
   t.pool_bytes = pool_sb * g.sb_size;
+  t.heap_free_bytes = a + t.pool_bytes > handed_out ? a + t.pool_bytes - handed_out : 0;
   t.bytes_held = a + t.pool_bytes + ls.mapped_bytes;
   t.os_bytes_mapped = mapped + ls.mapped_bytes;
+  t.os_bytes_resident = (mapped > released ? mapped - released : 0) + ls.mapped_bytes;
   t.os_bytes_purged = g.purged_bytes.load_relaxed();
-  std::int64_t pending = g.pending_bytes.load_relaxed();
-  t.pending_bytes = pending > 0 ? static_cast<std::uint64_t>(pending) : 0;
-  // The peak is sampled here and never decreases.
-  std::uint64_t peak = g.peak_in_use.load_relaxed();
-  while (t.bytes_in_use > peak && !g.peak_in_use.cas_weak_acq_rel(peak, t.bytes_in_use)) {
-  }
-  t.peak_bytes_in_use = t.bytes_in_use > peak ? t.bytes_in_use : peak;
+  t.peak_bytes_in_use = peak + g.pooled_peak.load_relaxed() + g.large_peak.load_relaxed();
   t.heaps = g.heap_count;
   t.nodes = g.nodes;
   t.superblock_size = g.sb_size;
@@ -82,7 +127,8 @@ bool stats_heap(std::uint32_t index, HeapStats* out) noexcept {
                    h.pub_a.load_relaxed(),
                    h.pub_superblocks.load_relaxed(),
                    h.node,
-                   static_cast<std::uint32_t>(h.pub_partial_classes.load_relaxed())};
+                   static_cast<std::uint32_t>(h.pub_partial_classes.load_relaxed()),
+                   h.pub_peak_u.load_relaxed()};
   return true;
 }
 

@@ -20,11 +20,17 @@ struct TotalStats {
   std::uint64_t superblock_size;
   std::uint64_t large_cached_bytes;      // freed large objects kept for reuse
   std::uint64_t background_purged_bytes; // purged or unmapped by the purge thread
+  // Where the held bytes are (hoardlab.h, hl_stats): bytes_in_use is what the program holds;
+  // cached_bytes and pending_bytes above are the thread caches' and the remote lists' share.
+  std::uint64_t heap_free_bytes;    // heaps' and pools' superblocks, not handed out
+  std::uint64_t large_in_use_bytes; // large objects' part of bytes_in_use (usable size)
+  std::uint64_t os_bytes_resident;  // os_bytes_mapped minus purged superblocks not reused
 };
 struct HeapStats {
   std::uint64_t allocations, frees, remote_frees_drained, bytes_in_use, bytes_held, superblocks;
   std::uint32_t node;
-  std::uint32_t partial_classes; // C_i: classes with a partly used superblock (H4)
+  std::uint32_t partial_classes;   // C_i: classes with a partly used superblock (H4)
+  std::uint64_t peak_bytes_in_use; // max of u_i ever (Heap::peak_u)
 };
 struct NodeStats {
   std::uint64_t superblocks_held, bytes_placed, local_allocations, remote_allocations;

@@ -101,6 +101,16 @@ void publish_cached(ThreadCache* tc, std::size_t cls) noexcept {
   tc->cached_bytes.store_relaxed(tc->published_bin_bytes + tc->remote_bytes);
 }
 
+void publish_all_cached(ThreadCache* tc) noexcept {
+  std::uint64_t bytes = 0;
+  for (std::size_t c = 0; c < g.classes.count(); ++c) {
+    tc->published[c] = tc->bin(c).count();
+    bytes += static_cast<std::uint64_t>(tc->published[c]) * g.classes.size_of(c);
+  }
+  tc->published_bin_bytes = bytes;
+  tc->cached_bytes.store_relaxed(bytes + tc->remote_bytes);
+}
+
 // After a step that changed only the remote buffer.
 void publish_remote(ThreadCache* tc) noexcept {
   tc->cached_bytes.store_relaxed(tc->published_bin_bytes + tc->remote_bytes);

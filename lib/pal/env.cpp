@@ -68,22 +68,48 @@ ReadResult read_file(const char* path, char* buffer, std::size_t capacity) noexc
   return result;
 }
 
-void write_all(int fd, const char* data, std::size_t size) noexcept {
+int write_all(int fd, const char* data, std::size_t size) noexcept {
   const int saved = errno;
+  int error = 0;
   while (size > 0) {
     const ssize_t n = ::write(fd, data, size);
     if (n < 0) {
       if (errno == EINTR) continue;
+      error = errno;
+      break;
+    }
+    if (n == 0) { // no progress and no errno: do not spin
+      error = EIO;
       break;
     }
     data += n;
     size -= static_cast<std::size_t>(n);
   }
   errno = saved;
+  return error;
 }
 
-int create_file(const char* path) noexcept {
-  return ::open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+AppendFile open_regular_for_append(const char* path) noexcept {
+  AppendFile result;
+  const int saved = errno;
+  const int fd =
+      ::open(path, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    result.error = errno;
+    result.not_regular = errno == ENXIO; // a FIFO or socket without a reader, or a device
+    errno = saved;
+    return result;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    result.not_regular = true;
+    errno = saved;
+    return result;
+  }
+  result.fd = fd;
+  errno = saved;
+  return result;
 }
 
 void close_file(int fd) noexcept {
@@ -115,6 +141,14 @@ const char* errno_text(int error) noexcept {
     return "too many open files";
   case EIO:
     return "input/output error";
+  case ENOSPC:
+    return "no space left on device";
+  case EDQUOT:
+    return "disk quota exceeded";
+  case EFBIG:
+    return "file too large";
+  case EROFS:
+    return "read-only file system";
   default:
     return "error";
   }

@@ -26,15 +26,24 @@ struct ReadResult {
 // wait in read, inside malloc's init). sysfs and procfs files are regular files.
 ReadResult read_file(const char* path, char* buffer, std::size_t capacity) noexcept;
 
-// Writes all of the bytes, retrying on EINTR and short writes; gives up silently on error
-// (there is nowhere left to report it). errno is preserved.
-void write_all(int fd, const char* data, std::size_t size) noexcept;
+// Writes all of the bytes, retrying on EINTR and short writes; returns 0, or the errno of the
+// write that failed (callers writing to stderr ignore it: there is nowhere left to report it).
+// errno is preserved.
+int write_all(int fd, const char* data, std::size_t size) noexcept;
 inline void write_stderr(const char* data, std::size_t size) noexcept {
   write_all(2, data, size);
 }
 
-// open(path, O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC, 0644); -1 on failure (errno set).
-int create_file(const char* path) noexcept;
+// Opens a regular file to append to, creating it (0644). The open is non-blocking, so a FIFO
+// without a reader fails at once (ENXIO) instead of waiting for one, and anything but a regular
+// file (FIFO, device, socket) is refused: fd is then -1 and not_regular true. Otherwise fd is -1
+// on failure with error its errno. errno is preserved.
+struct AppendFile {
+  int fd = -1;
+  int error = 0;
+  bool not_regular = false;
+};
+AppendFile open_regular_for_append(const char* path) noexcept;
 void close_file(int fd) noexcept;
 
 // _exit: never exit() inside malloc (atexit handlers and stdio would run there).

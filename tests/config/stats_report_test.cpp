@@ -7,12 +7,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <sys/resource.h>
 #include <unistd.h>
+#include <vector>
 
 extern "C" {
 void hl_stats_get(hl_stats* out) {
@@ -97,7 +101,7 @@ TEST(StatsPrint, SummaryHasTotalsRatesHeapsAndNodes) {
                                "to pool 5, from pool 7",
                                "in use U",
                                "1.00 MiB",
-                               "(peak 2.00 MiB)",
+                               "(peak at most 2.00 MiB",
                                "held A",
                                "1.50 MiB",
                                "blowup A/U",
@@ -175,6 +179,81 @@ TEST(StatsAtExit, StatsOnePrintsTheSummaryOnStderr) {
         std::exit(0);
       },
       ::testing::ExitedWithCode(0), "hoardlab statistics.*blowup A/U");
+}
+
+TEST(StatsAtExit, StatsFileNameTakesTheHostAndThePid) {
+  char host[256] = {};
+  ASSERT_EQ(gethostname(host, sizeof(host) - 1), 0);
+  const std::filesystem::path dir = ::testing::TempDir() + "stats-names";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string pattern = (dir / "stats-%h-%p-100%%.json").string();
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        setenv("HOARDLAB_STATS_FILE", pattern.c_str(), 1);
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0), "");
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+    names.push_back(entry.path().filename().string());
+  ASSERT_EQ(names.size(), 1u) << "expected one file in " << dir;
+  // The child's pid is in its report: the file is named for it and the host.
+  const auto json = nlohmann::json::parse(read_all((dir / names[0]).string()));
+  EXPECT_EQ(names[0], "stats-" + std::string(host) + "-" + std::to_string(json["pid"].get<long>()) +
+                          "-100%.json");
+  std::filesystem::remove_all(dir);
+}
+
+// The children of a threadsafe death test run this body again from its start, so the file is
+// removed after the test, not before: lines left by an earlier run are counted and skipped.
+std::vector<std::string> lines_of(const std::string& path) {
+  std::vector<std::string> lines;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);)
+    lines.push_back(line);
+  return lines;
+}
+
+TEST(StatsAtExit, ReportsFromTwoProcessesAreAppendedOneLineEach) {
+  const std::string path = ::testing::TempDir() + "stats-appended.json";
+  const std::size_t before = lines_of(path).size();
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  auto child = [&path] {
+    setenv("HOARDLAB_STATS_FILE", path.c_str(), 1);
+    std::exit(0);
+  };
+  EXPECT_EXIT(child(), ::testing::ExitedWithCode(0), "");
+  EXPECT_EXIT(child(), ::testing::ExitedWithCode(0), "");
+  const std::vector<std::string> lines = lines_of(path);
+  std::remove(path.c_str());
+  ASSERT_EQ(lines.size(), before + 2) << "the second process overwrote the first's report";
+  const auto first = nlohmann::json::parse(lines[before]);
+  const auto second = nlohmann::json::parse(lines[before + 1]);
+  EXPECT_NE(first["pid"], second["pid"]);
+  EXPECT_EQ(second["totals"]["allocations"], 1000);
+}
+
+TEST(StatsAtExit, AFailedWriteIsOneMessageWithItsReason) {
+  const std::string path = ::testing::TempDir() + "stats-too-large.json";
+  std::remove(path.c_str());
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        // A file size limit below one report (about 4 KiB) and above the message (which goes
+        // to a file too, where the test captures stderr): the write fails with EFBIG, the
+        // signal ignored.
+        std::signal(SIGXFSZ, SIG_IGN);
+        rlimit limit{};
+        limit.rlim_cur = limit.rlim_max = 1024;
+        setrlimit(RLIMIT_FSIZE, &limit);
+        setenv("HOARDLAB_STATS_FILE", path.c_str(), 1);
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0),
+      "cannot write the statistics file " + path + " \\(HOARDLAB_STATS_FILE\\): file too large");
+  std::remove(path.c_str());
 }
 
 TEST(StatsAtExit, UnwritableStatsFileIsOneMessage) {

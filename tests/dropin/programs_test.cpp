@@ -4,8 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <set>
 #include <sstream>
 #include <string>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace hoardlab::dropin {
@@ -66,8 +69,8 @@ void expect_same_output(const std::string& tag, const std::vector<std::string>& 
   }
   if (hoardlab) {
     EXPECT_GT(most, 100) << "hoardlab's statistics show (almost) no allocations";
-    // The second witness: the statistics file the allocator writes at exit (the last process
-    // to exit wins when there are several).
+    // The second witness: the statistics file the allocator writes at exit (one line per
+    // process when there are several).
     const std::string json = read_file(stats_file);
     const auto totals = json.find("\"totals\"");
     ASSERT_NE(totals, std::string::npos) << "no HOARDLAB_STATS_FILE report:\n" << json;
@@ -199,6 +202,96 @@ TEST(RealPrograms, TarAndGzipProduceTheSameBytes) {
       "gzip -n -6 | od -An -tx1 | md5sum; tar -cf - --sort=name --mtime=@1700000000 "
       "--owner=0 --group=0 --numeric-owner data | gzip -n -9 | gzip -d | tar -tvf - | head -50";
   expect_same_output("tar", {"/bin/sh", "-c", script}, "", setup);
+}
+
+// ---- HOARDLAB_STATS_FILE in the processes of a shell pipeline ----
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    lines.push_back(line);
+  return lines;
+}
+
+// sh runs echo and cat in a pipeline. echo and cat exit through exit(), so each writes its report;
+// the probe counts the processes that did (dash leaves by _exit, which runs no destructor).
+ProcessResult run_pipeline(const std::string& dir, const std::string& stats_file) {
+  auto env = preloaded(pinned_environment(dir), dir + "/probe.txt");
+  env["HOARDLAB_STATS_FILE"] = stats_file;
+  return run_process({"/bin/sh", "-c", "/bin/echo piped | /bin/cat"}, env, "", 30);
+}
+
+TEST(StatsFile, EveryProcessOfAPipelineAppendsItsReportAsOneLine) {
+  if (!library_is_hoardlab()) GTEST_SKIP() << "HOARDLAB_STATS_FILE is hoardlab's";
+  const ScratchDir scratch("stats-append");
+  const std::string path = scratch.path + "/stats.json";
+  const ProcessResult r = run_pipeline(scratch.path, path);
+  ASSERT_FALSE(r.timed_out) << r.err;
+  ASSERT_EQ(r.out, "piped\n") << r.err;
+  const std::size_t processes = read_probe(scratch.path + "/probe.txt").size();
+  ASSERT_GE(processes, 2u) << "echo and cat exit normally";
+  const auto lines = lines_of(read_file(path));
+  ASSERT_EQ(lines.size(), processes) << "one report per process, none overwritten:\n"
+                                     << read_file(path).substr(0, 600);
+  std::set<std::string> pids;
+  for (const auto& line : lines) {
+    ASSERT_EQ(line.front(), '{') << line.substr(0, 100);
+    ASSERT_EQ(line.back(), '}') << line.substr(line.size() - 100);
+    EXPECT_NE(line.find("\"totals\": {"), std::string::npos) << line.substr(0, 200);
+    pids.insert(line.substr(0, line.find(',')));
+  }
+  EXPECT_EQ(pids.size(), processes) << "each report is another process's";
+}
+
+TEST(StatsFile, PercentPGivesEveryProcessOfAPipelineItsOwnFile) {
+  if (!library_is_hoardlab()) GTEST_SKIP() << "HOARDLAB_STATS_FILE is hoardlab's";
+  const ScratchDir scratch("stats-pid");
+  const ProcessResult r = run_pipeline(scratch.path, scratch.path + "/stats.%p.json");
+  ASSERT_FALSE(r.timed_out) << r.err;
+  ASSERT_EQ(r.out, "piped\n") << r.err;
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(scratch.path)) {
+    const std::string name = entry.path().filename();
+    if (name.rfind("stats.", 0) != 0) continue;
+    ++files;
+    const std::string text = read_file(entry.path());
+    EXPECT_EQ(lines_of(text).size(), 1u) << name;
+    // The file is named for the process that wrote it.
+    EXPECT_EQ(name, "stats." + text.substr(8, text.find(',') - 8) + ".json") << text.substr(0, 40);
+  }
+  const std::size_t processes = read_probe(scratch.path + "/probe.txt").size();
+  EXPECT_GE(processes, 2u) << "echo and cat exit normally";
+  EXPECT_EQ(static_cast<std::size_t>(files), processes) << "each process wrote a file of its own";
+}
+
+TEST(StatsFile, AFifoIsRefusedAtExitInsteadOfWaitingForAReader) {
+  if (!library_is_hoardlab()) GTEST_SKIP() << "HOARDLAB_STATS_FILE is hoardlab's";
+  const ScratchDir scratch("stats-fifo");
+  const std::string fifo = scratch.path + "/fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  auto env = preloaded(pinned_environment(scratch.path), scratch.path + "/probe.txt");
+  env["HOARDLAB_STATS_FILE"] = fifo;
+  const ProcessResult r = run_process({"/bin/true"}, env, "", 10);
+  ASSERT_FALSE(r.timed_out) << "the process hung at exit opening the FIFO";
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.err.find("cannot write the statistics file " + fifo +
+                       " (HOARDLAB_STATS_FILE): not a regular file"),
+            std::string::npos)
+      << r.err;
+}
+
+TEST(StatsFile, DevFullIsReportedOnStderrNotIgnored) {
+  if (!library_is_hoardlab()) GTEST_SKIP() << "HOARDLAB_STATS_FILE is hoardlab's";
+  const ScratchDir scratch("stats-full");
+  auto env = preloaded(pinned_environment(scratch.path), scratch.path + "/probe.txt");
+  env["HOARDLAB_STATS_FILE"] = "/dev/full";
+  const ProcessResult r = run_process({"/bin/true"}, env, "", 10);
+  ASSERT_FALSE(r.timed_out);
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.err.find("cannot write the statistics file /dev/full (HOARDLAB_STATS_FILE): "),
+            std::string::npos)
+      << "a failed statistics write said nothing: '" << r.err << "'";
 }
 
 } // namespace

@@ -147,11 +147,18 @@ HOARDLAB_API void hl_stats_get(hl_stats* out) {
   out->large_cached_bytes = t.large_cached_bytes;
   out->remote_batches_sent = t.remote_batches_sent;
   out->background_purged_bytes = t.background_purged_bytes;
+  out->bytes_in_caches = t.cached_bytes;
+  out->bytes_in_remote_lists = t.pending_bytes;
+  out->bytes_free_in_heaps = t.heap_free_bytes;
+  out->large_bytes_in_use = t.large_in_use_bytes;
+  out->os_bytes_resident = t.os_bytes_resident;
 }
 
 // partial_classes took the padding after node: programs built against the header without it
-// pass records of the same size, and read the fields they know at the same offsets.
-static_assert(sizeof(hl_heap_stats) == 56 && offsetof(hl_heap_stats, partial_classes) == 52);
+// pass records of the same size, and read the fields they know at the same offsets. Later fields
+// come after it.
+static_assert(sizeof(hl_heap_stats) == 64 && offsetof(hl_heap_stats, partial_classes) == 52);
+static_assert(offsetof(hl_stats, bytes_in_caches) == 144, "hl_stats grows at its end only");
 
 HOARDLAB_API int hl_stats_heap(uint32_t index, hl_heap_stats* out) {
   hoardlab::mem::HeapStats h{};
@@ -163,7 +170,8 @@ HOARDLAB_API int hl_stats_heap(uint32_t index, hl_heap_stats* out) {
                        .bytes_held = h.bytes_held,
                        .superblocks = h.superblocks,
                        .node = h.node,
-                       .partial_classes = h.partial_classes};
+                       .partial_classes = h.partial_classes,
+                       .peak_bytes_in_use = h.peak_bytes_in_use};
   return 0;
 }
 

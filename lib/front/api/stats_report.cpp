@@ -29,15 +29,18 @@ using config::TextSink;
 
 struct FdTarget {
   int fd;
-  FILE* stream; // used when the stream has no descriptor (fmemopen, open_memstream)
+  FILE* stream;  // used when the stream has no descriptor (fmemopen, open_memstream)
+  int error = 0; // the first failed write's errno
 };
 
 void flush_to(void* context, const char* data, std::size_t size) {
   auto* target = static_cast<FdTarget*>(context);
-  if (target->fd >= 0)
-    pal::write_all(target->fd, data, size);
-  else if (target->stream != nullptr)
+  if (target->fd >= 0) {
+    const int error = pal::write_all(target->fd, data, size);
+    if (target->error == 0) target->error = error;
+  } else if (target->stream != nullptr) {
     fwrite(data, 1, size, target->stream);
+  }
 }
 
 double ratio(std::uint64_t a, std::uint64_t b) {
@@ -108,7 +111,13 @@ void write_text_report(TextSink& out) {
   out.put(", from pool ").put_u64(s.superblocks_from_pool).put('\n');
   out.put("  heap pass-overs").pad_to(kColumn).put_u64(s.heap_pass_overs).put('\n');
   out.put("  in use U").pad_to(kColumn).put_human_bytes(s.bytes_in_use);
-  out.put("  (peak ").put_human_bytes(s.peak_bytes_in_use).put(")\n");
+  out.put("  (peak at most ").put_human_bytes(s.peak_bytes_in_use);
+  out.put("; large ").put_human_bytes(s.large_bytes_in_use).put(")\n");
+  out.put("  in thread caches").pad_to(kColumn).put_human_bytes(s.bytes_in_caches).put('\n');
+  out.put("  in remote lists").pad_to(kColumn).put_human_bytes(s.bytes_in_remote_lists);
+  out.put('\n');
+  out.put("  free in heaps and pools").pad_to(kColumn).put_human_bytes(s.bytes_free_in_heaps);
+  out.put('\n');
   out.put("  held A").pad_to(kColumn).put_human_bytes(s.bytes_held).put('\n');
   out.put("  blowup A/U").pad_to(kColumn);
   if (s.bytes_in_use == 0)
@@ -116,6 +125,7 @@ void write_text_report(TextSink& out) {
   else
     out.put_fixed(ratio(s.bytes_held, s.bytes_in_use), 3).put('\n');
   out.put("  OS bytes").pad_to(kColumn).put("mapped ").put_human_bytes(s.os_bytes_mapped);
+  out.put(", resident at most ").put_human_bytes(s.os_bytes_resident);
   out.put(", purged ").put_human_bytes(s.os_bytes_purged);
   if (s.background_purged_bytes != 0)
     out.put(" (purge thread ").put_human_bytes(s.background_purged_bytes).put(")");
@@ -124,8 +134,8 @@ void write_text_report(TextSink& out) {
   out.put('\n');
 
   out.put("heaps (").put_u64(s.heaps).put("):\n");
-  out.put("  heap  node   allocations         frees  remote drained         u_i         a_i  "
-          "u/a  superblocks  classes C_i\n");
+  out.put("  heap  node   allocations         frees  remote drained         u_i    peak u_i  "
+          "       a_i  u/a  superblocks  classes C_i\n");
   for (std::uint32_t h = 0; h < s.heaps; ++h) {
     hl_heap_stats hs{};
     if (hl_stats_heap(h, &hs) != 0) break;
@@ -145,6 +155,7 @@ void write_text_report(TextSink& out) {
     column(hs.frees, 14);
     column(hs.remote_frees_drained, 16);
     column(hs.bytes_in_use, 12);
+    column(hs.peak_bytes_in_use, 12);
     column(hs.bytes_held, 12);
     out.put("  ");
     out.put_fixed(ratio(hs.bytes_in_use, hs.bytes_held), 2);
@@ -234,9 +245,14 @@ void write_json_report(TextSink& out) {
   field("superblocks_from_pool", s.superblocks_from_pool);
   field("heap_pass_overs", s.heap_pass_overs);
   field("bytes_in_use", s.bytes_in_use);
+  field("large_bytes_in_use", s.large_bytes_in_use);
+  field("bytes_in_caches", s.bytes_in_caches);
+  field("bytes_in_remote_lists", s.bytes_in_remote_lists);
+  field("bytes_free_in_heaps", s.bytes_free_in_heaps);
   field("bytes_held", s.bytes_held);
   field("peak_bytes_in_use", s.peak_bytes_in_use);
   field("os_bytes_mapped", s.os_bytes_mapped);
+  field("os_bytes_resident", s.os_bytes_resident);
   field("os_bytes_purged", s.os_bytes_purged);
   field("large_allocations", s.large_allocations);
   field("large_cached_bytes", s.large_cached_bytes);
@@ -260,7 +276,8 @@ void write_json_report(TextSink& out) {
     out.put(", \"bytes_in_use\": ").put_u64(hs.bytes_in_use);
     out.put(", \"bytes_held\": ").put_u64(hs.bytes_held);
     out.put(", \"superblocks\": ").put_u64(hs.superblocks);
-    out.put(", \"partial_classes\": ").put_u64(hs.partial_classes).put('}');
+    out.put(", \"partial_classes\": ").put_u64(hs.partial_classes);
+    out.put(", \"peak_bytes_in_use\": ").put_u64(hs.peak_bytes_in_use).put('}');
   }
   out.put("\n  ],\n  \"nodes\": [");
   for (std::uint32_t n = 0; n < s.nodes; ++n) {
@@ -282,6 +299,107 @@ void write_json_report(TextSink& out) {
 // thread at a time in practice; a report racing another may interleave its text, nothing worse.
 constinit char g_buffer[4096];
 
+// The statistics file holds one report per line (JSON Lines): every process that exits with
+// HOARDLAB_STATS_FILE set appends its own, so the processes of a pipeline, or a program that
+// forks, never overwrite each other's. The report is gathered into one line here and written
+// with one write(2) where it fits (O_APPEND puts each write whole at the end of the file), so
+// that processes exiting together do not interleave their lines.
+constinit char g_line[1 << 16];
+
+struct LineTarget {
+  FdTarget* file;
+  std::size_t size = 0;
+  bool indenting = false; // after a newline: the indentation is dropped with it
+};
+
+void put_line(LineTarget& line, const char* data, std::size_t size) {
+  if (line.size + size > sizeof(g_line)) { // a report of hundreds of heaps: written in parts
+    flush_to(line.file, g_line, line.size);
+    line.size = 0;
+  }
+  for (std::size_t i = 0; i < size; ++i)
+    g_line[line.size++] = data[i];
+}
+
+// Drops the report's newlines and indentation: JSON strings escape their own control characters,
+// so every raw newline is layout.
+void flush_to_line(void* context, const char* data, std::size_t size) {
+  auto* line = static_cast<LineTarget*>(context);
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < size; ++i) {
+    const char c = data[i];
+    if (c == '\n' || (line->indenting && c == ' ')) {
+      if (i > start) put_line(*line, data + start, i - start);
+      start = i + 1;
+      line->indenting = true;
+    } else {
+      line->indenting = false;
+    }
+  }
+  if (size > start) put_line(*line, data + start, size - start);
+}
+
+// Expands %p (process id), %h (host name) and %% in the statistics file's name; false when the
+// result does not fit or the pattern ends in a lone %. Any other %x stays as it is.
+bool expand_path(const char* pattern, TextSink& out) {
+  for (const char* c = pattern; *c != '\0'; ++c) {
+    if (*c != '%') {
+      out.put(*c);
+      continue;
+    }
+    switch (*++c) {
+    case 'p':
+      out.put_i64(getpid());
+      break;
+    case 'h': {
+      char host[256] = {};
+      if (gethostname(host, sizeof(host) - 1) != 0) return false;
+      out.put(host);
+      break;
+    }
+    case '%':
+      out.put('%');
+      break;
+    case '\0':
+      return false;
+    default:
+      out.put('%').put(*c);
+    }
+  }
+  return !out.truncated();
+}
+
+void report_file_failure(const char* path, const char* why) {
+  TextSink msg(g_buffer, sizeof(g_buffer));
+  msg.put("hoardlab: cannot write the statistics file ").put(path);
+  msg.put(" (HOARDLAB_STATS_FILE): ").put(why).put('\n');
+  pal::write_stderr(msg.data(), msg.size());
+}
+
+void write_statistics_file(const char* pattern) {
+  char path[config::TextValue::kCapacity + 512];
+  TextSink expanded(path, sizeof(path));
+  if (!expand_path(pattern, expanded)) {
+    report_file_failure(pattern, "cannot expand %p or %h in the name");
+    return;
+  }
+  const pal::AppendFile file = pal::open_regular_for_append(path);
+  if (file.fd < 0) {
+    report_file_failure(path, file.not_regular ? "not a regular file (a FIFO, device or socket)"
+                                               : pal::errno_text(file.error));
+    return;
+  }
+  FdTarget target{file.fd, nullptr};
+  LineTarget line{&target};
+  TextSink out(g_buffer, sizeof(g_buffer), flush_to_line, &line);
+  write_json_report(out);
+  out.flush();
+  put_line(line, "\n", 1);
+  flush_to(&target, g_line, line.size);
+  pal::close_file(file.fd);
+  if (target.error != 0) report_file_failure(path, pal::errno_text(target.error));
+}
+
 // libhoardlab.so and libhoardlab-malloc.so both carry this destructor. When a process loads
 // both, the one allocator is the library that hl_stats_print resolves to (the shim, which comes
 // first in the search order); the other library stays silent, so the report appears once.
@@ -299,21 +417,7 @@ __attribute__((destructor)) void write_statistics_at_exit() {
   config::load(); // no-op when the allocator has loaded the options already
   const config::Options& o = take_snapshot().options;
   if (o.general_stats) hl_stats_print(nullptr);
-  if (!o.general_stats_file.empty()) {
-    const int fd = pal::create_file(o.general_stats_file.value);
-    if (fd < 0) {
-      TextSink msg(g_buffer, sizeof(g_buffer));
-      msg.put("hoardlab: cannot write the statistics file ").put(o.general_stats_file.value);
-      msg.put(" (HOARDLAB_STATS_FILE): ").put(pal::errno_text(errno)).put('\n');
-      pal::write_stderr(msg.data(), msg.size());
-      return;
-    }
-    FdTarget target{fd, nullptr};
-    TextSink out(g_buffer, sizeof(g_buffer), flush_to, &target);
-    write_json_report(out);
-    out.flush();
-    pal::close_file(fd);
-  }
+  if (!o.general_stats_file.empty()) write_statistics_file(o.general_stats_file.value);
 }
 
 } // namespace

@@ -48,8 +48,18 @@ typedef struct hl_stats {
   uint64_t superblocks_to_pool;
   uint64_t superblocks_from_pool;
   uint64_t heap_pass_overs; /* busy heaps passed over by try-acquire */
-  uint64_t bytes_in_use;    /* U: sum over heaps of u_i plus large objects */
-  uint64_t bytes_held;      /* A: sum over heaps of a_i plus pool plus large objects */
+  /* U: what the program holds, allocated and not freed: small blocks at their class size, large
+     objects at their usable size. Blocks freed into thread caches or remote lists are not in it
+     (bytes_in_caches, bytes_in_remote_lists). Exact for the calling thread's cache; another
+     live thread's cache counts as that thread last published it (at its last refill or flush of
+     each class), off by at most its cache.bytes (README, "Statistics"). */
+  uint64_t bytes_in_use;
+  uint64_t bytes_held; /* A: sum over heaps of a_i plus pool plus large objects */
+  /* An upper bound on the largest bytes_in_use ever: the sum of each heap's high-water mark of
+     u_i (hl_heap_stats), the pool's and the large objects' (each exact, kept where its count
+     changes, not sampled). It exceeds the true peak by what the thread caches and remote lists
+     held at that moment and by parts that peaked at different times; with one thread and no
+     pool traffic it is the peak to within that thread's cache. */
   uint64_t peak_bytes_in_use;
   uint64_t os_bytes_mapped;
   uint64_t os_bytes_purged;
@@ -64,6 +74,18 @@ typedef struct hl_stats {
   /* bytes given back to the OS by the purge thread (purge.background): superblock pages
      purged and idle large runs unmapped; 0 without the thread */
   uint64_t background_purged_bytes;
+  /* Where bytes_held is, beside bytes_in_use (added at the end: the fields above keep their
+     offsets). bytes_held = bytes_in_use + bytes_in_caches + bytes_in_remote_lists +
+     bytes_free_in_heaps + (large objects' mappings beyond their usable bytes, their cache
+     included), each read at a slightly different moment while other threads run. */
+  uint64_t bytes_in_caches;       /* freed into thread caches: bins and remote-free buffers */
+  uint64_t bytes_in_remote_lists; /* freed by another thread, not yet back in its superblock */
+  /* heaps' and pools' superblock bytes not handed out: free blocks, headers, tails */
+  uint64_t bytes_free_in_heaps;
+  uint64_t large_bytes_in_use; /* the large objects' part of bytes_in_use */
+  /* what the OS holds for hoardlab: os_bytes_mapped minus the superblocks purged and not reused
+     since; an upper estimate of resident memory (committed pages never touched count too) */
+  uint64_t os_bytes_resident;
 } hl_stats;
 
 HOARDLAB_API void hl_stats_get(hl_stats* out);
@@ -82,6 +104,8 @@ typedef struct hl_heap_stats {
   uint64_t superblocks;
   uint32_t node;
   uint32_t partial_classes; /* C_i: classes with a partly used superblock */
+  /* the largest u_i ever, raised wherever u_i grows (exact: never sampled) */
+  uint64_t peak_bytes_in_use;
 } hl_heap_stats;
 /* Returns 0, or -1 when index >= hl_stats.heaps. */
 HOARDLAB_API int hl_stats_heap(uint32_t index, hl_heap_stats* out);

@@ -1,0 +1,143 @@
+// What hl_stats_get reports: the program's bytes apart from the caches', the remote lists' and
+// the heaps' free bytes, and a peak that is kept where the counts change, not sampled when the
+// statistics are read. Each test runs in a process of its own (gtest_discover_tests), so the
+// figures start from nothing.
+#include <gtest/gtest.h>
+
+#include "hoardlab/hoardlab.h"
+
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+namespace {
+
+hl_stats stats() {
+  hl_stats s{};
+  hl_stats_get(&s);
+  return s;
+}
+
+// bytes_held is the sum of the parts when no large object is mapped (hoardlab.h).
+void expect_parts_add_up(const hl_stats& s) {
+  EXPECT_EQ(s.bytes_held,
+            s.bytes_in_use + s.bytes_in_caches + s.bytes_in_remote_lists + s.bytes_free_in_heaps)
+      << "in use " << s.bytes_in_use << ", caches " << s.bytes_in_caches << ", remote "
+      << s.bytes_in_remote_lists << ", free " << s.bytes_free_in_heaps;
+}
+
+TEST(StatsPeak, HundredThousandBlocksFreedBeforeAnyReadingStillShowInThePeak) {
+  constexpr std::size_t kBlocks = 100000;
+  std::vector<void*> blocks(kBlocks);
+  for (auto& p : blocks)
+    p = hl_malloc(100);
+  const std::uint64_t live = kBlocks * hl_usable_size(blocks[0]);
+  for (void* p : blocks)
+    hl_free(p);
+  const hl_stats s = stats();
+  EXPECT_EQ(s.bytes_in_use, 0u);
+  EXPECT_GE(s.peak_bytes_in_use, live) << "the peak was sampled, not kept";
+  // One thread, one heap: the bound exceeds the peak by the blocks the cache held then (at most
+  // cache.bytes, 256 KiB by default) and by what the pool held at its own peak.
+  EXPECT_LE(s.peak_bytes_in_use, live + live / 4) << "live " << live;
+  hl_heap_stats h{};
+  std::uint64_t heap_peaks = 0;
+  for (std::uint32_t i = 0; hl_stats_heap(i, &h) == 0; ++i)
+    heap_peaks += h.peak_bytes_in_use;
+  EXPECT_GE(heap_peaks, live) << "no heap kept its high-water mark";
+}
+
+TEST(StatsInUse, OneBlockFreedIntoTheCacheIsNoLongerInUse) {
+  void* p = hl_malloc(1000);
+  const std::uint64_t size = hl_usable_size(p);
+  hl_stats s = stats();
+  EXPECT_EQ(s.bytes_in_use, size) << "blocks refilled into the cache were counted as in use";
+  EXPECT_GE(s.bytes_in_caches, 0u);
+  expect_parts_add_up(s);
+  hl_free(p);
+  s = stats();
+  EXPECT_EQ(s.bytes_in_use, 0u) << "the freed block is still counted";
+  EXPECT_GE(s.bytes_in_caches, size) << "the freed block is in the cache";
+  expect_parts_add_up(s);
+  EXPECT_GE(s.peak_bytes_in_use, size);
+}
+
+TEST(StatsInUse, LiveBlocksInSuperblocksGivenToThePoolStayInUse) {
+  // 20,000 blocks of 64 bytes fill about twenty 64 KiB superblocks; keeping every tenth leaves
+  // each at least f empty, so the emptiness invariant gives them, with their live blocks, to the
+  // pool, where no heap's u_i counts them.
+  constexpr std::size_t kBlocks = 20000;
+  std::vector<void*> blocks(kBlocks);
+  for (auto& p : blocks)
+    p = hl_malloc(64);
+  std::uint64_t kept = 0;
+  for (std::size_t i = 0; i < kBlocks; ++i) {
+    if (i % 10 == 0) {
+      kept += hl_usable_size(blocks[i]);
+      continue;
+    }
+    hl_free(blocks[i]);
+  }
+  hl_collect(); // the cache goes back to the heap, which gives superblocks to the pool
+  hl_stats s = stats();
+  ASSERT_GT(s.superblocks_to_pool, 0u) << "the test did not move a superblock to the pool";
+  EXPECT_EQ(s.bytes_in_use, kept);
+  EXPECT_EQ(s.bytes_in_caches, 0u);
+  expect_parts_add_up(s);
+  for (std::size_t i = 0; i < kBlocks; i += 10)
+    hl_free(blocks[i]);
+  hl_collect();
+  s = stats();
+  EXPECT_EQ(s.bytes_in_use, 0u);
+  expect_parts_add_up(s);
+}
+
+TEST(StatsInUse, BlocksOfExitedThreadsFreedByAnotherAreInNoFigureButTheRemoteListsOrHeaps) {
+  constexpr int kThreads = 4;
+  constexpr std::size_t kEach = 1000;
+  std::vector<std::vector<void*>> kept(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&kept, t] {
+      std::vector<void*> mine(kEach);
+      for (auto& p : mine)
+        p = hl_malloc(48);
+      for (std::size_t i = 0; i < kEach; ++i)
+        if (i % 2 == 0)
+          hl_free(mine[i]);
+        else
+          kept[t].push_back(mine[i]);
+    });
+  for (auto& th : threads)
+    th.join();
+  const std::uint64_t size = hl_usable_size(kept[0][0]);
+  hl_stats s = stats();
+  EXPECT_EQ(s.bytes_in_use, kThreads * (kEach / 2) * size) << "exited threads flushed caches";
+  EXPECT_EQ(s.bytes_in_caches, 0u);
+  for (auto& v : kept)
+    for (void* p : v)
+      hl_free(p); // remote frees: into this thread's remote buffer, then the owners' lists
+  s = stats();
+  EXPECT_EQ(s.bytes_in_use, 0u);
+  expect_parts_add_up(s);
+  EXPECT_GE(s.peak_bytes_in_use, kThreads * kEach * size / 2);
+}
+
+TEST(StatsInUse, LargeObjectsCountAtTheirUsableSizeAndKeepTheirPeak) {
+  void* p = hl_malloc(std::size_t{1} << 20);
+  const std::uint64_t first = hl_usable_size(p);
+  hl_stats s = stats();
+  EXPECT_EQ(s.large_bytes_in_use, first);
+  EXPECT_EQ(s.bytes_in_use, first);
+  p = hl_realloc(p, std::size_t{4} << 20);
+  const std::uint64_t grown = hl_usable_size(p);
+  s = stats();
+  EXPECT_EQ(s.large_bytes_in_use, grown);
+  hl_free(p);
+  s = stats();
+  EXPECT_EQ(s.large_bytes_in_use, 0u);
+  EXPECT_EQ(s.bytes_in_use, 0u);
+  EXPECT_GE(s.peak_bytes_in_use, grown);
+}
+
+} // namespace
