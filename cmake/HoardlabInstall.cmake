@@ -1,6 +1,7 @@
-# `cmake --install`: headers, libraries, the CLI, a CMake package (find_package(hoardlab) gives
-# hoardlab::hoardlab, hoardlab::hoardlab_static and hoardlab::malloc, and the hardened
-# hoardlab::hoardlab_hardened and hoardlab::malloc_hardened) and a pkg-config file.
+# `cmake --install`: headers, libraries, the CLI and the workloads it runs, a CMake package
+# (find_package(hoardlab) gives hoardlab::hoardlab, hoardlab::hoardlab_static and
+# hoardlab::malloc, and the hardened hoardlab::hoardlab_hardened and hoardlab::malloc_hardened)
+# and a pkg-config file.
 include(CMakePackageConfigHelpers)
 
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/lib/include/hoardlab
@@ -21,6 +22,12 @@ install(TARGETS ${HOARDLAB_INSTALL_TARGETS} EXPORT hoardlabTargets
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 if(TARGET hoardlab_cli)
   install(TARGETS hoardlab_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+endif()
+# The workloads the experiments run, where the installed hoardlab looks for them
+# (<bindir>/../<libexecdir>/hoardlab): their names (larson, blowup, ...) are too plain for bin/.
+if(DEFINED HOARDLAB_BENCH_WORKLOADS)
+  install(TARGETS ${HOARDLAB_BENCH_WORKLOADS}
+          RUNTIME DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/hoardlab)
 endif()
 
 set(HOARDLAB_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/hoardlab)

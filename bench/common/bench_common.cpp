@@ -43,6 +43,7 @@ void Flags::print_help() const {
     std::printf("  --%-16s %s (default %s)\n", e.name.c_str(), e.help.c_str(), def.c_str());
   }
   std::printf("  --%-16s %s\n", "quick", "tiny parameters: a run well under a second");
+  std::printf("  %-18s %s\n", kCheckFlags, "check the other flags, run nothing (exit 0 or 2)");
   std::printf("  --%-16s %s\n", "help", "this text");
   std::printf("\nprints one line on stdout: HLBENCH {json}; exit 2: bad flag, "
               "exit 3: a block did not hold what was written into it\n");
@@ -91,14 +92,16 @@ void Flags::parse(int argc, char** argv) {
       std::exit(0);
     }
   }
+  bool check_only = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) {
       if (quick_) quick_();
     }
+    if (std::strcmp(argv[i], kCheckFlags) == 0) check_only = true;
   }
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg == "--quick") continue;
+    if (arg == "--quick" || arg == kCheckFlags) continue;
     if (arg.rfind("--", 0) != 0) usage_error("unexpected argument '" + arg + "'");
     std::string name = arg.substr(2);
     std::string value;
@@ -118,6 +121,7 @@ void Flags::parse(int argc, char** argv) {
     }
     set(*found, value);
   }
+  if (check_only) std::exit(0);
 }
 
 std::string Flags::params_json() const {

@@ -13,6 +13,11 @@
 
 namespace hoardlab::bench {
 
+/// The flag that makes a workload check its flags and exit (0, or kExitUsage naming the
+/// problem) without running: the harness asks each program before an experiment's first run.
+/// The harness looks for this text in a program's file to know that it speaks the convention.
+inline constexpr char kCheckFlags[] = "--check-flags";
+
 /// Exit codes the harness relies on.
 inline constexpr int kExitUsage = 2;   // bad flag or bad value
 inline constexpr int kExitCorrupt = 3; // a block did not hold what was written into it
@@ -34,7 +39,8 @@ public:
   /// --quick applies tiny values, set by `quick` before the other flags are read, so an
   /// explicit flag still wins over it.
   void set_quick(std::function<void()> quick) { quick_ = std::move(quick); }
-  /// Parses argv; prints --help and exits 0, or prints the problem and exits kExitUsage.
+  /// Parses argv; prints --help and exits 0, or prints the problem and exits kExitUsage; with
+  /// --check-flags, exits 0 once every flag has parsed.
   void parse(int argc, char** argv);
   /// Ends with kExitUsage after naming the problem; for checks between flags.
   [[noreturn]] void usage_error(const std::string& message) const;

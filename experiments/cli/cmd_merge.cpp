@@ -28,6 +28,11 @@ int merge(const std::vector<std::string>& dirs, std::string out) {
       throw harness::ConfigError(
           fmt::format("{} ran a different experiment file than {}", d, dirs.front()));
     auto part = harness::read_runs((fs::path(d) / "runs.jsonl").string());
+    // Runs of separate directories never ran interleaved, so they must not pair by repetition:
+    // those written before runs named their session get their directory as one.
+    for (auto& r : part)
+      if (r.session.empty())
+        r.session = fmt::format("dir:{}", fs::absolute(d).lexically_normal().string());
     runs.insert(runs.end(), part.begin(), part.end());
     auto m = nlohmann::json::parse(harness::read_text((fs::path(d) / "machine.json").string()),
                                    nullptr, false);

@@ -30,6 +30,13 @@ const Registrar kPlot{
                false);
            if (machine.is_object() && machine.contains("allocators"))
              extra["allocators"] = machine["allocators"];
+           // A stopped run stays marked partial when redrawn.
+           auto results = nlohmann::json::parse(
+               harness::read_text((std::filesystem::path(*dir) / "results.json").string()), nullptr,
+               false);
+           if (results.is_object())
+             for (const char* key : {"complete", "runs_planned", "resume_command"})
+               if (results.contains(key)) extra[key] = results[key];
            harness::write_report(*dir, meta, runs, extra, true, false);
            exit_status() = 0;
          } catch (const std::exception& e) {

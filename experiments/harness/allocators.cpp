@@ -33,14 +33,26 @@ std::string real(const std::string& p) {
 Locations find_locations(const std::string& bench_dir_flag, const std::string& lib_flag) {
   Locations w;
   std::string bin = self_dir();
-  w.bench_dir = bin;
-  w.hoardlab_lib = (fs::path(bin).parent_path() / "lib" / "libhoardlab-malloc.so").string();
+  // A build tree keeps the workloads beside hoardlab and the drop-in in ../lib; an installed
+  // tree keeps the workloads in <libexecdir>/hoardlab and the drop-in in <libdir>, each
+  // reached from <bindir> (cmake/HoardlabInstall.cmake).
+  std::error_code ec;
+  fs::path prefix = fs::path(bin);
+  const fs::path bindir = HOARDLAB_INSTALL_BINDIR;
+  for (auto part = bindir.begin(); part != bindir.end(); ++part)
+    prefix = prefix.parent_path();
+  fs::path installed_bench = prefix / HOARDLAB_INSTALL_LIBEXECDIR / "hoardlab";
+  fs::path installed_lib = prefix / HOARDLAB_INSTALL_LIBDIR / "libhoardlab-malloc.so";
+  const bool installed = fs::is_directory(installed_bench, ec);
+  w.bench_dir = installed ? installed_bench.string() : bin;
+  w.hoardlab_lib = installed && fs::exists(installed_lib, ec)
+                       ? installed_lib.string()
+                       : (fs::path(bin).parent_path() / "lib" / "libhoardlab-malloc.so").string();
   if (const char* e = std::getenv("HOARDLAB_BENCH_DIR"); e && *e) w.bench_dir = e;
   if (const char* e = std::getenv("HOARDLAB_MALLOC_LIB"); e && *e) w.hoardlab_lib = e;
   if (!bench_dir_flag.empty()) w.bench_dir = bench_dir_flag;
   if (!lib_flag.empty()) w.hoardlab_lib = lib_flag;
   // Absolute, so the recorded commands and emitted jobs run from any directory.
-  std::error_code ec;
   w.bench_dir = fs::absolute(w.bench_dir, ec).lexically_normal().string();
   w.hoardlab_lib = fs::absolute(w.hoardlab_lib, ec).lexically_normal().string();
   return w;
@@ -55,7 +67,7 @@ std::string debian_package_of(const std::string& path) {
   auto rest = owner.substr(colon + 1);
   if (!rest.empty() && rest[0] != ' ') {
     auto second = rest.find(':');
-    if (second != std::string::npos) pkg += ":" + rest.substr(0, second);
+    if (second != std::string::npos) pkg += fmt::format(":{}", rest.substr(0, second));
   }
   std::string version = capture_output({"dpkg-query", "-W", "-f=${Version}", pkg}, 10);
   return version.empty() ? pkg : pkg + " " + version;

@@ -12,11 +12,14 @@ namespace hoardlab::harness {
 
 // Where the harness finds its programs and libraries.
 struct Locations {
-  std::string bench_dir;    // benchmarks; default: the directory of the hoardlab binary
-  std::string hoardlab_lib; // libhoardlab-malloc.so; default: <bin>/../lib/
+  // Defaults: in a build tree, the directory of the hoardlab binary and <bin>/../lib; when
+  // installed, <prefix>/<libexecdir>/hoardlab and <prefix>/<libdir>.
+  std::string bench_dir;    // benchmarks
+  std::string hoardlab_lib; // libhoardlab-malloc.so
 };
 
-// Defaults from /proc/self/exe, overridden by HOARDLAB_BENCH_DIR / HOARDLAB_MALLOC_LIB, then
+// Defaults from /proc/self/exe (the installed layout when <prefix>/<libexecdir>/hoardlab exists),
+// overridden by HOARDLAB_BENCH_DIR / HOARDLAB_MALLOC_LIB, then
 // by the command line (empty arguments keep the default).
 Locations find_locations(const std::string& bench_dir_flag, const std::string& lib_flag);
 

@@ -163,7 +163,9 @@ void parse_benchmark(Reader& rd, const toml::table& t, Experiment& ex) {
   ex.benchmarks.push_back(std::move(b));
 }
 
-void parse_allocators(Reader& rd, const toml::node& n, Experiment& ex) {
+// `user_named`: the names [allocator_paths] gives a library for.
+void parse_allocators(Reader& rd, const toml::node& n, const std::set<std::string>& user_named,
+                      Experiment& ex) {
   const auto* arr = n.as_array();
   if (!arr || arr->empty())
     rd.fail(n, "allocators", "must be a non-empty array of names, e.g. [\"hoardlab\", \"glibc\"]");
@@ -182,7 +184,7 @@ void parse_allocators(Reader& rd, const toml::node& n, Experiment& ex) {
         add(e, {p.name, "", false});
       continue;
     }
-    bool known = name == "hoardlab" || name == "glibc";
+    bool known = name == "hoardlab" || name == "glibc" || user_named.count(name) > 0;
     for (const auto& p : known_peers())
       known = known || name == p.name;
     if (!known)
@@ -265,6 +267,8 @@ Experiment parse_experiment(const std::string& text, const std::string& source) 
       ex.warmup = static_cast<int>(rd.integer(v, key, 0, 100));
     else if (key == "timeout_s")
       ex.timeout_s = rd.number(v, key, 0.1, 86400);
+    else if (key == "run_seconds")
+      ex.run_seconds = rd.number(v, key, 0.001, 86400);
     else if (key == "baseline")
       ex.baseline = rd.string(v, key);
     else if (key == "noisy_threshold")
@@ -285,7 +289,8 @@ Experiment parse_experiment(const std::string& text, const std::string& source) 
     else
       rd.fail(v, key,
               "unknown key (allowed: name, description, repetitions, warmup, timeout_s, "
-              "baseline, noisy_threshold, seed, threads, pin, allocators, allocator_paths, "
+              "run_seconds, baseline, noisy_threshold, seed, threads, pin, allocators, "
+              "allocator_paths, "
               "hoardlab, grid, benchmark)");
   }
   if (ex.name.empty())
@@ -296,7 +301,11 @@ Experiment parse_experiment(const std::string& text, const std::string& source) 
     throw ConfigError(fmt::format("{}: key 'allocators': missing; e.g. allocators = [\"hoardlab\", "
                                   "\"glibc\"]",
                                   source));
-  parse_allocators(rd, *allocators_node, ex);
+  std::set<std::string> user_named;
+  if (const auto* paths = root.get("allocator_paths"); paths && paths->is_table())
+    for (const auto& [name, v] : *paths->as_table())
+      user_named.insert(std::string(name.str()));
+  parse_allocators(rd, *allocators_node, user_named, ex);
 
   if (const auto* paths = root.get("allocator_paths")) {
     const auto* t = paths->as_table();

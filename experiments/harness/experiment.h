@@ -53,6 +53,7 @@ struct Experiment {
   int repetitions = 5;
   int warmup = 1;
   double timeout_s = 120.0;
+  std::optional<double> run_seconds; // typical seconds of one run, for the estimate up front
   std::string baseline = "glibc";
   std::string pin = "none";      // none | compact | a CPU list "0-3,6"
   double noisy_threshold = 0.10; // a cell whose CI half-width exceeds this share of the median

@@ -150,11 +150,11 @@ bool check_option_value(const std::string& name, const std::string& raw, std::st
   }
   case config::Type::Bool:
     if (value == "true" || value == "1" || value == "on" || value == "yes") {
-      normalized = "1";
+      normalized = std::string(1, '1'); // not = "1": GCC 12 -Wrestrict false positive
       return true;
     }
     if (value == "false" || value == "0" || value == "off" || value == "no") {
-      normalized = "0";
+      normalized = std::string(1, '0');
       return true;
     }
     error = fmt::format("'{}' is not a boolean (true or false)", value);

@@ -220,7 +220,7 @@ PlotResult draw_plots(const std::string& dir, const std::vector<CellSummary>& ce
       for (const auto& s : present)
         dat += m == 0 ? fmt::format(" {} {} {}", gp_quoted(s), gp_quoted(s + " ci-lo"),
                                     gp_quoted(s + " ci-hi"))
-                      : " " + gp_quoted(s);
+                      : fmt::format(" {}", gp_quoted(s));
       dat += "\n";
       for (int t : threads) {
         dat += std::to_string(t);
@@ -235,11 +235,11 @@ PlotResult draw_plots(const std::string& dir, const std::vector<CellSummary>& ce
             else if (auto b0 = at.find({s, t0}); b0 != at.end() && b0->second->reps_ok > 0)
               v = it->second->throughput.estimate / b0->second->throughput.estimate;
           }
-          dat += " " + value(v);
+          dat += fmt::format(" {}", value(v));
           if (m == 0) {
             bool ok = it != at.end() && it->second->reps_ok > 0;
-            dat += " " + value(ok ? it->second->throughput.lo : NAN) + " " +
-                   value(ok ? it->second->throughput.hi : NAN);
+            dat += fmt::format(" {} {}", value(ok ? it->second->throughput.lo : NAN),
+                               value(ok ? it->second->throughput.hi : NAN));
           }
         }
         dat += "\n";
@@ -283,7 +283,7 @@ PlotResult draw_plots(const std::string& dir, const std::vector<CellSummary>& ce
     std::string base = (fs::path(dir) / fmt::format("param-{}", slug(short_name))).string();
     std::string dat = "index value";
     for (const auto& b : benches)
-      dat += " " + gp_quoted(b);
+      dat += fmt::format(" {}", gp_quoted(b));
     dat += "\n";
     for (std::size_t i = 0; i < values.size(); ++i) {
       dat += fmt::format("{} {}", i, gp_quoted(values[i]));
@@ -295,7 +295,7 @@ PlotResult draw_plots(const std::string& dir, const std::vector<CellSummary>& ce
           if (f != first_value.end() && f->second > 0)
             ratios.push_back(c.throughput.estimate / f->second);
         }
-        dat += " " + value(ratios.empty() ? NAN : geomean(ratios));
+        dat += fmt::format(" {}", value(ratios.empty() ? NAN : geomean(ratios)));
       }
       dat += "\n";
     }

@@ -149,9 +149,10 @@ ProcessResult run_process(const ProcessSpec& spec) {
       spec.sample(pid, t - start);
       next_sample = t + spec.sample_interval_s;
     }
-    if (g_stop || t >= deadline) {
-      r.timed_out = !g_stop;
-      r.interrupted = g_stop != 0;
+    const bool stop = g_stop != 0 && spec.stop_kills;
+    if (stop || t >= deadline) {
+      r.timed_out = !stop;
+      r.interrupted = stop;
       kill(-pid, SIGKILL);
       wait4(pid, &status, 0, &ru);
       break;
@@ -185,6 +186,7 @@ std::string capture_output(const std::vector<std::string>& argv, double timeout_
   spec.stdout_path = tmpl;
   spec.stderr_path = "/dev/null";
   spec.timeout_s = timeout_s;
+  spec.stop_kills = false;
   // A program named without a slash is looked up in PATH, as a shell would.
   if (spec.argv[0].find('/') == std::string::npos) {
     const char* path = std::getenv("PATH");

@@ -16,6 +16,9 @@ struct ProcessSpec {
   std::string stdout_path;
   std::string stderr_path;
   double timeout_s = 60;
+  // Whether a stop request (SIGINT/SIGTERM) kills it. A benchmark yes; gnuplot and the other
+  // utilities no: they run after the stop to write what the run has (their timeout bounds them).
+  bool stop_kills = true;
   std::vector<int> cpus;        // affinity for the child; empty: inherit
   double sample_interval_s = 0; // > 0: call `sample` with the child's pid at this period
   std::function<void(int pid, double t)> sample;

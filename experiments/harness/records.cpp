@@ -38,6 +38,7 @@ nlohmann::json to_json(const RunRecord& r) {
           {"threads", r.threads},
           {"params", params},
           {"rep", r.rep},
+          {"session", r.session},
           {"ok", r.ok},
           {"reason", r.reason},
           {"exit_code", r.exit_code},
@@ -70,6 +71,7 @@ RunRecord run_from_json(const nlohmann::json& j) {
       if (p.is_array() && p.size() == 2)
         r.params.emplace_back(p[0].get<std::string>(), p[1].get<std::string>());
   r.rep = j.value("rep", 0);
+  r.session = j.value("session", "");
   r.ok = j.value("ok", false);
   r.reason = j.value("reason", "");
   r.exit_code = j.value("exit_code", -1);
@@ -205,6 +207,7 @@ std::vector<CellSummary> aggregate(const std::vector<RunRecord>& runs, double no
       c.ops.push_back(r->ops_per_s);
       c.rss_kib.push_back(static_cast<double>(r->max_rss_kib));
       c.reps.push_back(r->rep);
+      c.sessions.push_back(r->session);
       wall.push_back(r->wall_s);
       user.push_back(r->user_s);
       sys.push_back(r->sys_s);

@@ -20,6 +20,10 @@ struct RunRecord {
   int threads = 1;
   Params params;
   int rep = 0;
+  // The hoardlab process that ran it. Runs pair by repetition only within one session: that
+  // is where the runner interleaved the cells (stats.h); separate jobs, a resumed run's two
+  // halves and merged directories are separate sessions.
+  std::string session;
   bool ok = false;
   std::string reason; // why the run failed
   int exit_code = -1, signal = 0;
@@ -51,10 +55,11 @@ struct CellSummary {
   std::string status; // ok | partial | failed
   std::string reason; // the first failure's reason
   int reps_ok = 0, reps_total = 0;
-  std::vector<double> ops;     // ops/s of each successful repetition
-  std::vector<double> rss_kib; // peak RSS of each successful repetition
-  std::vector<int> reps;       // which repetition each entry of ops and rss_kib came from
-  Interval throughput;         // median ops/s and its bootstrap 95% interval
+  std::vector<double> ops;           // ops/s of each successful repetition
+  std::vector<double> rss_kib;       // peak RSS of each successful repetition
+  std::vector<int> reps;             // which repetition each entry of ops and rss_kib came from
+  std::vector<std::string> sessions; // and in which session (RunRecord::session)
+  Interval throughput;               // median ops/s and its bootstrap 95% interval
   double ops_min = NAN, ops_max = NAN;
   bool noisy = false;
   double rss_median_kib = NAN, wall_median_s = NAN, user_median_s = NAN, sys_median_s = NAN;

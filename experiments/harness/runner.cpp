@@ -7,6 +7,7 @@
 #include "harness/experiment.h"
 #include "harness/machine.h"
 #include "harness/plots.h"
+#include "harness/preflight.h"
 #include "harness/process.h"
 #include "harness/progress.h"
 #include "harness/summary.h"
@@ -15,10 +16,12 @@
 #include "harness/default_experiment.h" // generated from configs/default.toml
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -27,6 +30,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -66,6 +70,14 @@ std::string timestamp() {
   return buf;
 }
 
+// This process among all that ever ran (RunRecord::session): host, pid and start time.
+std::string session_id() {
+  char host[256] = "";
+  gethostname(host, sizeof host - 1);
+  auto ns = std::chrono::system_clock::now().time_since_epoch() / std::chrono::nanoseconds(1);
+  return fmt::format("{}:{}:{}", host, getpid(), ns);
+}
+
 std::string tail(const std::string& text, std::size_t n) {
   return text.size() <= n ? text : "..." + text.substr(text.size() - n);
 }
@@ -96,6 +108,27 @@ std::vector<int> cpus_for(const std::string& pin, int threads) {
   return cpus;
 }
 
+std::string human_duration(double s) {
+  if (s < 60) return fmt::format("{:.0f}s", s);
+  if (s < 3600) return fmt::format("{}m{:02}s", static_cast<int>(s) / 60, static_cast<int>(s) % 60);
+  return fmt::format("{}h{:02}m", static_cast<int>(s) / 3600, static_cast<int>(s) % 3600 / 60);
+}
+
+// The 1-minute load average, from /proc/loadavg.
+std::optional<double> load_average() {
+  std::ifstream in("/proc/loadavg");
+  double one = 0;
+  if (in >> one) return one;
+  return std::nullopt;
+}
+
+// The CPUs this process may run on.
+unsigned online_cpus() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return static_cast<unsigned>(CPU_COUNT(&set));
+  return 1;
+}
+
 std::string human_rate(double v) {
   if (v >= 1e6) return fmt::format("{:.2f}M ops/s", v / 1e6);
   if (v >= 1e3) return fmt::format("{:.1f}k ops/s", v / 1e3);
@@ -114,6 +147,9 @@ private:
   RunRecord execute(const Cell& c, int rep, const std::string& run_dir);
   RunRecord failed_without_running(const Cell& c, int rep, const std::string& reason) const;
   const ResolvedAllocator& allocator_of(const Cell& c) const;
+  void preflight();
+  bool refuse_if_cells_would_fail(const char* what) const;
+  void print_start(const std::string& total_runs_text, int total) const;
   int emit_jobs();
   int dry_run();
 
@@ -123,7 +159,9 @@ private:
   std::vector<ResolvedAllocator> allocators_;
   std::vector<BenchProgram> programs_;
   std::vector<Cell> cells_;
+  std::map<std::string, std::string> would_fail_; // cell id -> why, found before any run
   std::string out_;
+  std::string session_ = session_id();
 };
 
 const ResolvedAllocator& Runner::allocator_of(const Cell& c) const {
@@ -170,10 +208,54 @@ bool Runner::prepare() {
   }
   for (const auto& a : allocators_) {
     if (opt_.quiet) break;
-    if (a.skipped)
-      fmt::print(stderr, "note: {} skipped: {}\n", a.name, a.problem);
-    else if (!a.usable)
-      fmt::print(stderr, "warning: {} cells will fail: {}\n", a.name, a.problem);
+    if (a.skipped) fmt::print(stderr, "note: {} skipped: {}\n", a.name, a.problem);
+  }
+  preflight();
+  return true;
+}
+
+// Every cell that would fail without running, or fail at once, and why: an allocator that is
+// missing or refused, a benchmark that is missing or refuses its flags, hoardlab options the
+// library would refuse. Each program is asked once per thread count.
+void Runner::preflight() {
+  std::map<std::pair<std::size_t, int>, std::string> flags_problem;
+  for (const auto& c : cells_) {
+    const auto& a = allocator_of(c);
+    const auto& prog = programs_[c.benchmark_index];
+    std::string why;
+    if (!a.usable) why = a.problem;
+    if (why.empty()) why = prog.problem;
+    if (why.empty() && takes_check_flags(prog.path)) {
+      auto key = std::pair(c.benchmark_index, c.threads);
+      auto it = flags_problem.find(key);
+      if (it == flags_problem.end())
+        it = flags_problem.emplace(key, check_bench_flags(command_of(c))).first;
+      if (!it->second.empty())
+        why = fmt::format("benchmark {} refuses its flags: {}", c.benchmark, it->second);
+    }
+    if (why.empty() && c.allocator == "hoardlab") {
+      std::string refused = check_hoardlab_environment(environment_of(c));
+      if (!refused.empty()) why = fmt::format("hoardlab options refused: {}", refused);
+    }
+    if (!why.empty()) would_fail_.emplace(c.id, why);
+  }
+}
+
+// Prints the cells that would fail and returns true when there are any.
+bool Runner::refuse_if_cells_would_fail(const char* what) const {
+  if (would_fail_.empty()) return false;
+  fmt::print(stderr, "error: {} of {} cells would fail; {}:\n", would_fail_.size(), cells_.size(),
+             what);
+  int shown = 0;
+  for (const auto& c : cells_) {
+    auto it = would_fail_.find(c.id);
+    if (it == would_fail_.end()) continue;
+    if (++shown > 20) {
+      fmt::print(stderr, "  ... and {} more (hoardlab run --dry-run lists them all)\n",
+                 would_fail_.size() - 20);
+      break;
+    }
+    fmt::print(stderr, "  {}: {}\n", c.id, it->second);
   }
   return true;
 }
@@ -215,6 +297,7 @@ RunRecord Runner::failed_without_running(const Cell& c, int rep, const std::stri
   r.threads = c.threads;
   r.params = c.params;
   r.rep = rep;
+  r.session = session_;
   r.ok = false;
   r.reason = reason;
   r.bench_hash = programs_[c.benchmark_index].hash;
@@ -303,10 +386,14 @@ RunRecord Runner::execute(const Cell& c, int rep, const std::string& run_dir) {
   }
   auto line = parse_bench_output(read_text(spec.stdout_path));
   if (p.exit_code != 0) {
-    const char* why = p.exit_code == 2   ? "bad flag"
-                      : p.exit_code == 3 ? "self-check failed"
-                                         : "failed";
-    r.reason = fmt::format("exit status {} ({})", p.exit_code, why);
+    // What the program said is the reason: a benchmark's usage error, a failed self-check and
+    // the allocator's own refusal of an option all exit non-zero, and only the text tells them
+    // apart.
+    std::string said =
+        first_line(r.stderr_tail.starts_with("...") ? read_text(spec.stderr_path) : r.stderr_tail);
+    r.reason = !said.empty()      ? fmt::format("exit status {}: {}", p.exit_code, said)
+               : p.exit_code == 3 ? fmt::format("exit status 3 (self-check failed)")
+                                  : fmt::format("exit status {}", p.exit_code);
     if (line.found) r.bench_line = line.json;
     return r;
   }
@@ -344,16 +431,18 @@ int Runner::dry_run() {
       env += fmt::format("{}={} ", k, shell_quote(v));
     std::string cmd;
     for (const auto& a : command_of(c))
-      cmd += (cmd.empty() ? "" : " ") + shell_quote(a);
-    const auto& a = allocator_of(c);
-    std::string problem = !a.usable ? a.problem : programs_[c.benchmark_index].problem;
-    fmt::print("{}\n    {}{}{}\n", c.id, env, cmd,
-               problem.empty() ? "" : fmt::format("\n    (will fail: {})", problem));
+      cmd += fmt::format("{}{}", cmd.empty() ? "" : " ", shell_quote(a));
+    auto problem = would_fail_.find(c.id);
+    fmt::print(
+        "{}\n    {}{}{}\n", c.id, env, cmd,
+        problem == would_fail_.end() ? "" : fmt::format("\n    (will fail: {})", problem->second));
   }
-  return 0;
+  std::fflush(stdout);
+  return refuse_if_cells_would_fail("a run would stop before its first") ? 2 : 0;
 }
 
 int Runner::emit_jobs() {
+  if (refuse_if_cells_would_fail("no jobs written")) return 2;
   fs::path file = fs::absolute(opt_.emit_jobs);
   fs::path jobs_dir = file.parent_path() / fmt::format("{}-jobs", ex_.name);
   fs::create_directories(jobs_dir);
@@ -378,6 +467,31 @@ int Runner::emit_jobs() {
   return 0;
 }
 
+// What the run will do and where it goes, before the first run starts, and whether the machine
+// is busy enough to widen the intervals.
+void Runner::print_start(const std::string& runs_text, int total) const {
+  if (opt_.quiet) return;
+  double bound = 0;
+  for (const auto& c : cells_)
+    bound += ex_.benchmarks[c.benchmark_index].timeout_s.value_or(ex_.timeout_s);
+  bound *= static_cast<double>(total) / std::max<std::size_t>(1, cells_.size());
+  std::string estimate =
+      ex_.run_seconds ? fmt::format("about {} ({} s a run, as the experiment says)",
+                                    human_duration(*ex_.run_seconds * total), *ex_.run_seconds)
+                      : "shown by the progress line once runs finish";
+  fmt::print(stderr,
+             "{}: {} cells, {}; results in {}\nestimated time: {} (at most {} by the "
+             "timeouts)\n",
+             ex_.name, cells_.size(), runs_text, out_, estimate, human_duration(bound));
+  auto load = load_average();
+  unsigned cpus = online_cpus();
+  if (load && *load > cpus)
+    fmt::print(stderr,
+               "warning: the load average ({:.1f}) exceeds the {} CPUs: other work competes with "
+               "the benchmarks, so timings vary and ratios get wide intervals (marked ~)\n",
+               *load, cpus);
+}
+
 int Runner::run() {
   prepare();
   if (opt_.dry_run) return dry_run();
@@ -394,14 +508,20 @@ int Runner::run() {
     fmt::print(stderr, "error: no cells to run (check --filter)\n");
     return 2;
   }
+  if (refuse_if_cells_would_fail("nothing was run")) return 2;
   const bool resuming = !opt_.resume_dir.empty();
   out_ = resuming
              ? opt_.resume_dir
              : (!opt_.out_dir.empty()
                     ? opt_.out_dir
                     : (fs::path("results") / fmt::format("{}-{}", ex_.name, timestamp())).string());
-  fs::create_directories(fs::path(out_) / "runs");
   const std::string runs_path = (fs::path(out_) / "runs.jsonl").string();
+  if (!resuming && fs::exists(runs_path)) {
+    fmt::print(stderr, "error: {} already holds a run; use --resume {} or another --out\n", out_,
+               out_);
+    return 2;
+  }
+  fs::create_directories(fs::path(out_) / "runs");
 
   // Resume: keep the finished runs, but only if nothing they ran has been rebuilt since.
   std::set<std::pair<std::string, int>> done;
@@ -430,22 +550,19 @@ int Runner::run() {
       return 2;
     }
   } else {
-    if (fs::exists(runs_path)) {
-      fmt::print(stderr, "error: {} already holds a run; use --resume {} or another --out\n", out_,
-                 out_);
-      return 2;
-    }
     write_text((fs::path(out_) / "experiment.toml").string(), ex_.text);
-    nlohmann::json run_info = {{"filter", opt_.filter},
-                               {"cell", opt_.cell},
-                               {"bench_dir", where_.bench_dir},
-                               {"hoardlab_lib", where_.hoardlab_lib},
-                               {"experiment_source", ex_.source},
-                               {"repetitions", ex_.repetitions},
-                               {"warmup", ex_.warmup},
-                               {"allow_debug", opt_.allow_debug}};
-    write_text((fs::path(out_) / "run.json").string(), run_info.dump(2) + "\n");
   }
+  // run.json says what the directory's run is to hold; a resume that adds repetitions
+  // rewrites it with the new count.
+  nlohmann::json run_info = {{"filter", opt_.filter},
+                             {"cell", opt_.cell},
+                             {"bench_dir", where_.bench_dir},
+                             {"hoardlab_lib", where_.hoardlab_lib},
+                             {"experiment_source", ex_.source},
+                             {"repetitions", ex_.repetitions},
+                             {"warmup", ex_.warmup},
+                             {"allow_debug", opt_.allow_debug}};
+  write_text((fs::path(out_) / "run.json").string(), run_info.dump(2) + "\n");
 
   nlohmann::json machine = machine_record();
   machine["experiment_file"] = ex_.source;
@@ -468,6 +585,10 @@ int Runner::run() {
       total += done.count({c.id, rep}) ? 0 : 1;
     total += started_cells.count(c.id) ? 0 : ex_.warmup;
   }
+  print_start(resuming ? fmt::format("{} runs left", total)
+                       : fmt::format("{} runs ({} warm-up + {} repetitions each)", total,
+                                     ex_.warmup, ex_.repetitions),
+              total);
   install_stop_handlers();
   Progress progress(total, opt_.quiet);
   CpuTimes cpu_start = read_cpu_times();
@@ -489,9 +610,7 @@ int Runner::run() {
       RunRecord r;
       if (auto w = warmup_failure.find(c.id); w != warmup_failure.end() && round >= 0) {
         // The warm-up already failed: record its reason instead of spending the timeout again.
-        bool never_ran = !allocator_of(c).usable || !programs_[c.benchmark_index].problem.empty();
-        r = failed_without_running(c, round,
-                                   never_ran ? w->second : "warm-up failed: " + w->second);
+        r = failed_without_running(c, round, fmt::format("warm-up failed: {}", w->second));
         progress.start(label);
       } else {
         progress.start(label);
@@ -515,15 +634,27 @@ int Runner::run() {
 
   auto runs = read_runs(runs_path);
   ReportMeta meta{ex_.name, ex_.baseline, ex_.noisy_threshold, ex_.seed};
-  nlohmann::json extra = {{"allocators", allocs}, {"complete", !interrupted}};
+  nlohmann::json extra = {{"allocators", allocs},
+                          {"complete", !interrupted},
+                          {"runs_planned", cells_.size() * ex_.repetitions},
+                          {"resume_command", fmt::format("hoardlab run --resume {}", out_)}};
   write_report(out_, meta, runs, extra, !opt_.no_plots, opt_.quiet);
   if (interrupted) {
     fmt::print(stderr, "stopped; finish with: hoardlab run --resume {}\n", out_);
     return 130;
   }
   fmt::print(stderr, "results in {}\n", out_);
-  bool any_ok = std::any_of(runs.begin(), runs.end(), [](const RunRecord& r) { return r.ok; });
-  return any_ok ? 0 : 3;
+  // Any failed run fails the command, so a script or a job array notices; the cells and the
+  // first line their program wrote on stderr say why.
+  auto cells = aggregate(runs, ex_.noisy_threshold, ex_.seed);
+  std::vector<const CellSummary*> failed;
+  for (const auto& c : cells)
+    if (c.status != "ok") failed.push_back(&c);
+  if (failed.empty()) return 0;
+  fmt::print(stderr, "error: {} of {} cells had failed runs:\n", failed.size(), cells.size());
+  for (const auto* c : failed)
+    fmt::print(stderr, "  {} ({}/{} ok): {}\n", c->cell_id, c->reps_ok, c->reps_total, c->reason);
+  return failed.size() == cells.size() ? 3 : 1;
 }
 
 } // namespace
@@ -551,6 +682,12 @@ void write_report(const std::string& dir, const ReportMeta& meta,
     results[k] = v;
   write_text((fs::path(dir) / "results.json").string(), results.dump(2) + "\n");
   std::string header = fmt::format("Experiment {}: {} cells\n", meta.name, cells.size());
+  // A stopped run's table must not pass for the whole experiment.
+  if (auto c = extra.find("complete"); c != extra.end() && c->is_boolean() && !c->get<bool>())
+    header += fmt::format("PARTIAL: the run was stopped after {} of its {} runs; the figures "
+                          "below cover those only. Finish it with: {}\n",
+                          runs.size(), extra.value("runs_planned", 0),
+                          extra.value("resume_command", "hoardlab run --resume DIR"));
   // What each allocator is, so a table is not read as more than it shows (the tcmalloc here
   // is gperftools' tcmalloc_minimal, not Google's per-CPU TCMalloc).
   std::string footer;
@@ -593,7 +730,20 @@ int run_command(const RunOptions& opt) {
     }
     RunOptions o = opt;
     if (!opt.resume_dir.empty()) {
-      // The resumed run keeps its own filter, locations and repetition counts.
+      // A resumed run keeps what it was started with: an option that would change which cells
+      // or runs it holds is refused rather than silently ignored. --repetitions may raise the
+      // count (the new repetitions are run); the locations and output flags apply.
+      std::vector<std::string> ignored;
+      if (!opt.out_dir.empty()) ignored.push_back("--out");
+      if (!opt.filter.empty()) ignored.push_back("--filter");
+      if (!opt.cell.empty()) ignored.push_back("--cell");
+      if (opt.warmup >= 0) ignored.push_back("--warmup");
+      if (!opt.emit_jobs.empty()) ignored.push_back("--emit-jobs");
+      if (!ignored.empty())
+        throw ConfigError(fmt::format(
+            "--resume finishes the run as it was started, so {} cannot apply to it; start a new "
+            "run (--out) to change {}",
+            fmt::join(ignored, ", "), ignored.size() == 1 ? "it" : "them"));
       auto info = nlohmann::json::parse(read_text((fs::path(opt.resume_dir) / "run.json").string()),
                                         nullptr, false);
       if (info.is_object()) {
@@ -604,6 +754,13 @@ int run_command(const RunOptions& opt) {
         ex.repetitions = info.value("repetitions", ex.repetitions);
         ex.warmup = info.value("warmup", ex.warmup);
         o.allow_debug = o.allow_debug || info.value("allow_debug", false);
+      }
+      if (opt.repetitions > 0) {
+        if (opt.repetitions < ex.repetitions)
+          throw ConfigError(fmt::format("{} was started with {} repetitions; --repetitions {} "
+                                        "with --resume can only add to them",
+                                        opt.resume_dir, ex.repetitions, opt.repetitions));
+        ex.repetitions = opt.repetitions;
       }
     } else {
       if (opt.repetitions > 0) ex.repetitions = opt.repetitions;

@@ -68,10 +68,21 @@ Interval bootstrap_ratio(const std::vector<double>& num, const std::vector<doubl
 
 RatioSample ratio_sample(const std::vector<int>& num_reps, const std::vector<double>& num,
                          const std::vector<int>& den_reps, const std::vector<double>& den) {
+  return ratio_sample(std::vector<std::string>(num_reps.size()), num_reps, num,
+                      std::vector<std::string>(den_reps.size()), den_reps, den);
+}
+
+RatioSample ratio_sample(const std::vector<std::string>& num_sessions,
+                         const std::vector<int>& num_reps, const std::vector<double>& num,
+                         const std::vector<std::string>& den_sessions,
+                         const std::vector<int>& den_reps, const std::vector<double>& den) {
   RatioSample s;
-  for (std::size_t i = 0; i < num.size() && i < num_reps.size(); ++i)
-    for (std::size_t j = 0; j < den.size() && j < den_reps.size(); ++j)
-      if (num_reps[i] == den_reps[j] && den[j] != 0) s.paired.push_back(num[i] / den[j]);
+  const std::size_t n = std::min({num.size(), num_reps.size(), num_sessions.size()});
+  const std::size_t d = std::min({den.size(), den_reps.size(), den_sessions.size()});
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < d; ++j)
+      if (num_reps[i] == den_reps[j] && num_sessions[i] == den_sessions[j] && den[j] != 0)
+        s.paired.push_back(num[i] / den[j]);
   if (s.paired.size() < 2) {
     s.paired.clear();
     s.num = num;

@@ -16,8 +16,9 @@ std::string fmt_ratio(const Interval& i) {
 
 // num against den on one metric, paired by repetition where it can be (stats.h).
 RatioSample compare(const CellSummary& num, const CellSummary& den, bool throughput) {
-  return throughput ? ratio_sample(num.reps, num.ops, den.reps, den.ops)
-                    : ratio_sample(num.reps, num.rss_kib, den.reps, den.rss_kib);
+  return throughput ? ratio_sample(num.sessions, num.reps, num.ops, den.sessions, den.reps, den.ops)
+                    : ratio_sample(num.sessions, num.reps, num.rss_kib, den.sessions, den.reps,
+                                   den.rss_kib);
 }
 
 std::string row_label(const std::pair<std::string, int>& key) {

@@ -161,8 +161,22 @@ TEST(ExperimentFile, AllocatorPathsRelocatesAKnownPeer) {
     EXPECT_TRUE(a.required) << "a relocated peer must fail loudly when its file is missing";
   }
   EXPECT_EQ(jemallocs, 1);
-  for (const auto& a : ex.allocators)
-    if (a.name == "tcmalloc") EXPECT_TRUE(a.path.empty());
+  for (const auto& a : ex.allocators) {
+    if (a.name == "tcmalloc") {
+      EXPECT_TRUE(a.path.empty());
+    }
+  }
+}
+
+TEST(ExperimentFile, ANameGivenInAllocatorPathsMayBeListedInAllocators) {
+  auto ex = parse_experiment("name = \"t\"\nallocators = [\"glibc\", \"hoard\"]\n"
+                             "[allocator_paths]\nhoard = \"/opt/hoard/libhoard.so\"\n"
+                             "[[benchmark]]\nname = \"threadtest\"\n",
+                             "exp.toml");
+  ASSERT_EQ(ex.allocators.size(), 2u);
+  EXPECT_EQ(ex.allocators[1].name, "hoard");
+  EXPECT_EQ(ex.allocators[1].path, "/opt/hoard/libhoard.so");
+  EXPECT_TRUE(ex.allocators[1].required);
 }
 
 TEST(ExperimentFile, AllocatorPathsCannotRelocateHoardlabOrGlibc) {

@@ -5,9 +5,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -114,6 +116,11 @@ TEST_F(HarnessEndToEnd, OneBenchmarkUnderGlibcAndHoardlabGivesCsvRowsAndPlots) {
   auto out = dir_ / "out";
   auto r = hoardlab("run " + exp.string() + " --out " + out.string() +
                     " --hoardlab-lib " HARNESS_DROPIN_LIB);
+  if (!dropin_built()) { // refused before the first run
+    EXPECT_EQ(r.status, 2) << r.text;
+    EXPECT_NE(r.text.find("not built"), std::string::npos) << r.text;
+    return;
+  }
   ASSERT_EQ(r.status, 0) << r.text;
   auto rows = read_csv(out / "cells.csv");
   ASSERT_EQ(rows.size(), 2u) << slurp(out / "cells.csv");
@@ -126,12 +133,7 @@ TEST_F(HarnessEndToEnd, OneBenchmarkUnderGlibcAndHoardlabGivesCsvRowsAndPlots) {
   EXPECT_EQ(by["glibc"]["threads"], "1");
   EXPECT_GT(std::stod(by["glibc"]["ops_per_s"]), 0);
   EXPECT_GT(std::stod(by["glibc"]["peak_rss_kib"]), 0);
-  if (dropin_built()) {
-    EXPECT_EQ(by["hoardlab"]["status"], "ok") << by["hoardlab"]["reason"];
-  } else {
-    EXPECT_EQ(by["hoardlab"]["status"], "failed");
-    EXPECT_NE(by["hoardlab"]["reason"].find("not built"), std::string::npos);
-  }
+  EXPECT_EQ(by["hoardlab"]["status"], "ok") << by["hoardlab"]["reason"];
   for (const char* f : {"fake-throughput", "fake-speedup", "fake-rss"})
     for (const char* ext : {".png", ".svg"}) {
       auto p = out / "plots" / (std::string(f) + ext);
@@ -144,21 +146,35 @@ TEST_F(HarnessEndToEnd, OneBenchmarkUnderGlibcAndHoardlabGivesCsvRowsAndPlots) {
   EXPECT_TRUE(machine.contains("during_run"));
   EXPECT_EQ(machine["experiment"].get<std::string>(), slurp(exp));
   EXPECT_NE(r.text.find("Throughput"), std::string::npos) << r.text;
+  // Where the results go and how long it takes, before the first run's progress.
+  auto up_front = r.text.find("e2e: 2 cells, 6 runs (1 warm-up + 2 repetitions each); results in " +
+                              out.string() + "\nestimated time: ");
+  EXPECT_NE(up_front, std::string::npos) << r.text;
+  EXPECT_LT(up_front, r.text.find("Throughput")) << r.text;
 }
 
-TEST_F(HarnessEndToEnd, FailuresAreRecordedWithTheirReasonAndTheRunGoesOn) {
+TEST_F(HarnessEndToEnd, FailuresAreRecordedWithTheirReasonAndTheRunGoesOnButFails) {
   auto exp = write_experiment(
       "name = \"fail\"\nrepetitions = 2\nwarmup = 1\nthreads = [1]\ntimeout_s = 20\n"
-      "allocators = [\"glibc\"]\n[allocator_paths]\nmissing = \"/nonexistent/libmissing.so\"\n"
+      "allocators = [\"glibc\"]\n[allocator_paths]\n"
       "notmalloc = \"/lib/x86_64-linux-gnu/libm.so.6\"\n" +
       fake_benchmark("ok", "args = { iterations = 100 }\n") +
       fake_benchmark("crash", "args = { mode = \"crash\" }\n") +
       fake_benchmark("hang", "args = { mode = \"hang\" }\ntimeout_s = 1\n") +
       fake_benchmark("selfcheck", "args = { mode = \"selfcheck\" }\n") +
-      fake_benchmark("noline", "args = { mode = \"noline\" }\n"));
+      fake_benchmark("noline", "args = { mode = \"noline\" }\n") +
+      fake_benchmark("complain", "args = { mode = \"complain\" }\n"));
   auto out = dir_ / "out";
   auto r = hoardlab("run " + exp.string() + " --out " + out.string() + " --no-plots --quiet");
-  ASSERT_EQ(r.status, 0) << r.text;
+  // Some cells failed: the command fails, and names each failed cell with its reason, the
+  // first line its program wrote on stderr.
+  EXPECT_EQ(r.status, 1) << r.text;
+  EXPECT_NE(r.text.find("complain/t1/glibc (0/2 ok): warm-up failed: exit status 4: fake-bench: "
+                        "out of widgets\n"),
+            std::string::npos)
+      << r.text;
+  EXPECT_NE(r.text.find("crash/t1/glibc (0/2 ok)"), std::string::npos) << r.text;
+  EXPECT_EQ(r.text.find("ok/t1/glibc ("), std::string::npos) << r.text;
   std::map<std::string, std::string> reason, status;
   for (auto& row : read_csv(out / "cells.csv")) {
     reason[row["benchmark"] + "/" + row["allocator"]] = row["reason"];
@@ -169,7 +185,6 @@ TEST_F(HarnessEndToEnd, FailuresAreRecordedWithTheirReasonAndTheRunGoesOn) {
   EXPECT_NE(reason["hang/glibc"].find("timed out"), std::string::npos) << reason["hang/glibc"];
   EXPECT_NE(reason["selfcheck/glibc"].find("self-check"), std::string::npos);
   EXPECT_NE(reason["noline/glibc"].find("no HLBENCH"), std::string::npos);
-  EXPECT_NE(reason["ok/missing"].find("not found"), std::string::npos);
   EXPECT_NE(reason["ok/notmalloc"].find("preload did not take effect"), std::string::npos)
       << reason["ok/notmalloc"];
   // The failing run's stderr is kept.
@@ -269,6 +284,180 @@ TEST_F(HarnessEndToEnd, EmittedJobsMergeIntoOneRunAndCompare) {
   auto c = shell(std::string(HARNESS_CLI) + " compare " + merged.string() + " " + merged.string());
   ASSERT_EQ(c.status, 0) << c.text;
   EXPECT_NE(c.text.find("1.000 [1.000,1.000]"), std::string::npos) << c.text;
+}
+
+TEST_F(HarnessEndToEnd, MergedJobsAreNotPairedByRepetition) {
+  if (!dropin_built()) GTEST_SKIP() << "needs " HARNESS_DROPIN_LIB;
+  auto exp = write_experiment("name = \"pairs\"\nrepetitions = 3\nwarmup = 0\nthreads = [1]\n"
+                              "allocators = [\"hoardlab\", \"glibc\"]\n" +
+                              fake_benchmark("fake", "args = { iterations = 50 }\n"));
+  // One process ran both allocators interleaved: paired.
+  auto direct = dir_ / "direct";
+  auto r = hoardlab("run " + exp.string() + " --out " + direct.string() +
+                    " --no-plots --quiet --hoardlab-lib " HARNESS_DROPIN_LIB);
+  ASSERT_EQ(r.status, 0) << r.text;
+  auto row = nlohmann::json::parse(slurp(direct / "results.json"))["summary"]["rows"][0];
+  EXPECT_TRUE(row["hoardlab"]["paired"].get<bool>()) << row;
+  // One job per cell, merged: the repetitions ran in separate processes, so not paired.
+  auto jobs = dir_ / "jobs.txt";
+  r = hoardlab("run " + exp.string() + " --emit-jobs " + jobs.string() +
+               " --hoardlab-lib " HARNESS_DROPIN_LIB);
+  ASSERT_EQ(r.status, 0) << r.text;
+  std::istringstream lines(slurp(jobs));
+  std::string line;
+  while (std::getline(lines, line))
+    ASSERT_EQ(shell(line).status, 0) << line;
+  auto merged = dir_ / "merged";
+  r = shell(std::string(HARNESS_CLI) + " merge " + (dir_ / "pairs-jobs").string() + "/*/ --out " +
+            merged.string());
+  ASSERT_EQ(r.status, 0) << r.text;
+  auto results = nlohmann::json::parse(slurp(merged / "results.json"));
+  for (const auto& mrow : results["summary"]["rows"])
+    EXPECT_FALSE(mrow["hoardlab"]["paired"].get<bool>()) << mrow;
+  EXPECT_NE(slurp(merged / "summary.txt").find("]^"), std::string::npos)
+      << slurp(merged / "summary.txt");
+}
+
+// Each mistake stops the run before the first benchmark starts (no runs.jsonl), with the cell
+// and the reason; --dry-run fails on it too.
+TEST_F(HarnessEndToEnd, MistakesAreRefusedBeforeTheFirstRun) {
+  struct Case {
+    const char* what;
+    std::string body;
+    const char* expect;
+  };
+  const std::string head = "name = \"early\"\nrepetitions = 1\nwarmup = 0\nthreads = [1]\n";
+  std::vector<Case> cases = {
+      {"unknown benchmark",
+       head + "allocators = [\"glibc\"]\n[[benchmark]]\nname = \"no-such-workload\"\n",
+       "no-such-workload not found"},
+      {"bad benchmark flag",
+       head + "allocators = [\"glibc\"]\n" + fake_benchmark("fake", "args = { iterationz = 5 }\n"),
+       "benchmark fake refuses its flags: fake-bench: unknown flag --iterationz"},
+      {"missing library",
+       head +
+           "allocators = [\"glibc\", \"mine\"]\n[allocator_paths]\n"
+           "mine = \"/nonexistent/libmine.so\"\n" +
+           fake_benchmark("fake"),
+       "/nonexistent/libmine.so not found"},
+  };
+  if (dropin_built())
+    cases.push_back({"options the library refuses together",
+                     head +
+                         "allocators = [\"hoardlab\", \"glibc\"]\n[hoardlab]\n"
+                         "superblock_size = \"8KiB\"\n\"large.threshold\" = \"16KiB\"\n" +
+                         fake_benchmark("fake"),
+                     "hoardlab options refused: hoardlab: config: large.threshold = 16KiB"});
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.what);
+    auto exp = write_experiment(c.body);
+    auto out = dir_ / "out";
+    fs::remove_all(out);
+    auto r =
+        hoardlab("run " + exp.string() + " --out " + out.string() + " --no-plots --bench-dir " +
+                 dir_.string() + " --hoardlab-lib " HARNESS_DROPIN_LIB);
+    EXPECT_EQ(r.status, 2) << r.text;
+    EXPECT_NE(r.text.find("would fail; nothing was run"), std::string::npos) << r.text;
+    EXPECT_NE(r.text.find(c.expect), std::string::npos) << r.text;
+    EXPECT_FALSE(fs::exists(out / "runs.jsonl"));
+    auto d = hoardlab("run " + exp.string() + " --dry-run --bench-dir " + dir_.string() +
+                      " --hoardlab-lib " HARNESS_DROPIN_LIB);
+    EXPECT_EQ(d.status, 2) << d.text;
+    EXPECT_NE(d.text.find(c.expect), std::string::npos) << d.text;
+  }
+}
+
+// Starts the CLI with `args`, waits until `ready` exists, sends SIGINT, and returns the exit
+// status and output.
+Output interrupt_when(const std::string& args, const fs::path& ready, const fs::path& log) {
+  Output o;
+  pid_t pid = fork();
+  if (pid == 0) {
+    std::string cmd = std::string(HARNESS_CLI) + " " + args + " >" + log.string() + " 2>&1";
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  for (int i = 0; i < 400 && !fs::exists(ready); ++i)
+    usleep(50 * 1000);
+  usleep(200 * 1000);
+  kill(pid, SIGINT);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  o.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  o.text = slurp(log);
+  return o;
+}
+
+TEST_F(HarnessEndToEnd, AnInterruptedRunStillDrawsItsPlotsAndSaysItIsPartial) {
+  auto exp = write_experiment(
+      "name = \"stop\"\nrepetitions = 2\nwarmup = 0\nthreads = [1]\ntimeout_s = 30\n"
+      "allocators = [\"glibc\"]\n" +
+      fake_benchmark("quick", "args = { iterations = 50 }\n") +
+      fake_benchmark("slow", "args = { mode = \"hang\" }\n"));
+  auto out = dir_ / "out";
+  auto r = interrupt_when("run " + exp.string() + " --out " + out.string() + " --allow-debug-build",
+                          out / "runs" / "slow_t1_glibc" / "rep0.err", dir_ / "log.txt");
+  EXPECT_EQ(r.status, 130) << r.text;
+  for (const char* f : {"quick-throughput.png", "quick-rss.svg"})
+    EXPECT_TRUE(fs::exists(out / "plots" / f)) << f << "\n" << r.text;
+  EXPECT_EQ(r.text.find("gnuplot drew nothing"), std::string::npos) << r.text;
+  auto summary = slurp(out / "summary.txt");
+  EXPECT_NE(summary.find("PARTIAL: the run was stopped after 1 of its 4 runs"), std::string::npos)
+      << summary;
+  EXPECT_NE(summary.find("hoardlab run --resume " + out.string()), std::string::npos) << summary;
+}
+
+TEST_F(HarnessEndToEnd, ResumeRefusesWhatItWouldIgnoreAndAddsRepetitions) {
+  auto exp = write_experiment("name = \"more\"\nrepetitions = 2\nwarmup = 0\nthreads = [1]\n"
+                              "allocators = [\"glibc\"]\n" +
+                              fake_benchmark("fake", "args = { iterations = 50 }\n"));
+  auto out = dir_ / "out";
+  ASSERT_EQ(
+      hoardlab("run " + exp.string() + " --out " + out.string() + " --no-plots --quiet").status, 0);
+  for (const char* ignored : {"--filter x", "--warmup 2", "--cell fake/t1/glibc"}) {
+    auto r = hoardlab("run --resume " + out.string() + " " + ignored + " --no-plots --quiet");
+    EXPECT_EQ(r.status, 2) << ignored << "\n" << r.text;
+    EXPECT_NE(r.text.find("cannot apply"), std::string::npos) << r.text;
+  }
+  auto fewer = hoardlab("run --resume " + out.string() + " --repetitions 1 --no-plots --quiet");
+  EXPECT_EQ(fewer.status, 2) << fewer.text;
+  auto r = hoardlab("run --resume " + out.string() + " --repetitions 4 --no-plots --quiet");
+  ASSERT_EQ(r.status, 0) << r.text;
+  auto rows = read_csv(out / "cells.csv");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0]["reps"], "4");
+  EXPECT_EQ(nlohmann::json::parse(slurp(out / "run.json"))["repetitions"].get<int>(), 4);
+}
+
+TEST_F(HarnessEndToEnd, CheckValidatesAnExperimentFileAsAnExperiment) {
+  auto good = write_experiment("name = \"ok\"\nthreads = [1, 2]\nallocators = [\"glibc\"]\n" +
+                               fake_benchmark("fake"));
+  auto r = shell(std::string(HARNESS_CLI) + " check " + good.string());
+  EXPECT_EQ(r.status, 0) << r.text;
+  EXPECT_EQ(r.text, good.string() + ": valid experiment 'ok' (2 cells; hoardlab run --dry-run " +
+                        good.string() +
+                        " also checks its programs, their flags, the libraries and hoardlab's "
+                        "options)\n");
+  auto bad = write_experiment("name = \"bad\"\nallocators = [\"glibc\"]\nrepetitions = 0\n" +
+                              fake_benchmark("fake"));
+  r = shell(std::string(HARNESS_CLI) + " check " + bad.string());
+  EXPECT_EQ(r.status, 1) << r.text;
+  EXPECT_EQ(r.text, bad.string() + ":3:15: key 'repetitions': 0 is out of range [1, 1000]\n" +
+                        bad.string() + ": invalid experiment\n");
+}
+
+TEST_F(HarnessEndToEnd, CommandLineMistakesGetOneClearLine) {
+  auto r = shell(std::string(HARNESS_CLI) + " run --repetitions 0");
+  EXPECT_EQ(r.status, 2) << r.text;
+  EXPECT_EQ(r.text, "hoardlab run: --repetitions: Value 0 not in range 1 to 1000 (hoardlab run "
+                    "--help)\n");
+  r = shell(std::string(HARNESS_CLI) + " frobnicate");
+  EXPECT_EQ(r.status, 2) << r.text;
+  EXPECT_EQ(std::count(r.text.begin(), r.text.end(), '\n'), 1) << r.text;
+  EXPECT_NE(r.text.find("unknown command 'frobnicate'"), std::string::npos) << r.text;
+  r = shell(std::string(HARNESS_CLI));
+  EXPECT_EQ(r.status, 2) << r.text;
+  EXPECT_EQ(std::count(r.text.begin(), r.text.end(), '\n'), 1) << r.text;
 }
 
 } // namespace

@@ -1,7 +1,8 @@
 // A stand-in benchmark for the harness's tests: it speaks the benchmarks' protocol (flags,
 // one HLBENCH line, exit statuses) and can misbehave on request, so the tests do not depend
 // on the real workloads' run times.
-//   --mode ok|crash|hang|selfcheck|noline|badflag   (default ok)
+//   --mode ok|crash|hang|selfcheck|noline|badflag|complain   (default ok)
+//   --check-flags: check the flags and exit, as bench/common's programs do
 #include <dlfcn.h>
 #include <signal.h>
 #include <unistd.h>
@@ -57,6 +58,8 @@ int main(int argc, char** argv) {
       seed = std::atol(next());
     else if (a == "--mode")
       mode = next();
+    else if (a == "--check-flags")
+      return 0; // the flags before it parsed; the harness puts it last
     else {
       std::fprintf(stderr, "fake-bench: unknown flag %s\n", a.c_str());
       return 2;
@@ -65,6 +68,10 @@ int main(int argc, char** argv) {
   if (mode == "badflag") {
     std::fprintf(stderr, "fake-bench: unknown flag --bad\n");
     return 2;
+  }
+  if (mode == "complain") {
+    std::fprintf(stderr, "\nfake-bench: out of widgets\nand a second line\n");
+    return 4;
   }
   if (mode == "crash") raise(SIGSEGV);
   if (mode == "hang")

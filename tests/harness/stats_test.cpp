@@ -77,7 +77,7 @@ TEST(RunStatistics, RatiosArePairedOnlyOverAtLeastTwoSharedRepetitions) {
 
 RunRecord run(const std::string& alloc, double ops, int rep, bool ok = true) {
   RunRecord r;
-  r.benchmark = "b";
+  r.benchmark = std::string(1, 'b'); // not = "b": GCC 12's -Wrestrict misfires on that
   r.allocator = alloc;
   r.series = alloc;
   r.threads = 1;
@@ -128,6 +128,23 @@ TEST(SummaryTable, RatiosArePairedByRepetitionAndUnpairedOnesAreMarked) {
   const auto& row = s.json["rows"][0];
   EXPECT_TRUE(row["fast"]["paired"].get<bool>());
   EXPECT_FALSE(row["lone"]["paired"].get<bool>());
+}
+
+TEST(SummaryTable, RepetitionsOfSeparateSessionsAreNotPaired) {
+  // The same drift as above, but each allocator ran in its own process (two jobs, merged):
+  // repetition r of one did not run beside repetition r of the other.
+  auto in = [](RunRecord r, const char* session) {
+    r.session = session;
+    return r;
+  };
+  auto cells = aggregate({in(run("glibc", 100, 0), "job1"), in(run("glibc", 50, 1), "job1"),
+                          in(run("glibc", 150, 2), "job1"), in(run("fast", 150, 0), "job2"),
+                          in(run("fast", 75, 1), "job2"), in(run("fast", 225, 2), "job2")},
+                         0.1, 1);
+  auto s = summarize(cells, "glibc", 1);
+  const auto& row = s.json["rows"][0];
+  EXPECT_FALSE(row["fast"]["paired"].get<bool>()) << s.text;
+  EXPECT_NE(s.text.find("1.00 [1.00,1.00]^"), std::string::npos) << s.text; // peak RSS
 }
 
 TEST(SummaryTable, HoardlabIsComparedWithTheBestOtherAllocatorInEachCell) {
