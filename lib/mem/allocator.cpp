@@ -154,8 +154,9 @@ void deallocate(void* p) noexcept {
   if (deallocate_hit(p)) return; // never taken in the checked build
   if (in_small_range(p)) {
     Superblock* sb = superblock_of(p);
-    // Hardened: again for a block deallocate_hit passed (a miss; cheap next to the slow path),
-    // and first for the extra ranges' blocks and the checked build's, which it does not look at.
+    // Hardened: the report for a pointer deallocate_hit declined as not live; again for a block
+    // it passed (a miss; cheap next to the slow path), and first for the extra ranges' blocks and
+    // the checked build's, which it does not look at.
     if (!small_block_is_live(sb, p, MisuseOp::kFree)) return;
     // general.checked: the caches are off (publish_options), so every free of a small block
     // comes here and is checked against the block's state (checked.cpp).
