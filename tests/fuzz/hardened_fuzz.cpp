@@ -19,6 +19,7 @@
 // failed property: exit status 3, a hang: libFuzzer's -timeout), and aborts on anything else so
 // that libFuzzer keeps the input. Inputs without a corruption stay in process, at full speed.
 #include <algorithm>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -317,8 +318,13 @@ void run_in_child(const std::vector<Op>& ops) {
   close(fds[1]);
   std::string err;
   char buf[512];
+  // Until EOF: a read interrupted by libFuzzer's timer (EINTR) is retried, or closing the pipe
+  // early would kill a child still writing its report with SIGPIPE.
   for (ssize_t got; (got = read(fds[0], buf, sizeof buf)) != 0;) {
-    if (got < 0) break;
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
     if (err.size() < 4096) err.append(buf, static_cast<std::size_t>(got));
   }
   close(fds[0]);
