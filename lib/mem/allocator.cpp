@@ -36,11 +36,11 @@ constexpr std::size_t kZeroedFromHeapMin = 1024;
 __attribute__((noinline)) void* allocate_slow(std::size_t size) noexcept {
   if (!ensure_init()) return boot_allocate(size, 16);
   purge_thread::maybe_start(); // no allocator lock is held here (purge_thread.h)
-  if (size > g.threshold) {
+  if (size > g.threshold - canary_bytes()) {
     count_alloc(nullptr);
     return allocate_large(size, 0, false);
   }
-  return allocate_class_slow(g.classes.class_of(size));
+  return armed(allocate_class_slow(g.classes.class_of(size + canary_bytes())));
 }
 
 // Kept out of line: inlined, it would give the fast path a stack frame.
@@ -110,11 +110,11 @@ void* allocate(std::size_t size) noexcept {
 
 void* allocate_zeroed(std::size_t size) noexcept {
   if (!ensure_init()) return boot_allocate(size, 16); // never reused: reads as zero
-  if (size > g.threshold) {
+  if (size > g.threshold - canary_bytes()) {
     count_alloc(nullptr);
     return allocate_large(size, 0, true);
   }
-  std::size_t cls = g.classes.class_of(size);
+  std::size_t cls = g.classes.class_of(size + canary_bytes());
   if (g.classes.size_of(cls) >= kZeroedFromHeapMin) {
     // With the bin empty, one block straight from a heap: taken from a superblock's never-used
     // bump region it is known to be zero (Z1) and is not cleared, so its pages stay untouched
@@ -128,7 +128,7 @@ void* allocate_zeroed(std::size_t size) noexcept {
       void* p = heap_allocate_zeroed(h, cls, &zero);
       release_heap(h);
       if (p != nullptr && !zero) std::memset(p, 0, size);
-      return p;
+      return armed(p);
     }
   }
   void* p = allocate(size);
@@ -139,12 +139,13 @@ void* allocate_zeroed(std::size_t size) noexcept {
 void* allocate_aligned(std::size_t alignment, std::size_t size) noexcept {
   if (alignment <= core::SizeClasses::kGranule) return allocate(size);
   if (!ensure_init()) return boot_allocate(size, alignment);
-  if (alignment <= g.threshold && size <= g.threshold) {
+  if (alignment <= g.threshold && size <= g.threshold - canary_bytes()) {
     // A class whose size is a multiple of the alignment has every block aligned to it (do_init).
     // Up to the threshold such a class exists for every power of two with the default spacing;
     // where none does (coarse spacings skip some powers of two), the page-run path serves it.
-    std::size_t cls = g.classes.class_of_aligned(size < alignment ? alignment : size, alignment);
-    if (cls < g.classes.count()) return allocate_class_slow(cls);
+    const std::size_t need = size + canary_bytes();
+    std::size_t cls = g.classes.class_of_aligned(need < alignment ? alignment : need, alignment);
+    if (cls < g.classes.count()) return armed(allocate_class_slow(cls));
   }
   count_alloc(nullptr);
   return allocate_large(size, alignment, false);
@@ -191,7 +192,7 @@ void deallocate_sized(void* p, std::size_t size_hint) noexcept {
 
 std::size_t usable_size(const void* p) noexcept {
   if (p == nullptr) return 0;
-  if (in_small_range(p)) return superblock_of(p)->block_size;
+  if (in_small_range(p)) return superblock_of(p)->block_size - canary_bytes();
   if (in_boot(p)) return boot_size(p);
   if (large::owns(p)) return large::usable_size(p);
   return 0;

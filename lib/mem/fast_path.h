@@ -37,7 +37,7 @@ inline void* allocate_hit(std::size_t size) noexcept {
   ThreadCache* tc = tl_cache;
   // size - 1 < limit: 1 <= size <= limit; the sentinel's limit is 0, so nothing passes.
   if (size - 1 >= tc->limit) return nullptr;
-  const std::size_t cls = g.classes.class_of(size);
+  const std::size_t cls = g.classes.class_of(size + canary_bytes());
   CacheBin bin = tc->bin(cls);
   void* p = bin.head;
   if (p == nullptr) return nullptr;
@@ -47,6 +47,7 @@ inline void* allocate_hit(std::size_t size) noexcept {
     return nullptr;
   bin.head = next;
   mark_in_use(p);
+  arm_canary(p, g.classes.size_of(cls));
   ++bin.room;
   bump(tc->hits);
   return p;

@@ -80,15 +80,60 @@ enum class MisuseOp : std::uint8_t { kFree, kRealloc };
 // Reports a free or realloc of p, a pointer into sb that is not a live block (hardened): one line
 // on stderr, then abort(), or with hardened.on_error=report, false: the caller leaves it alone.
 [[gnu::cold]] bool report_misuse(const Superblock* sb, const void* p, MisuseOp op) noexcept;
+// ---- hardened.canary: the last 8 bytes of each small block, checked on free ----
+// The canary takes room from the block (a request is served by the class of size + 8; usable
+// size is block_size - 8) rather than living in a class's slack, which most classes do not have
+// (every multiple of 16 up to 16 * classes_per_doubling is a class). Init only: a block handed
+// out before the option took effect would have none.
+inline std::size_t canary_bytes() noexcept {
+#ifdef HOARDLAB_HARDENED
+  return g.canary;
+#else
+  return 0;
+#endif
+}
+// A block's canary: keyed (an overflow cannot write it back without the key) and different for
+// each block (one leaked canary does not give the others).
+inline std::uint64_t canary_of(const void* p) noexcept {
+  return ((g_link_keys.mark << 17) | (g_link_keys.mark >> 47)) ^
+         reinterpret_cast<std::uintptr_t>(p);
+}
+// Writes p's canary (hardened.canary); p is a small block of `block_size` bytes just handed out.
+// For 16-byte blocks the canary is word 1, after mark_in_use cleared it.
+inline void arm_canary([[maybe_unused]] void* p, [[maybe_unused]] std::size_t block_size) noexcept {
+#ifdef HOARDLAB_HARDENED
+  if (g.canary != 0) [[unlikely]]
+    *reinterpret_cast<std::uint64_t*>(static_cast<char*>(p) + block_size - 8) = canary_of(p);
+#endif
+}
+// arm_canary for what an entry point returns (a small block, a large object or nullptr).
+inline void* armed(void* p) noexcept {
+  if (canary_bytes() != 0 && p != nullptr && in_small_range(p))
+    arm_canary(p, superblock_of(p)->block_size);
+  return p;
+}
+// Whether p's canary holds (always, with hardened.canary off).
+inline bool canary_holds([[maybe_unused]] const Superblock* sb,
+                         [[maybe_unused]] const void* p) noexcept {
+#ifdef HOARDLAB_HARDENED
+  return g.canary == 0 || *reinterpret_cast<const std::uint64_t*>(
+                              static_cast<const char*>(p) + sb->block_size - 8) == canary_of(p);
+#else
+  return true;
+#endif
+}
+
 // Whether p, a pointer into sb's superblock, is the start of a block that was handed out and is
-// not free. O(1): boundary arithmetic from the header and the block's check word. Always true in
-// the default build (its checks are general.checked's, at a cost).
+// not free, and whose canary holds (hardened.canary). O(1): boundary arithmetic from the header and
+// the block's check word. Always true in the default build (its checks are general.checked's, at a
+// cost).
 inline bool looks_live([[maybe_unused]] const Superblock* sb,
                        [[maybe_unused]] const void* p) noexcept {
 #ifdef HOARDLAB_HARDENED
   // The block's own words are read only once it is known to be a block start below the bump
   // pointer (inside the superblock, on memory that was handed out).
-  return sb->is_block_start(p) && p < static_cast<const void*>(sb->bump) && !is_marked_free(p);
+  return sb->is_block_start(p) && p < static_cast<const void*>(sb->bump) && !is_marked_free(p) &&
+         canary_holds(sb, p);
 #else
   return true;
 #endif
