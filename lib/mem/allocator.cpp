@@ -42,11 +42,11 @@ void* counted_large(void* p) noexcept {
 __attribute__((noinline)) void* allocate_slow(std::size_t size) noexcept {
   if (!ensure_init()) return boot_allocate(size, 16);
   purge_thread::maybe_start(); // no allocator lock is held here (purge_thread.h)
-  if (size > g.threshold) {
+  if (size > g.threshold - canary_bytes()) {
     count_alloc(nullptr);
     return counted_large(allocate_large(size, 0, false));
   }
-  return allocate_class_slow(g.classes.class_of(size));
+  return armed(allocate_class_slow(g.classes.class_of(size + canary_bytes())));
 }
 
 // Kept out of line: inlined, it would give the fast path a stack frame.
@@ -117,11 +117,11 @@ void* allocate(std::size_t size) noexcept {
 
 void* allocate_zeroed(std::size_t size) noexcept {
   if (!ensure_init()) return boot_allocate(size, 16); // never reused: reads as zero
-  if (size > g.threshold) {
+  if (size > g.threshold - canary_bytes()) {
     count_alloc(nullptr);
     return counted_large(allocate_large(size, 0, true));
   }
-  std::size_t cls = g.classes.class_of(size);
+  std::size_t cls = g.classes.class_of(size + canary_bytes());
   if (g.classes.size_of(cls) >= kZeroedFromHeapMin) {
     // With the bin empty, one block straight from a heap: taken from a superblock's never-used
     // bump region it is known to be zero (Z1) and is not cleared, so its pages stay untouched
@@ -135,7 +135,7 @@ void* allocate_zeroed(std::size_t size) noexcept {
       void* p = heap_allocate_zeroed(h, cls, &zero);
       release_heap(h);
       if (p != nullptr && !zero) std::memset(p, 0, size);
-      return p;
+      return armed(p);
     }
   }
   void* p = allocate(size);
@@ -146,12 +146,13 @@ void* allocate_zeroed(std::size_t size) noexcept {
 void* allocate_aligned(std::size_t alignment, std::size_t size) noexcept {
   if (alignment <= core::SizeClasses::kGranule) return allocate(size);
   if (!ensure_init()) return boot_allocate(size, alignment);
-  if (alignment <= g.threshold && size <= g.threshold) {
+  if (alignment <= g.threshold && size <= g.threshold - canary_bytes()) {
     // A class whose size is a multiple of the alignment has every block aligned to it (do_init).
     // Up to the threshold such a class exists for every power of two with the default spacing;
     // where none does (coarse spacings skip some powers of two), the page-run path serves it.
-    std::size_t cls = g.classes.class_of_aligned(size < alignment ? alignment : size, alignment);
-    if (cls < g.classes.count()) return allocate_class_slow(cls);
+    const std::size_t need = size + canary_bytes();
+    std::size_t cls = g.classes.class_of_aligned(need < alignment ? alignment : need, alignment);
+    if (cls < g.classes.count()) return armed(allocate_class_slow(cls));
   }
   count_alloc(nullptr);
   return counted_large(allocate_large(size, alignment, false));
@@ -161,8 +162,9 @@ void deallocate(void* p) noexcept {
   if (deallocate_hit(p)) return; // never taken in the checked build
   if (in_small_range(p)) {
     Superblock* sb = superblock_of(p);
-    // Hardened: again for a block deallocate_hit passed (a miss; cheap next to the slow path),
-    // and first for the extra ranges' blocks and the checked build's, which it does not look at.
+    // Hardened: the report for a pointer deallocate_hit declined as not live; again for a block
+    // it passed (a miss; cheap next to the slow path), and first for the extra ranges' blocks and
+    // the checked build's, which it does not look at.
     if (!small_block_is_live(sb, p, MisuseOp::kFree)) return;
     // general.checked: the caches are off (publish_options), so every free of a small block
     // comes here and is checked against the block's state (checked.cpp).
@@ -197,7 +199,7 @@ void deallocate_sized(void* p, std::size_t size_hint) noexcept {
 
 std::size_t usable_size(const void* p) noexcept {
   if (p == nullptr) return 0;
-  if (in_small_range(p)) return superblock_of(p)->block_size;
+  if (in_small_range(p)) return superblock_of(p)->block_size - canary_bytes();
   if (in_boot(p)) return boot_size(p);
   if (large::owns(p)) return large::usable_size(p);
   return 0;

@@ -37,12 +37,17 @@ inline void* allocate_hit(std::size_t size) noexcept {
   ThreadCache* tc = tl_cache;
   // size - 1 < limit: 1 <= size <= limit; the sentinel's limit is 0, so nothing passes.
   if (size - 1 >= tc->limit) return nullptr;
-  const std::size_t cls = g.classes.class_of(size);
+  const std::size_t cls = g.classes.class_of(size + canary_bytes());
   CacheBin bin = tc->bin(cls);
   void* p = bin.head;
   if (p == nullptr) return nullptr;
-  bin.head = next_in_class(cls, p);
+  void* next;
+  // Hardened: a link the hit cannot vouch for is left to the slow path, which reports it.
+  if (!try_next_in_class(cls, p, &next)) [[unlikely]]
+    return nullptr;
+  bin.head = next;
   mark_in_use(p);
+  arm_canary(p, g.classes.size_of(cls));
   ++bin.room;
   bump(tc->hits);
   return p;
@@ -68,9 +73,10 @@ inline bool deallocate_hit(void* p) noexcept {
   if (!in_primary_range(p)) return false;
   ThreadCache* tc = tl_cache;
   Superblock* sb = superblock_of(p);
-  // Hardened: a pointer that is not a live block is reported here, on every path of free.
-  if (!small_block_is_live(sb, p, MisuseOp::kFree)) [[unlikely]]
-    return true; // hardened.on_error=report: left alone
+  // Hardened: a pointer that is not a live block is left to deallocate, which reports it (so the
+  // hit keeps no stack frame); buffer_remote_hit, on the way there, declines it too.
+  if (!looks_live(sb, p)) [[unlikely]]
+    return false;
   if (sb->owner.load_relaxed() != tc->home) return false;
   CacheBin bin = tc->bin(sb->cls);
   std::uint32_t room;
@@ -146,6 +152,8 @@ inline bool buffer_remote_hit(void* p) noexcept {
   if (sb->owner.load_relaxed() == tc->home || tc->limit == 0) return false;
   const std::uint64_t bound = g.tune.cache_bytes.load_relaxed();
   if (bound == 0) return false;
+  if (!looks_live(sb, p)) [[unlikely]]
+    return false; // hardened: deallocate reports it
   bump(tc->slow_frees);
   if (keep_remote(tc, sb, p)) return true;
   if (append_remote(tc, sb, p, bound)) [[unlikely]]

@@ -34,10 +34,11 @@ struct LinkKeys {
 extern constinit LinkKeys g_link_keys;
 
 // Reports a free block whose link or check word was overwritten and aborts (hardening.cpp).
-[[noreturn]] void report_corrupt_link(const void* at, const char* what) noexcept;
+[[noreturn, gnu::cold]] void report_corrupt_link(const void* at, const char* what) noexcept;
 // Reports a free block at `at` whose decoded link `next` is not what the list may hold (`expected`)
 // and aborts (hardening.cpp).
-[[noreturn]] void report_bad_link(const void* at, const void* next, const char* expected) noexcept;
+[[noreturn, gnu::cold]] void report_bad_link(const void* at, const void* next,
+                                             const char* expected) noexcept;
 
 inline void store_link(void* at, void* next) noexcept {
   auto* words = static_cast<std::uintptr_t*>(at);
@@ -67,6 +68,22 @@ inline void* load_link(const void* at) noexcept {
                                  g_link_keys.link);
 #else
   return reinterpret_cast<void*>(words[0]);
+#endif
+}
+
+// load_link for the thread cache's hit, which reports nothing: false when the check word does not
+// match (the caller then takes its slow path, where load_link reports it); else *next is the link.
+inline bool try_load_link(const void* at, void** next) noexcept {
+#ifdef HOARDLAB_HARDENED
+  const auto* words = static_cast<const std::uintptr_t*>(at);
+  const std::uintptr_t stored = words[0];
+  if ((stored ^ g_link_keys.mark) != words[1]) return false;
+  *next = reinterpret_cast<void*>(stored ^ (reinterpret_cast<std::uintptr_t>(at) >> 12) ^
+                                  g_link_keys.link);
+  return true;
+#else
+  *next = load_link(at);
+  return true;
 #endif
 }
 

@@ -60,8 +60,11 @@ bool report_misuse(const Superblock* sb, const void* p, MisuseOp op) noexcept {
   } else if (p >= static_cast<const void*>(sb->bump)) {
     kind = op == MisuseOp::kFree ? "invalid free (a block never handed out)"
                                  : "realloc of a block never handed out";
-  } else {
+  } else if (is_marked_free(p)) {
     kind = op == MisuseOp::kFree ? "double free" : "realloc of a freed block";
+  } else {
+    kind = op == MisuseOp::kFree ? "overflow past the end of a block (canary overwritten)"
+                                 : "realloc of a block whose canary was overwritten";
   }
   const bool go_on = g.tune.report_misuse.load_relaxed();
   pal::Message m;

@@ -100,11 +100,8 @@ void format(Superblock* sb, std::size_t cls) noexcept {
   // Z1: blocks were handed out since the memory was zero (the bump pointer moved): reused memory.
   if (sb->bump != nullptr && sb->bump != sb->base() + sb->first_offset) sb->zero_state = kZeroNone;
   sb->cls = static_cast<std::uint32_t>(cls);
-  sb->block_size = static_cast<std::uint32_t>(g.classes.size_of(cls));
-  sb->block_magic =
-      static_cast<std::uint32_t>(((std::uint64_t{1} << 32) + sb->block_size - 1) / sb->block_size);
-  sb->capacity = g.class_capacity[cls];
-  sb->first_offset = g.class_offset[cls];
+  sb->set_geometry(static_cast<std::uint32_t>(g.classes.size_of(cls)), g.class_capacity[cls],
+                   g.class_offset[cls]);
   sb->free_list = nullptr;
   sb->bump = sb->base() + sb->first_offset;
   sb->end = sb->bump + static_cast<std::size_t>(sb->capacity) * sb->block_size;

@@ -27,16 +27,44 @@ inline bool in_small_range(const void* p) noexcept {
 }
 
 // ---- free-list links and misuse checks (free_link.h; hardening.cpp) ----
+// Whether q, a link decoded from a bin of class cls, may be followed: null, or a block start of a
+// superblock of class cls (hardened; always true otherwise).
+inline bool is_block_of_class([[maybe_unused]] std::size_t cls,
+                              [[maybe_unused]] const void* q) noexcept {
+#ifdef HOARDLAB_HARDENED
+  if (q == nullptr) return true;
+  if (!in_small_range(q)) return false;
+  const Superblock* sb = superblock_of(q);
+  return sb->cls == cls && sb->is_block_start(q);
+#else
+  return true;
+#endif
+}
 // The link of `at`, a free block in a thread cache's bin of class cls. Hardened: a link that is
 // neither null nor a block of a superblock of class cls aborts with a report.
-inline void* next_in_class([[maybe_unused]] std::size_t cls, const void* at) noexcept {
+inline void* next_in_class(std::size_t cls, const void* at) noexcept {
   void* q = load_link(at);
-#ifdef HOARDLAB_HARDENED
-  if (q != nullptr && !(in_small_range(q) && superblock_of(q)->cls == cls &&
-                        superblock_of(q)->is_block_start(q))) [[unlikely]]
+  if (!is_block_of_class(cls, q)) [[unlikely]]
     report_bad_link(at, q, "a block of the same size class");
-#endif
   return q;
+}
+// next_in_class for the thread cache's hit, which must not need a stack frame and so reports
+// nothing: false when the check word or the link fails (the caller then takes its slow path,
+// whose next_in_class finds the same and reports it), or when the link leads out of the primary
+// range (the extra ranges' test is a call; the slow path makes it). Else *next is the link, as
+// validated as next_in_class validates it.
+inline bool try_next_in_class([[maybe_unused]] std::size_t cls, const void* at,
+                              void** next) noexcept {
+  if (!try_load_link(at, next)) return false;
+#ifdef HOARDLAB_HARDENED
+  const void* q = *next;
+  if (q == nullptr) return true;
+  if (!in_primary_range(q)) return false;
+  const Superblock* sb = superblock_of(q);
+  return sb->cls == cls && sb->is_block_start(q);
+#else
+  return true;
+#endif
 }
 // The link of `at`, a free block in a chain of any blocks (a remote buffer, a message).
 inline void* next_block(const void* at) noexcept {
@@ -51,18 +79,70 @@ inline void* next_block(const void* at) noexcept {
 enum class MisuseOp : std::uint8_t { kFree, kRealloc };
 // Reports a free or realloc of p, a pointer into sb that is not a live block (hardened): one line
 // on stderr, then abort(), or with hardened.on_error=report, false: the caller leaves it alone.
-bool report_misuse(const Superblock* sb, const void* p, MisuseOp op) noexcept;
-// Whether p, a pointer into sb's superblock, may be freed: the start of a block that was handed
-// out and is not free. O(1): boundary arithmetic from the header and the block's check word.
-// Always true in the default build (its checks are general.checked's, at a cost).
-inline bool small_block_is_live([[maybe_unused]] const Superblock* sb,
-                                [[maybe_unused]] const void* p,
-                                [[maybe_unused]] MisuseOp op) noexcept {
+[[gnu::cold]] bool report_misuse(const Superblock* sb, const void* p, MisuseOp op) noexcept;
+// ---- hardened.canary: the last 8 bytes of each small block, checked on free ----
+// The canary takes room from the block (a request is served by the class of size + 8; usable
+// size is block_size - 8) rather than living in a class's slack, which most classes do not have
+// (every multiple of 16 up to 16 * classes_per_doubling is a class). Init only: a block handed
+// out before the option took effect would have none.
+inline std::size_t canary_bytes() noexcept {
 #ifdef HOARDLAB_HARDENED
-  if (!sb->is_block_start(p) || p >= static_cast<const void*>(sb->bump) || is_marked_free(p))
-      [[unlikely]]
-    return report_misuse(sb, p, op);
+  return g.canary;
+#else
+  return 0;
 #endif
+}
+// A block's canary: keyed (an overflow cannot write it back without the key) and different for
+// each block (one leaked canary does not give the others).
+inline std::uint64_t canary_of(const void* p) noexcept {
+  return ((g_link_keys.mark << 17) | (g_link_keys.mark >> 47)) ^
+         reinterpret_cast<std::uintptr_t>(p);
+}
+// Writes p's canary (hardened.canary); p is a small block of `block_size` bytes just handed out.
+// For 16-byte blocks the canary is word 1, after mark_in_use cleared it.
+inline void arm_canary([[maybe_unused]] void* p, [[maybe_unused]] std::size_t block_size) noexcept {
+#ifdef HOARDLAB_HARDENED
+  if (g.canary != 0) [[unlikely]]
+    *reinterpret_cast<std::uint64_t*>(static_cast<char*>(p) + block_size - 8) = canary_of(p);
+#endif
+}
+// arm_canary for what an entry point returns (a small block, a large object or nullptr).
+inline void* armed(void* p) noexcept {
+  if (canary_bytes() != 0 && p != nullptr && in_small_range(p))
+    arm_canary(p, superblock_of(p)->block_size);
+  return p;
+}
+// Whether p's canary holds (always, with hardened.canary off).
+inline bool canary_holds([[maybe_unused]] const Superblock* sb,
+                         [[maybe_unused]] const void* p) noexcept {
+#ifdef HOARDLAB_HARDENED
+  return g.canary == 0 || *reinterpret_cast<const std::uint64_t*>(
+                              static_cast<const char*>(p) + sb->block_size - 8) == canary_of(p);
+#else
+  return true;
+#endif
+}
+
+// Whether p, a pointer into sb's superblock, is the start of a block that was handed out and is
+// not free, and whose canary holds (hardened.canary). O(1): boundary arithmetic from the header and
+// the block's check word. Always true in the default build (its checks are general.checked's, at a
+// cost).
+inline bool looks_live([[maybe_unused]] const Superblock* sb,
+                       [[maybe_unused]] const void* p) noexcept {
+#ifdef HOARDLAB_HARDENED
+  // The block's own words are read only once it is known to be a block start below the bump
+  // pointer (inside the superblock, on memory that was handed out).
+  return sb->is_block_start(p) && p < static_cast<const void*>(sb->bump) && !is_marked_free(p) &&
+         canary_holds(sb, p);
+#else
+  return true;
+#endif
+}
+// looks_live, reporting a pointer that is not: one line on stderr, then abort(), or with
+// hardened.on_error=report, false: the caller leaves it alone.
+inline bool small_block_is_live(const Superblock* sb, const void* p, MisuseOp op) noexcept {
+  if (!looks_live(sb, p)) [[unlikely]]
+    return report_misuse(sb, p, op);
   return true;
 }
 // Init: draws the link keys (hardened, or links encoded), before the first block is linked.

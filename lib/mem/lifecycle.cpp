@@ -121,6 +121,9 @@ void do_init() noexcept {
   g.sb_size = s;
   g.sb_shift = core::log2_floor(s);
   g.threshold = threshold;
+#ifdef HOARDLAB_HARDENED
+  if (o.hardened_canary) g.canary = 8;
+#endif
   for (std::size_t c = 0; c < g.classes.count(); ++c) {
     std::size_t bs = g.classes.size_of(c);
     // Every block aligned to the largest power of two dividing its size, at no cost in blocks

@@ -79,6 +79,7 @@ struct Globals {
   std::size_t sb_size = 0;
   unsigned sb_shift = 0;
   std::size_t threshold = 0;
+  std::size_t canary = 0; // hardened.canary: bytes at each small block's end (0 or 8); init only
   core::SizeClasses classes;
   std::uint32_t class_offset[core::SizeClasses::kMaxClasses] = {};
   std::uint32_t class_capacity[core::SizeClasses::kMaxClasses] = {};

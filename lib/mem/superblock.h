@@ -55,7 +55,8 @@ struct alignas(64) Superblock {
   std::uint32_t capacity = 0;
   std::uint32_t node = 0;
   std::uint32_t first_offset = 0;
-  std::uint32_t block_magic = 0; // ceil(2^32 / block_size): block_start's division (hardened)
+  std::uint32_t span = 0;        // capacity * block_size: the bytes the blocks cover
+  std::uint64_t block_magic = 0; // ceil(2^64 / block_size): is_block_start's divisibility test
   core::Atomic<Heap*> owner{nullptr};
 
   // ---- owner line: guarded by the owning heap ----
@@ -92,6 +93,7 @@ struct alignas(64) Superblock {
     capacity = 0;
     node = on_node;
     first_offset = 0;
+    span = 0;
     block_magic = 0;
     owner.store_relaxed(nullptr);
     link = core::ListNode{};
@@ -107,17 +109,25 @@ struct alignas(64) Superblock {
     pending_next.store_relaxed(nullptr);
     in_pending.store_relaxed(false);
   }
+  // The blocks' geometry, set when the superblock is formatted: `capacity` blocks of `size` bytes
+  // from `first` bytes past the header.
+  void set_geometry(std::uint32_t size, std::uint32_t count, std::uint32_t first) noexcept {
+    block_size = size;
+    block_magic = ~std::uint64_t{0} / size + 1; // ceil(2^64 / size); size >= 16
+    capacity = count;
+    first_offset = first;
+    span = count * size;
+  }
   bool has_free() const noexcept { return free_list != nullptr || bump < end; }
 
-  // Whether q is the start of one of this superblock's blocks. O(1): the index comes from a
-  // multiplication by block_magic, exact for every multiple of block_size below S (the error of
-  // the rounded-up reciprocal, offset * (magic - 2^32 / size) / 2^32, stays below 1 for offsets
-  // below 2^32 / size * size), and a non-multiple never passes the test index * size == offset.
+  // Whether q is the start of one of this superblock's blocks. O(1), one multiplication: for an
+  // offset n < 2^32 (n < span <= S <= 4 MiB) and c = ceil(2^64 / d), d divides n exactly when
+  // n * c mod 2^64 < c (Lemire, Kaser and Kurz, "Faster remainder by direct computation", 2019,
+  // the divisibility test). An unformatted header has span 0 and c 0: nothing passes.
   bool is_block_start(const void* q) const noexcept {
     const std::uint64_t offset =
         reinterpret_cast<std::uintptr_t>(q) - reinterpret_cast<std::uintptr_t>(this) - first_offset;
-    if (offset >= std::uint64_t{capacity} * block_size) return false;
-    return ((offset * block_magic) >> 32) * block_size == offset;
+    return offset < span && offset * block_magic < block_magic;
   }
 
   // The link of `at`, a free block of this superblock (its free list or remote list). Hardened: a

@@ -55,7 +55,7 @@ ThreadCache* thread_cache() noexcept {
   tc->cap_bytes = 0;
   tc->bound_epoch = g.tune.cache_epoch.load_acquire(); // [CE2]; no capacity to lower
   tc->published_bin_bytes = 0;
-  tc->limit = g.threshold;
+  tc->limit = g.threshold - canary_bytes(); // a hit's class holds the request and its canary
   tc->home = home_heap(tc);
   tl_cache = tc;
   pal::set_thread_value(tc); // after tl_cache is set: a malloc inside it finds the cache
