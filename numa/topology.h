@@ -51,6 +51,9 @@ struct Topology {
   // PUs that exist: a possible-but-absent CPU number (a hole in cpu/possible) is not online
   // and maps to node 0 so that a stray index is still safe.
   std::uint16_t online_pus = 1;
+  // Bit p set: PU p is a hole (possible, not online). Those bits are the ones a producer knows of
+  // (sysfs, hwloc); clear means online, so a producer that has no holes leaves it zero.
+  std::uint64_t pu_offline[kMaxPus / 64] = {};
   std::uint16_t pu_core[kMaxPus] = {};            // logical PU -> core index (0..cores-1)
   std::uint16_t pu_package[kMaxPus] = {};         // logical PU -> package index
   std::uint16_t node_pus[kMaxNodes] = {};         // PUs per node
@@ -62,6 +65,14 @@ struct Topology {
   // by the smallest (m - n) mod nodes, so equal neighbours are shared out evenly.
   std::uint8_t nearest[kMaxNodes][kMaxNodes] = {};
 };
+
+// Whether PU p is online (not a hole in the possible CPU numbers).
+inline bool pu_online(const Topology& t, int p) noexcept {
+  return (t.pu_offline[p / 64] >> (p % 64) & 1u) == 0;
+}
+inline void mark_pu_offline(Topology& t, int p) noexcept {
+  t.pu_offline[p / 64] |= std::uint64_t{1} << (p % 64);
+}
 
 // Where the text form of a Source is needed (stats, CLI): "fallback", "sysfs", "synthetic",
 // "hwloc", "hwloc-xml".

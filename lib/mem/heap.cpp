@@ -321,7 +321,7 @@ Heap* home_heap(ThreadCache* tc) noexcept {
   }
   switch (static_cast<config::HeapMapping>(g.mapping)) {
   case config::HeapMapping::Cpu: {
-    home = static_cast<unsigned>(numa::current_pu()) % g.pus;
+    home = g.heap_map.pu_slot[numa::current_pu()];
     // More threads than PUs: 2 x PUs heaps, a thread's parity picking its half.
     if (g.live_threads.load_relaxed() > g.pus && g.heap_count >= 2 * g.pus)
       home += g.pus * (seq & 1u);
@@ -337,19 +337,54 @@ Heap* home_heap(ThreadCache* tc) noexcept {
   return &g.heaps[home % g.heap_count];
 }
 
+namespace {
+
+// One entry in 64 of a thread into a heap probes one other heap for idleness on the way out.
+constexpr std::uint32_t kProbeEvery = 64;
+
+// The holder of h notes an entry of its own (not a drain on another's behalf).
+void note_entry(Heap* h) noexcept {
+  const std::uint32_t n = h->entries.load_relaxed() + 1;
+  h->entries.store_relaxed(n);
+  h->probe_due = n % kProbeEvery == 0;
+}
+
+// A heap no thread enters any more (its threads exited or moved) kept up to drain_threshold
+// blocks of remote frees, and their superblocks, for good: only a freeing thread over the
+// threshold drained it. So the heaps' holders take turns looking at the others, one heap per 64
+// entries, round the heap array: a heap with pending frees that no thread entered since the
+// last look is drained by the looker. With H heaps and E entries a second over all of them, an
+// idle heap waits at most about 2 x 64 x H / E seconds (paper_notes/contention.md); a process
+// that enters no heap at all allocates nothing, and needs nothing back.
+void drain_an_idle_heap(unsigned cursor) noexcept {
+  Heap* o = &g.heaps[cursor % g.heap_count];
+  const std::uint32_t seen = o->entries.load_relaxed();
+  const bool idle = o->idle_seen.load_relaxed() == seen;
+  o->idle_seen.store_relaxed(seen);
+  if (idle && o->pending_blocks.load_relaxed() > 0 && o->try_acquire()) {
+    on_acquire(o);
+    release_heap(o); // o->probe_due is false: only its own entries set it
+  }
+}
+
+} // namespace
+
 Heap* acquire_heap(ThreadCache* tc) noexcept {
   Heap* home_h = home_heap(tc);
   if (tc != nullptr) tc->home = home_h; // the free fast path's compare (C2)
-  auto home = static_cast<unsigned>(home_h - g.heaps);
   if (tl_holds_all) {
     ensure_ready(home_h);
     return home_h;
   }
-  unsigned tries = g.pus < g.heap_count ? g.pus : g.heap_count; // home and at most P-1 others
+  // Home and at most P-1 others per round (Hoard), in node-first order (heap_map.cpp); a round
+  // after a yield goes on along that order, so a thread whose node's heaps are all busy waits
+  // one yield for one of them before it takes a heap of the nearest node.
+  unsigned tries = g.pus < g.heap_count ? g.pus : g.heap_count;
   std::uint64_t passes = 0;
+  unsigned k = 0;
   for (;;) {
-    for (unsigned i = 0; i < tries; ++i) {
-      Heap* h = &g.heaps[(home + i) % g.heap_count];
+    for (unsigned i = 0; i < tries; ++i, k = k + 1 < g.heap_count ? k + 1 : 0) {
+      Heap* h = k == 0 ? home_h : pass_over_candidate(home_h, k);
       if (h->try_acquire()) {
         if (passes != 0) {
           if (tc != nullptr)
@@ -357,6 +392,7 @@ Heap* acquire_heap(ThreadCache* tc) noexcept {
           else
             g.orphan_pass_overs.fetch_add_relaxed(passes);
         }
+        note_entry(h);
         on_acquire(h);
         return h;
       }
@@ -374,6 +410,7 @@ void acquire_specific(Heap* h) noexcept {
   if (!tl_holds_all) {
     while (!h->try_acquire())
       pal::yield();
+    note_entry(h);
   }
   on_acquire(h);
 }
@@ -390,10 +427,16 @@ void release_heap(Heap* h) noexcept {
   // superblock of the same group behind it may be just at least f empty where the front is not.
   if ((++h->checks & 15u) == 0) check_heap(h, false);
 #endif
+  unsigned probe = 0; // 1 + the heap to probe for idleness, read before h is let go
+  if (h->probe_due && !tl_holds_all && g.heap_count > 1) {
+    h->probe_due = false;
+    probe = 1 + (h->index + 1 + h->probe_cursor++ % (g.heap_count - 1)) % g.heap_count;
+  }
   if (!tl_holds_all) h->release_lock();
   // Empty superblocks whose purge.delay_ms has run out are purged on the way out of a slow step.
   Pool& p = g.pools[h->node];
   if (p.deferred.load_relaxed() > 0) purge_deferred(p, false);
+  if (probe != 0) drain_an_idle_heap(probe - 1);
 }
 
 namespace {

@@ -42,7 +42,16 @@ struct Heap {
   core::Atomic<bool> busy{false};
   std::uint32_t index = 0;
   std::uint32_t node = 0;
-  bool ready = false; // lists built (on first entry: unused heaps cost no resident memory)
+  std::uint32_t node_rank = 0; // its place among its node's heaps (heap_map.cpp)
+  bool ready = false;
+  // Idle drain (heap.cpp, drain_an_idle_heap): entries counts the threads' own entries (written
+  // by the holder, read by any thread); idle_seen is entries as the last prober saw it (written
+  // by probers, racing benignly: a lost write costs one probe more or less). Relaxed both.
+  bool probe_due = false;         // the holder probes another heap on its way out
+  std::uint32_t probe_cursor = 0; // the holder's: the next heap it probes
+  core::Atomic<std::uint32_t> entries{0};
+  core::Atomic<std::uint32_t> idle_seen{
+      0}; // lists built (on first entry: unused heaps cost no resident memory)
 
   alignas(64) std::size_t u = 0; // Hoard's u_i: bytes in blocks handed out
   std::size_t a = 0;             // Hoard's a_i: bytes of superblocks held
@@ -64,6 +73,9 @@ struct Heap {
   // Blocks pushed to this heap's superblocks since its last drain (approximate: a statistic
   // that decides when a freeing thread drains the heap itself).
   core::Atomic<std::int64_t> pending_blocks{0};
+  // This heap's shard of g.pending_bytes (state.h, PendingBytes): beside pending_blocks, so a
+  // remote free writes one line of its owner's, shared only with the threads freeing to it.
+  core::Atomic<std::int64_t> pending_bytes{0};
 
   // Published for readers on other threads (single writer: the holder; relaxed).
   alignas(64) core::Atomic<std::uint64_t> allocations{0};

@@ -156,6 +156,15 @@ bool ensure_init() noexcept;
 // otherwise silent. Does nothing without a limit (the request was refused for its size alone).
 void report_address_space_refusal(const char* what, std::size_t bytes) noexcept;
 
+// ---- which heap a thread enters (heap_map.cpp) ----
+// Numbers the online PUs of t densely into g.heap_map.pu_slot; returns their count, P.
+unsigned map_pus_to_slots(const numa::Topology& t) noexcept;
+// Puts heap i on the node of slot i mod P and groups the heaps by node for pass_over_candidate.
+void group_heaps_by_node(const numa::Topology& t, Heap* heaps, unsigned count,
+                         unsigned slots) noexcept;
+// The heap a thread whose home is busy tries k-th (1 <= k < heap count): home's node first.
+Heap* pass_over_candidate(const Heap* home, unsigned k) noexcept;
+
 // ---- heaps (heap.cpp; the remote-free entry points in remote.cpp) ----
 // The heap the calling thread's slow steps map to (heap.mapping), without entering it.
 Heap* home_heap(ThreadCache* tc) noexcept;

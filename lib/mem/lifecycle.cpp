@@ -140,7 +140,7 @@ void do_init() noexcept {
 
   g.topology = &boot_topology();
   g.nodes = g.topology->nodes == 0 ? 1 : g.topology->nodes;
-  g.pus = g.topology->pus == 0 ? 1 : g.topology->pus;
+  g.pus = map_pus_to_slots(*g.topology);
 
   // A first step of address space per node (small_range.h); when even one superblock per node
   // cannot be reserved, the arenas start empty and their first carve reserves what it can.
@@ -189,13 +189,13 @@ void do_init() noexcept {
   if (static_cast<config::HeapMapping>(g.mapping) == config::HeapMapping::PerThread &&
       o.heap_count == 0 && heaps < 256)
     heaps = 256; // one per thread; heaps are built on first use, so idle ones cost no memory
+  if (heaps > kMaxHeaps) heaps = kMaxHeaps;
   g.heaps = map_heaps(&heaps);
   for (unsigned i = 0; i < heaps; ++i) {
     Heap* h = new (&g.heaps[i]) Heap();
     h->index = i;
-    h->node = g.topology->pu_node[i % g.pus];
-    if (h->node >= g.nodes) h->node = 0;
   }
+  group_heaps_by_node(*g.topology, g.heaps, heaps, g.pus);
   g.heap_count = heaps;
 
   publish_options();

@@ -14,6 +14,12 @@ namespace hoardlab::mem {
 
 using SuperblockStack = core::TaggedStack<Superblock, &Superblock::pool_next>;
 
+inline constexpr std::size_t kLine = 64; // the L1 line of x86-64 and of most AArch64 parts
+
+// A pool stack alone on its line: a refill of one class and a give of another, on two cores,
+// would otherwise contend for a line that four stacks' heads shared (16 bytes each).
+struct alignas(kLine) LineStack : SuperblockStack {};
+
 /// A node's pool (Hoard's global heap): superblocks owned by no heap.
 ///
 /// Protocol:   any thread pushes a superblock it holds (owner already set to nullptr [OW1]) and
@@ -32,23 +38,30 @@ using SuperblockStack = core::TaggedStack<Superblock, &Superblock::pool_next>;
 ///             was purged) and its CAS fails on the tag. A superblock is purged only off every
 ///             stack, whole, and then leaves the pool for its arena's released list: the stacks
 ///             hold unpurged superblocks only.
+/// Layout: each stack head, the move counters, the remote-free counters and the purge state sit
+///             on lines of their own, grouped by who writes them and how often
+///             (paper_notes/contention.md): 8.5 KiB per node that exists.
 struct Pool {
-  SuperblockStack empty;
-  SuperblockStack partial[core::SizeClasses::kMaxClasses];
-  core::Atomic<std::int64_t> superblocks{0};    // in the stacks: what the pool holds (stats)
-  core::Atomic<std::int64_t> empty_count{0};    // in the empty stack, all unpurged
-  core::Atomic<std::int64_t> pending_blocks{0}; // remote frees into pooled superblocks (approx.)
+  LineStack empty;
+  LineStack partial[core::SizeClasses::kMaxClasses];
+  // Written on every move into or out of the stacks.
+  alignas(kLine) core::Atomic<std::int64_t> superblocks{0}; // in the stacks (stats)
+  core::Atomic<std::int64_t> empty_count{0};                // in the empty stack, all unpurged
+  // Written by every remote free into a pooled superblock, by any thread.
+  alignas(kLine) core::Atomic<std::int64_t> pending_blocks{0}; // since the last sweep (approx.)
+  core::Atomic<std::int64_t> pending_bytes{0}; // this pool's shard of g.pending_bytes (state.h)
+  // Read on every heap release (deferred); written by the purge passes.
+  alignas(kLine) core::Atomic<bool> sweeping{false}; // [SW1], below
   // purge.delay_ms: empty superblocks beyond the retention bound wait unpurged; deferred counts
   // them (approximate: pops take them back unannounced) and oldest_deferred_ms is the earliest
   // empty_since_ms among them, 0 when none waits. A pass purges those whose delay has run out.
   core::Atomic<std::int64_t> deferred{0};
   core::Atomic<std::uint64_t> oldest_deferred_ms{0};
   core::Atomic<bool> purging{false}; // one deferred-purge pass at a time per pool
-  // One sweep at a time per pool [SW1]: a sweep holds the partial stacks' superblocks in a
-  // private chain, and with many freeing threads over the threshold at once, concurrent sweeps
-  // multiplied the work and left the stacks empty for the poppers, who then carved fresh memory
-  // (16 threads of rptest: 1.3 M pool moves, 100 s of CPU in 6.7 s, 324 MiB held).
-  core::Atomic<bool> sweeping{false};
+  // sweeping: one sweep at a time per pool [SW1]: a sweep holds the partial stacks' superblocks
+  // in a private chain, and with many freeing threads over the threshold at once, concurrent
+  // sweeps multiplied the work and left the stacks empty for the poppers, who then carved fresh
+  // memory (16 threads of rptest: 1.3 M pool moves, 100 s of CPU in 6.7 s, 324 MiB held).
   // [PS1] Passes in flight (sweep, deferred purge, trim's purge), each holding superblocks of
   // this pool in a private chain while it works through them. A popper that finds the stacks
   // empty while a pass is in flight waits for the pass's pushes instead of carving fresh space
@@ -62,6 +75,7 @@ struct Pool {
   // that a popper can tell whether a pass started while it looked (heap.cpp, get_superblock).
   static constexpr std::uint64_t kPassStarted = std::uint64_t{1} << 32;
   static std::uint64_t passes_in_flight(std::uint64_t word) noexcept { return word & 0xffffffffu; }
+  // Read by a popper that finds the stacks empty, written by each pass: beside the purge state.
   core::Atomic<std::uint64_t> passes{0};
   // purge.background: the purge thread missed this pool's notification (its queue was full), so
   // the slow paths purge it inline until no superblock waits.
@@ -83,7 +97,7 @@ inline constexpr std::size_t kArenaFirstStep = std::size_t{4} << 20;
 ///             (A1) a carved superblock is in exactly one of: a heap, a pool, a released list;
 ///             a released one reads as zero, header included (Z1), so carving it again is
 ///             carving fresh memory.
-struct Arena {
+struct alignas(kLine) Arena { // one line or more of its own: node A's carve is no node B's miss
   core::SpinLock lock;
   char* limit = nullptr;     // end of the step being carved
   char* next = nullptr;      // next superblock to carve

@@ -100,7 +100,7 @@ std::size_t return_list(Heap* h, Superblock* sb, void* list) noexcept {
   sb->used -= static_cast<std::uint32_t>(n);
   std::size_t bytes = n * sb->block_size;
   h->u -= bytes;
-  g.pending_bytes.fetch_sub_relaxed(static_cast<std::int64_t>(bytes));
+  h->pending_bytes.fetch_sub_relaxed(static_cast<std::int64_t>(bytes));
   h->remote_drained.add_single_writer(n);
   regroup(h, sb);
   return n;
@@ -269,7 +269,7 @@ std::size_t drain_queue(Heap* h) noexcept {
     message = next_message;
   }
   h->pending_blocks.store_relaxed(0);
-  g.pending_bytes.fetch_sub_relaxed(static_cast<std::int64_t>(back_bytes));
+  h->pending_bytes.fetch_sub_relaxed(static_cast<std::int64_t>(back_bytes));
   h->remote_drained.add_single_writer(back);
   return back;
 }
@@ -298,10 +298,27 @@ void drain_if_piling_up(Heap* o, std::size_t n) noexcept {
   }
 }
 
+// Counts bytes pushed to sb as pending, before the push (so the sum never reads below what
+// the lists hold once they settle): in the shard of the heap that owns sb now, or its pool's.
+void count_pending(Superblock* sb, std::size_t bytes) noexcept {
+  Heap* o = sb->owner.load_relaxed(); // picks a shard only: any owner, or none, would do
+  (o != nullptr ? o->pending_bytes : pool_of(sb).pending_bytes)
+      .fetch_add_relaxed(static_cast<std::int64_t>(bytes));
+}
+
 } // namespace
 
+std::int64_t PendingBytes::load_relaxed() const noexcept {
+  std::int64_t sum = 0;
+  for (unsigned i = 0; i < g.heap_count; ++i)
+    sum += g.heaps[i].pending_bytes.load_relaxed();
+  for (unsigned n = 0; n < g.nodes; ++n)
+    sum += g.pools[n].pending_bytes.load_relaxed();
+  return sum;
+}
+
 void push_remote(Superblock* sb, void* first, void* last, std::size_t n) noexcept {
-  g.pending_bytes.fetch_add_relaxed(static_cast<std::int64_t>(n * sb->block_size));
+  count_pending(sb, n * sb->block_size);
   count_cross_node(sb, n);
   push_chain(sb, first, last);
   Heap* o = sb->owner.load_acquire(); // [OW2]
@@ -321,7 +338,7 @@ void push_remote(Superblock* sb, void* first, void* last, std::size_t n) noexcep
 }
 
 void send_message(Heap* o, void* first, std::size_t n, std::size_t bytes) noexcept {
-  g.pending_bytes.fetch_add_relaxed(static_cast<std::int64_t>(bytes));
+  o->pending_bytes.fetch_add_relaxed(static_cast<std::int64_t>(bytes));
   if (g.nodes > 1)
     for (void* p = first; p != nullptr; p = next_block(p))
       count_cross_node(superblock_of(p), 1);
@@ -345,7 +362,7 @@ void drain_pooled(Superblock* sb) noexcept {
   store_link(tail, sb->free_list);
   sb->free_list = list;
   sb->used -= static_cast<std::uint32_t>(n);
-  g.pending_bytes.fetch_sub_relaxed(static_cast<std::int64_t>(n * sb->block_size));
+  pool_of(sb).pending_bytes.fetch_sub_relaxed(static_cast<std::int64_t>(n * sb->block_size));
   count_pooled_in_use(-static_cast<std::int64_t>(n * sb->block_size));
   g.pooled_remote_drained.fetch_add_relaxed(n); // remote frees drained with no heap to count them
 }

@@ -65,6 +65,27 @@ struct Tunables {
   core::Atomic<std::uint64_t> purge_delay_ms{100};
 };
 
+/// The bytes in remote lists and heap-queue messages not yet drained, summed on demand from
+/// shards (remote.cpp): a remote free adds to the shard of the heap that owned the superblock
+/// when it looked (the pool's, for a pooled one), on the line it writes for pending_blocks
+/// anyway; a drain subtracts from the draining heap's (or the pool's). One global counter here
+/// was a read-modify-write of one line shared by every thread on every remote push and drain
+/// (paper_notes/contention.md). Only the sum means anything: a shard goes negative when a
+/// superblock changes owner between a push and its drain, and a sum read while pushes and
+/// drains run is off by those in flight (the stats clamp it at 0). Read by the stats alone.
+struct PendingBytes {
+  std::int64_t load_relaxed() const noexcept;
+};
+
+// Which heap a thread enters (heap_map.cpp); fixed at init.
+inline constexpr unsigned kMaxHeaps = 1024; // heap.count's upper bound
+struct HeapMap {
+  std::uint16_t pu_slot[numa::kMaxPus] = {};      // PU -> its slot, 0..P-1 (P = g.pus)
+  std::uint16_t by_node[kMaxHeaps] = {};          // heap indices grouped by node
+  std::uint16_t node_first[numa::kMaxNodes] = {}; // where node n's heaps start in by_node
+  std::uint16_t node_count[numa::kMaxNodes] = {}; // and how many there are
+};
+
 struct Globals {
   core::Atomic<int> state{kStateUninit};
   Tunables tune;
@@ -85,12 +106,13 @@ struct Globals {
   std::uint32_t class_capacity[core::SizeClasses::kMaxClasses] = {};
   std::uint32_t cache_cap[core::SizeClasses::kMaxClasses] = {};
   unsigned groups = 4;
-  unsigned pus = 1;
+  unsigned pus = 1; // Hoard's P: the online PUs, each a slot of heap_map
   unsigned nodes = 1;
   unsigned heap_count = 0; // heaps allocated
   std::uint8_t mapping = 0;
   const numa::Topology* topology = nullptr;
   Heap* heaps = nullptr;
+  HeapMap heap_map;
   Arena arenas[numa::kMaxNodes];
   core::StackSlots pool_slots; // the window every pool stack names its superblocks in
   Pool pools[numa::kMaxNodes];
@@ -114,7 +136,7 @@ struct Globals {
   core::Atomic<std::uint64_t> orphan_remote_batches{0};
   core::Atomic<std::uint64_t> pooled_remote_drained{0}; // drained from pooled superblocks
   core::Atomic<std::uint64_t> orphan_pass_overs{0};
-  core::Atomic<std::int64_t> pending_bytes{0}; // bytes in remote lists, not yet drained
+  PendingBytes pending_bytes; // bytes in remote lists, not yet drained
   core::Atomic<std::uint64_t> purged_bytes{0};
   // In use outside the heaps' u_i (stats.cpp): blocks counted in the `used` of pooled
   // superblocks (a heap gives a partly used superblock to the pool with its live blocks), and

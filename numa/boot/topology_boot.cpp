@@ -253,6 +253,8 @@ bool read_sysfs(Topology& t) noexcept {
   if (online_count == 0)
     for (int c = 0; c < pus; ++c)
       online[c] = true;
+  for (int c = 0; c < pus; ++c)
+    if (!online[c]) mark_pu_offline(t, c);
 
   // Cores and packages: a core is named by the first CPU of its thread_siblings_list, a package
   // by physical_package_id; both renumbered densely in CPU order.

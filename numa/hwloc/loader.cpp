@@ -108,12 +108,14 @@ bool fill(hwloc_topology_t topo, bool logical, Topology& t, char* err,
       }
 
   int pus = 0;
+  bool seen[kMaxPus] = {};
   for (int i = 0; i < pu_count; ++i) {
     hwloc_obj_t pu = hwloc_get_obj_by_type(topo, HWLOC_OBJ_PU, static_cast<unsigned>(i));
     const unsigned index = logical ? pu->logical_index : pu->os_index;
     if (index >= static_cast<unsigned>(kMaxPus))
       return set_error(err, err_size, "a PU number is 1024 or more", nullptr), false;
     if (static_cast<int>(index) + 1 > pus) pus = static_cast<int>(index) + 1;
+    seen[index] = true;
     hwloc_obj_t core = hwloc_get_ancestor_obj_by_type(topo, HWLOC_OBJ_CORE, pu);
     hwloc_obj_t package = hwloc_get_ancestor_obj_by_type(topo, HWLOC_OBJ_PACKAGE, pu);
     t.pu_core[index] = static_cast<std::uint16_t>(core != nullptr ? core->logical_index : i);
@@ -125,6 +127,8 @@ bool fill(hwloc_topology_t topo, bool logical, Topology& t, char* err,
   }
   t.pus = static_cast<std::uint16_t>(pus);
   t.online_pus = static_cast<std::uint16_t>(pu_count);
+  for (int p = 0; p < pus; ++p)
+    if (!seen[p]) mark_pu_offline(t, p); // a hole in the OS numbering
   t.nodes = static_cast<std::uint16_t>(node_count);
   const int cores = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE);
   const int packages = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PACKAGE);

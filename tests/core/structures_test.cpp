@@ -308,7 +308,7 @@ TEST(RemoteFreeList, ConcurrentChainPushesAreTakenWholeAndExactlyOnce) {
   EXPECT_EQ(seen.size(), static_cast<std::size_t>(kThreads * kPerThread));
   EXPECT_EQ(sb->remote_head.load_relaxed(), nullptr);
   // These blocks were never handed out by a heap: take them off the pending-bytes count.
-  hoardlab::mem::g.pending_bytes.fetch_sub_relaxed(kThreads * kPerThread * 64);
+  hoardlab::mem::pool_of(sb).pending_bytes.fetch_sub_relaxed(kThreads * kPerThread * 64);
   std::free(mem);
 }
 
