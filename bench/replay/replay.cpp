@@ -12,7 +12,8 @@
 // trace recorded from a real program by bench/strategies' recorder instead (an environment
 // variable because the flags are numbers, and the harness passes the environment through). Blocks
 // are patterned after each malloc and realloc and verified before each free and after each realloc.
-// ops = trace operations (malloc, realloc, free) replayed.
+// ops = trace operations (malloc, realloc, free) replayed. Adds `live_peak_bytes` and `trace`
+// ("compiler" or the recorded file).
 #include <algorithm>
 #include <cstdlib>
 #include <deque>
@@ -269,7 +270,9 @@ int main(int argc, char** argv) {
   uint64_t peak = 0;
   for (uint64_t p : live_peak)
     peak += p;
-  r.extra_json = live_peak_json(peak);
+  // Which trace ran: "compiler" (generated) or the recorded file's path.
+  r.extra_json = live_peak_json(peak) +
+                 ",\"trace\":" + json_string(trace_file.empty() ? "compiler" : trace_file);
   print_result(flags, c, r);
   return 0;
 }
