@@ -4,6 +4,7 @@
 # usage: bench/fastpath.sh [--bin DIR] [--n N] [--sizes "16 64 256 4096"] [--modes "pair batch64"]
 #                          LIB...
 #   LIB: glibc | jemalloc | tcmalloc | mimalloc | tbb | hoardlab | a path to a preloadable .so
+#        | NAME=PATH (a preloadable .so, shown as NAME: e.g. rpmalloc=/opt/lib/librpmalloc.so)
 #   --bin: where fastpath-loop is (default build/release/bin)
 #
 # Method: fastpath-loop runs N and 2N iterations of the loop; the difference of the two totals
@@ -26,7 +27,7 @@ while [[ $# -gt 0 ]]; do
     --n) n=$2; shift 2 ;;
     --sizes) sizes=$2; shift 2 ;;
     --modes) modes=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     -*) echo "fastpath.sh: unknown flag '$1'" >&2; exit 2 ;;
     *) libs+=("$1"); shift ;;
   esac
@@ -66,8 +67,14 @@ total_instructions() {
 }
 
 printf "%-12s %6s %-8s %16s\n" library size mode instructions/pair
-for lib in "${libs[@]}"; do
-  preload=$(resolve "$lib")
+for spec in "${libs[@]}"; do
+  lib=$spec
+  if [[ "$spec" == *=* ]]; then
+    lib=${spec%%=*}
+    preload=${spec#*=}
+  else
+    preload=$(resolve "$spec")
+  fi
   if [[ -n "$preload" && ! -f "$preload" ]]; then
     echo "fastpath.sh: $lib: $preload not found" >&2
     exit 2
