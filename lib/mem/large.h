@@ -2,7 +2,7 @@
 // carved from reservations mapped from the OS (or mapped alone when large), placed on a NUMA node
 // (numa.policy), found again through a pagemap bit on their first page (owns(): the start of a
 // live large object), and kept when freed in a sharded cache that splits and joins runs and gives
-// them back after purge.delay_ms unused (large_cache.h). Layer: mem.
+// them back after large.decay_ms unused (large_cache.h). Layer: mem.
 #pragma once
 
 #include <cstddef>

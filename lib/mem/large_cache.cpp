@@ -99,10 +99,11 @@ constinit core::SpinLock g_create_lock;
 constinit core::Atomic<std::uint64_t> g_shard_count{0}; // shards created (each may hold a chunk)
 constinit core::Atomic<std::uint64_t> g_cached{0};
 constinit core::Atomic<std::uint64_t> g_bound{std::uint64_t{1} << 30};
-// Without the purge thread, a large free sweeps every shard for idle runs once this time has
-// come (then sets it half a delay ahead), so that runs of shards nobody frees into any more
-// (their threads exited) also decay.
-constinit core::Atomic<std::uint64_t> g_next_sweep_ms{0};
+// Without the purge thread, a large free sweeps every shard for runs idle for large.decay_ms
+// when half a delay has passed since the last sweep (the delay read afresh, so a lowered one
+// applies at once), so that runs of shards nobody frees into any more (their threads exited)
+// also decay.
+constinit core::Atomic<std::uint64_t> g_last_sweep_ms{0};
 
 std::uint32_t hash(std::uintptr_t a) noexcept {
   return static_cast<std::uint32_t>(((a >> 12) * 0x9E3779B97F4A7C15ull) >> (64 - kBucketBits));
@@ -512,10 +513,10 @@ void put(std::uint32_t home, char* base, std::size_t bytes) noexcept {
   }
   // Inline decay, at most twice a delay: the sweep's cost (a lock per shard in use) is spread
   // over the frees of half a delay.
-  std::uint64_t due = g_next_sweep_ms.load_relaxed();
-  if (now < due) return;
-  const std::uint64_t delay = g.tune.purge_delay_ms.load_relaxed();
-  if (!g_next_sweep_ms.cas_strong_acq_rel(due, now + (delay / 2 == 0 ? 1 : delay / 2))) return;
+  const std::uint64_t delay = g.tune.large_decay_ms.load_relaxed();
+  std::uint64_t last = g_last_sweep_ms.load_relaxed();
+  if (now < last + (delay / 2 == 0 ? 1 : delay / 2)) return;
+  if (!g_last_sweep_ms.cas_strong_acq_rel(last, now)) return; // another thread sweeps
   std::uint64_t next = 0;
   release_idle(now, delay, &next);
 }

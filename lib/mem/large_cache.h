@@ -1,6 +1,6 @@
 // Freed page runs of large objects, kept for reuse in shards (a few per NUMA node, each with its
 // own lock), binned by page count and joined with their free neighbours; unused runs go back to
-// the OS after purge.delay_ms (decay), and all of them when a mapping fails. Fresh runs are
+// the OS after large.decay_ms (decay), and all of them when a mapping fails. Fresh runs are
 // carved from each shard's own reservation, so that neighbours in memory share a shard and can
 // be joined. Layer: mem (used by large.cpp only).
 #pragma once

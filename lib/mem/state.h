@@ -62,6 +62,7 @@ struct Tunables {
   core::Atomic<std::uint64_t> cache_epoch{0};
   core::Atomic<std::uint64_t> retain_superblocks{16};
   core::Atomic<std::uint64_t> purge_delay_ms{100};
+  core::Atomic<std::uint64_t> large_decay_ms{1000};
 };
 
 struct Globals {
