@@ -1,7 +1,8 @@
 // Large objects (above large.threshold, or aligned beyond what a size class serves): page runs
 // carved from reservations mapped from the OS (or mapped alone when large), placed on a NUMA node
-// (numa.policy), found again through a pagemap bit on their first page, and kept when freed in a
-// bounded cache that splits and joins runs. Layer: mem.
+// (numa.policy), found again through a pagemap bit on their first page (owns(): the start of a
+// live large object), and kept when freed in a sharded cache that splits and joins runs and gives
+// them back after large.decay_ms unused (large_cache.h). Layer: mem.
 #pragma once
 
 #include <cstddef>
@@ -16,7 +17,7 @@ struct Header {
   std::size_t map_bytes; // its length
   std::size_t usable;    // bytes from the user pointer to the mapping's end
   std::size_t requested;
-  std::uint64_t reserved[3]; // [0]: the mapping's logical node
+  std::uint64_t reserved[3]; // [0]: the run's logical node; [1]: its home shard in the cache
 };
 static_assert(sizeof(Header) == 64);
 
@@ -27,9 +28,10 @@ std::size_t usable_size(const void* p) noexcept;
 // Grows in place when the run has room, else by mremap, else by a copy; nullptr on failure (p
 // still valid).
 void* reallocate(void* p, std::size_t size) noexcept;
-// Unmaps every cached mapping; returns the bytes released.
+// Unmaps every cached run; returns the bytes released.
 std::size_t trim() noexcept;
-// The purge thread's decay: unmaps cached mappings idle for delay_ms or more; returns the bytes
+// Decay (the purge thread's, or a large free's without it): unmaps cached runs idle for
+// delay_ms or more; returns the bytes
 // released, and in *next_due_ms when the next one falls due (UINT64_MAX when none is cached).
 std::size_t release_idle(std::uint64_t now_ms, std::uint64_t delay_ms,
                          std::uint64_t* next_due_ms) noexcept;

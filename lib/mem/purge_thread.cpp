@@ -91,7 +91,8 @@ std::uint64_t purge_pass() noexcept {
     }
   }
   std::uint64_t large_next = UINT64_MAX;
-  g_large_bytes.fetch_add_relaxed(large::release_idle(pal::now_ms(), delay, &large_next));
+  g_large_bytes.fetch_add_relaxed(
+      large::release_idle(pal::now_ms(), g.tune.large_decay_ms.load_relaxed(), &large_next));
   return large_next < next ? large_next : next;
 }
 

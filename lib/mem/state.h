@@ -63,6 +63,7 @@ struct Tunables {
   core::Atomic<std::uint64_t> cache_epoch{0};
   core::Atomic<std::uint64_t> retain_superblocks{16};
   core::Atomic<std::uint64_t> purge_delay_ms{100};
+  core::Atomic<std::uint64_t> large_decay_ms{1000};
 };
 
 /// The bytes in remote lists and heap-queue messages not yet drained, summed on demand from

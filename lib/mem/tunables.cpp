@@ -71,6 +71,7 @@ void publish_options() noexcept {
     if (lowered) t.cache_epoch.store_release(t.cache_epoch.load_relaxed() + 1); // [CE1]
     t.retain_superblocks.store_relaxed(static_cast<std::uint64_t>(o.purge_retain_superblocks));
     t.purge_delay_ms.store_relaxed(static_cast<std::uint64_t>(o.purge_delay_ms));
+    t.large_decay_ms.store_relaxed(static_cast<std::uint64_t>(o.large_decay_ms));
     large::set_cache_bound(static_cast<std::size_t>(o.large_cache_bytes));
   });
   // Every other thread follows a lowered cache.bytes at its next slow step; the calling thread

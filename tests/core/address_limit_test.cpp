@@ -197,3 +197,39 @@ TEST(AddressLimit, ARefusedReservationIsSaidOnceWithTheLimit) {
       "is [0-9]+ bytes and [0-9]+ are mapped; requests that need more fail with ENOMEM \\(said "
       "once\\)\n$");
 }
+
+// Allocates blocks of `size` until one fails (at most 256) into blocks; returns how many.
+int fill_with_large_blocks(void** blocks, std::size_t size) {
+  int n = 0;
+  while (n < 256 && (blocks[n] = hl_malloc(size)) != nullptr)
+    ++n;
+  return n;
+}
+
+// Freed large runs are kept for reuse, and hold address space while kept: when a mapping is
+// refused, they (and the shards' uncarved reservations) are given back and the mapping tried
+// again. Here 1 MiB objects fill the room and three in four are freed: the runs they leave
+// (3 MiB between live neighbours) cannot hold a 4 MiB object, and kept, they left no room to
+// map one (malloc returned NULL with three quarters of the room free).
+TEST(AddressLimit, ALargeMallocThatFitsNoCachedRunGetsTheCachedRunsAddressSpace) {
+  expect_in_child([] {
+    hl_free(hl_malloc(100)); // the allocator's own mappings first: the room is for objects
+    if (!limit_to_room(32 * kMiB)) finish(false, "setrlimit");
+    void* blocks[256] = {};
+    const int n = fill_with_large_blocks(blocks, 1 * kMiB);
+    if (n < 16) finish(false, "fewer than 16 objects of 1 MiB in 32 MiB of room");
+    for (int i = 0; i < n; ++i)
+      if (i % 4 != 0) hl_free(blocks[i]);
+    void* big = hl_malloc(4 * kMiB);
+    if (big == nullptr) finish(false, "a 4 MiB malloc with three quarters of the room freed");
+    hl_free(big);
+    for (int i = 0; i < n; i += 4)
+      hl_free(blocks[i]);
+    // Everything freed: 4 MiB objects fill the room again.
+    const int big_n = fill_with_large_blocks(blocks, 4 * kMiB);
+    for (int i = 0; i < big_n; ++i)
+      hl_free(blocks[i]);
+    if (big_n < 4) std::fprintf(stderr, "%d objects of 4 MiB after freeing everything\n", big_n);
+    finish(big_n >= 4, "fewer than 4 objects of 4 MiB after freeing everything");
+  });
+}
