@@ -70,6 +70,17 @@ void child_centre(const Cell* c, int o, double out[3]) {
   out[2] = c->centre[2] + ((o & 4) ? q : -q);
 }
 
+// The child of c in octant o, made on first use.
+Cell* child_of(Cell* c, int o, uint64_t tag, uint64_t& cells) {
+  if (!c->child[o]) {
+    double cc[3];
+    child_centre(c, o, cc);
+    c->child[o] = new_cell(cc, c->half / 2, tag);
+    ++cells;
+  }
+  return c->child[o];
+}
+
 // Inserts body b under c. Bodies closer than the cell depth can separate stop at depth 40 and
 // share a leaf's mass (kept exact for the count check by `bodies`).
 void insert(Cell* c, const std::vector<Body>& bodies, int64_t b, uint64_t tag, int depth,
@@ -83,23 +94,9 @@ void insert(Cell* c, const std::vector<Body>& bodies, int64_t b, uint64_t tag, i
   if (c->body >= 0) { // split the leaf: its body moves one level down
     int64_t old = c->body;
     c->body = -1;
-    int o = octant(c, bodies[old].pos);
-    if (!c->child[o]) {
-      double cc[3];
-      child_centre(c, o, cc);
-      c->child[o] = new_cell(cc, c->half / 2, tag);
-      ++cells;
-    }
-    insert(c->child[o], bodies, old, tag, depth + 1, cells);
+    insert(child_of(c, octant(c, bodies[old].pos), tag, cells), bodies, old, tag, depth + 1, cells);
   }
-  int o = octant(c, bodies[b].pos);
-  if (!c->child[o]) {
-    double cc[3];
-    child_centre(c, o, cc);
-    c->child[o] = new_cell(cc, c->half / 2, tag);
-    ++cells;
-  }
-  insert(c->child[o], bodies, b, tag, depth + 1, cells);
+  insert(child_of(c, octant(c, bodies[b].pos), tag, cells), bodies, b, tag, depth + 1, cells);
 }
 
 void centre_of_mass(Cell* c, const std::vector<Body>& bodies) {

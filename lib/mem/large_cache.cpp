@@ -539,9 +539,14 @@ char* map_fresh(std::uint32_t shard, std::size_t bytes) noexcept {
   // and the shards' uncarved reservations go back first. Empty superblocks are not a source:
   // the pools purge them with madvise and their arenas stay reserved, which frees no address
   // space.
-  trim();
-  drop_reservations();
+  give_back_address_space();
   return map_once(s, bytes);
+}
+
+std::size_t give_back_address_space() noexcept {
+  const std::size_t released = trim();
+  drop_reservations();
+  return released;
 }
 
 std::size_t trim() noexcept {

@@ -36,6 +36,10 @@ void put(std::uint32_t home, char* base, std::size_t bytes) noexcept;
 char* map_fresh(std::uint32_t shard, std::size_t bytes) noexcept;
 // Unmaps (and uncounts, through count_unmapped) every cached run; returns the bytes.
 std::size_t trim() noexcept;
+// For a mapping the address space refused (the small-object range's next step, a large run):
+// trim() and every shard's uncarved reservation; returns the cached bytes unmapped (the
+// reservations dropped are not counted).
+std::size_t give_back_address_space() noexcept;
 // Decay: unmaps runs cached idle for delay_ms or more; *next_due_ms gets when the next falls due
 // (UINT64_MAX when none is cached).
 std::size_t release_idle(std::uint64_t now_ms, std::uint64_t delay_ms,

@@ -7,6 +7,7 @@
 #include "core/bits.h"
 #include "mem/fork_held_guard.h"
 #include "mem/internal.h"
+#include "mem/large_cache.h"
 #include "mem/purge_thread.h"
 #include "numa/placement.h"
 #include "numa/topology.h"
@@ -202,6 +203,12 @@ Superblock* carve_from(unsigned node, bool grow) noexcept {
     if (!grow) return nullptr;
     std::size_t got = 0;
     char* step = reserve_small(next_step(ar), &got);
+    // Freed large runs kept for reuse hold address space: under a limit (RLIMIT_AS) they go
+    // back before the small objects are refused. Lock order: an arena's lock, then a shard's.
+    if (step == nullptr) {
+      large_cache::give_back_address_space();
+      step = reserve_small(next_step(ar), &got);
+    }
     if (step == nullptr) {
       report_address_space_refusal("a superblock", g.sb_size);
       return nullptr;
