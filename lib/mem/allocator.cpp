@@ -18,11 +18,13 @@ constinit Globals g;
 
 namespace {
 
-// A large object: a refusal the address-space limit explains is said once (a request larger
-// than the limit is refused for its size alone).
+// A large object, counted in use at its usable size (stats.cpp). A refusal the address-space
+// limit explains is said once (a request larger than the limit is refused for its size alone).
 void* allocate_large(std::size_t size, std::size_t alignment, bool zeroed) noexcept {
   void* p = large::allocate(size, alignment, zeroed);
-  if (p == nullptr && size < pal::address_space_limit())
+  if (p != nullptr)
+    count_large_in_use(large::usable_size(p), 0);
+  else if (size < pal::address_space_limit())
     report_address_space_refusal("a large object", size);
   return p;
 }
@@ -32,19 +34,13 @@ void* allocate_large(std::size_t size, std::size_t alignment, bool zeroed) noexc
 // to the heap (a try-acquire and a release) that finding a zero block takes.
 constexpr std::size_t kZeroedFromHeapMin = 1024;
 
-// A large object just made (or nullptr): counted in use at its usable size (stats.cpp).
-void* counted_large(void* p) noexcept {
-  if (p != nullptr) count_large_in_use(large::usable_size(p), 0);
-  return p;
-}
-
 // Kept out of line: inlined, it would give the fast path a stack frame.
 __attribute__((noinline)) void* allocate_slow(std::size_t size) noexcept {
   if (!ensure_init()) return boot_allocate(size, 16);
   purge_thread::maybe_start(); // no allocator lock is held here (purge_thread.h)
   if (size > g.threshold - canary_bytes()) {
     count_alloc(nullptr);
-    return counted_large(allocate_large(size, 0, false));
+    return allocate_large(size, 0, false);
   }
   return armed(allocate_class_slow(g.classes.class_of(size + canary_bytes())));
 }
@@ -119,7 +115,7 @@ void* allocate_zeroed(std::size_t size) noexcept {
   if (!ensure_init()) return boot_allocate(size, 16); // never reused: reads as zero
   if (size > g.threshold - canary_bytes()) {
     count_alloc(nullptr);
-    return counted_large(allocate_large(size, 0, true));
+    return allocate_large(size, 0, true);
   }
   std::size_t cls = g.classes.class_of(size + canary_bytes());
   if (g.classes.size_of(cls) >= kZeroedFromHeapMin) {
@@ -155,7 +151,7 @@ void* allocate_aligned(std::size_t alignment, std::size_t size) noexcept {
     if (cls < g.classes.count()) return armed(allocate_class_slow(cls));
   }
   count_alloc(nullptr);
-  return counted_large(allocate_large(size, alignment, false));
+  return allocate_large(size, alignment, false);
 }
 
 void deallocate(void* p) noexcept {
