@@ -309,26 +309,6 @@ std::size_t unmap_all(std::uint32_t node, const Taken* t, std::size_t n) noexcep
   return released;
 }
 
-// Unmaps the oldest runs of every shard, from `first` on, until the cache is within the bound.
-void evict_over_bound(std::uint32_t first) noexcept {
-  for (std::uint32_t k = 0; k < kShards && g_cached.load_relaxed() > g_bound.load_relaxed(); ++k) {
-    const std::uint32_t id = (first + k) % kShards;
-    Shard* s = shard_at(id);
-    if (s == nullptr) continue;
-    for (;;) {
-      Taken out[kUnmapChunk];
-      std::size_t n = 0;
-      {
-        ForkHeldGuard guard(s->lock);
-        n = take_oldest(
-            *s, out, [](const Run&) { return g_cached.load_relaxed() > g_bound.load_relaxed(); });
-      }
-      if (n == 0) break;
-      unmap_all(node_of_shard(id), out, n);
-    }
-  }
-}
-
 // Unmaps every run of shard id that `take` picks: take(shard, out) moves up to kUnmapChunk of
 // them into out under the lock and returns how many.
 template <typename Take>
@@ -346,6 +326,14 @@ std::size_t release_shard(std::uint32_t id, Take take) noexcept {
     if (n == 0) return released;
     released += unmap_all(node_of_shard(id), out, n);
   }
+}
+
+// Unmaps the oldest runs of every shard, from `first` on, until the cache is within the bound.
+void evict_over_bound(std::uint32_t first) noexcept {
+  auto over_bound = [](const Run&) { return g_cached.load_relaxed() > g_bound.load_relaxed(); };
+  for (std::uint32_t k = 0; k < kShards && g_cached.load_relaxed() > g_bound.load_relaxed(); ++k)
+    release_shard((first + k) % kShards,
+                  [&](Shard& s, Taken* out) { return take_oldest(s, out, over_bound); });
 }
 
 char* carve(Shard& s, std::size_t bytes) noexcept {
