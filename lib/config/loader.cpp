@@ -68,6 +68,18 @@ void put_current(TextSink& sink, const Options& options, std::size_t index,
   sink.put(')');
 }
 
+// `section.key = "text": what is wrong; allowed: ...; ` and what is kept: a value from the
+// environment or HOARDLAB_OPTIONS that parse_value refused.
+void put_refused_value(TextSink& sink, const Options& options, std::size_t index, const char* text,
+                       std::size_t size, ValueError error, const Provenance& from) {
+  sink.put(kOptions[index].section).put('.').put(kOptions[index].key).put(" = \"");
+  put_shown(sink, text, size);
+  sink.put("\": ").put(describe(error)).put("; allowed: ");
+  describe_allowed(index, sink);
+  sink.put("; ");
+  put_current(sink, options, index, from);
+}
+
 // One message: "hoardlab: config: " then, from begin_message, "<where>: ", then the caller's
 // text, then end_message's newline. Names and paths are the user's text, so escaped.
 TextSink& begin_bare_message(Messages& messages) {
@@ -136,6 +148,11 @@ bool put_suggestion_in_any_section(TextSink& sink, const char* key, std::size_t 
       .put(kOptions[s.index].section)
       .put("]?");
   return true;
+}
+
+// Appends "; did you mean SECTION.KEY?" for option i (the HOARDLAB_OPTIONS spelling).
+void put_dotted_suggestion(TextSink& sink, int i) {
+  sink.put("; did you mean ").put(kOptions[i].section).put('.').put(kOptions[i].key).put('?');
 }
 
 Suggestion suggest_section(const char* name, std::size_t size) {
@@ -586,12 +603,7 @@ void apply_environment(const char* const* environment, Options& options,
     const ValueError error = parse_value(i, text, size, value);
     if (error != ValueError::kNone) {
       TextSink& sink = begin_message(messages, nullptr, 0, e, name_size);
-      sink.put(kOptions[i].section).put('.').put(kOptions[i].key).put(" = \"");
-      put_shown(sink, text, size);
-      sink.put("\": ").put(describe(error)).put("; allowed: ");
-      describe_allowed(i, sink);
-      sink.put("; ");
-      put_current(sink, options, i, provenance[i]);
+      put_refused_value(sink, options, i, text, size, error, provenance[i]);
       end_message(messages);
       continue;
     }
@@ -641,22 +653,13 @@ void apply_options_text(const char* text, Options& options, Provenance (&provena
           put_shown(sink, begin, static_cast<std::size_t>(name_end - begin));
           sink.put(" has no section; write section.key=value");
           const Suggestion s = suggest_key(begin, section_size, nullptr, 0);
-          if (s.index >= 0)
-            sink.put("; did you mean ")
-                .put(kOptions[s.index].section)
-                .put('.')
-                .put(kOptions[s.index].key)
-                .put('?');
+          if (s.index >= 0) put_dotted_suggestion(sink, s.index);
         } else {
           sink.put("unknown option ");
           put_shown(sink, begin, static_cast<std::size_t>(name_end - begin));
           const Suggestion in_section = suggest_key(key, key_size, begin, section_size);
           if (in_section.index >= 0)
-            sink.put("; did you mean ")
-                .put(kOptions[in_section.index].section)
-                .put('.')
-                .put(kOptions[in_section.index].key)
-                .put('?');
+            put_dotted_suggestion(sink, in_section.index);
           else if (!put_suggestion_in_any_section(sink, key, key_size))
             sink.put("; `hoardlab options` lists the options");
         }
@@ -668,17 +671,13 @@ void apply_options_text(const char* text, Options& options, Provenance (&provena
             seen[i] ? ValueError::kNone : parse_value(i, value, value_size, parsed);
         if (seen[i] || error != ValueError::kNone) {
           TextSink& sink = begin_message(messages, nullptr, 0, kOptionsName, kNameSize);
-          sink.put(kOptions[i].section).put('.').put(kOptions[i].key);
           if (seen[i]) {
+            sink.put(kOptions[i].section).put('.').put(kOptions[i].key);
             sink.put(" is set again (the first value counts); ");
+            put_current(sink, options, i, provenance[i]);
           } else {
-            sink.put(" = \"");
-            put_shown(sink, value, value_size);
-            sink.put("\": ").put(describe(error)).put("; allowed: ");
-            describe_allowed(i, sink);
-            sink.put("; ");
+            put_refused_value(sink, options, i, value, value_size, error, provenance[i]);
           }
-          put_current(sink, options, i, provenance[i]);
           end_message(messages);
         } else {
           set_value(options, i, parsed);
