@@ -14,20 +14,20 @@ double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-std::string duration(double s) {
+} // namespace
+
+std::string human_duration(double s) {
   if (s < 60) return fmt::format("{:.0f}s", s);
   if (s < 3600) return fmt::format("{}m{:02}s", static_cast<int>(s) / 60, static_cast<int>(s) % 60);
   return fmt::format("{}h{:02}m", static_cast<int>(s) / 3600, static_cast<int>(s) % 3600 / 60);
 }
-
-} // namespace
 
 Progress::Progress(int total_runs, bool quiet)
     : total_(total_runs), tty_(isatty(2) != 0), quiet_(quiet), started_at_(now_s()) {}
 
 std::string Progress::eta() const {
   if (finished_ == 0) return "?";
-  return duration(run_time_sum_ / finished_ * (total_ - finished_));
+  return human_duration(run_time_sum_ / finished_ * (total_ - finished_));
 }
 
 void Progress::start(const std::string& label) {
@@ -59,7 +59,8 @@ void Progress::done(const std::string& outcome) {
 void Progress::finish() {
   if (!quiet_ && tty_) std::fprintf(stderr, "\r\033[K");
   if (!quiet_)
-    std::fprintf(stderr, "%d runs in %s\n", finished_, duration(now_s() - started_at_).c_str());
+    std::fprintf(stderr, "%d runs in %s\n", finished_,
+                 human_duration(now_s() - started_at_).c_str());
 }
 
 } // namespace hoardlab::harness

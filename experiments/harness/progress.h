@@ -5,6 +5,9 @@
 
 namespace hoardlab::harness {
 
+// "42s", "3m07s", "2h05m": an estimate or a run's length, as the progress and start lines print it.
+std::string human_duration(double seconds);
+
 class Progress {
 public:
   Progress(int total_runs, bool quiet);

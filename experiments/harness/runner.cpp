@@ -108,12 +108,6 @@ std::vector<int> cpus_for(const std::string& pin, int threads) {
   return cpus;
 }
 
-std::string human_duration(double s) {
-  if (s < 60) return fmt::format("{:.0f}s", s);
-  if (s < 3600) return fmt::format("{}m{:02}s", static_cast<int>(s) / 60, static_cast<int>(s) % 60);
-  return fmt::format("{}h{:02}m", static_cast<int>(s) / 3600, static_cast<int>(s) % 3600 / 60);
-}
-
 // The 1-minute load average, from /proc/loadavg.
 std::optional<double> load_average() {
   std::ifstream in("/proc/loadavg");
