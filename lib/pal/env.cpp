@@ -22,28 +22,54 @@ bool secure_process() noexcept {
   return secure;
 }
 
+namespace {
+
+// A path opened without blocking (O_NONBLOCK: a FIFO without a peer would wait in open) and kept
+// only when it is a regular file: the one way config and the statistics file open what a user
+// named. Leaves errno as it found it to its callers, which restore it.
+struct Opened {
+  int fd = -1;            // the open regular file, else -1
+  bool opened = false;    // open succeeded (error, if any, is then fstat's)
+  int error = 0;          // errno of the failing open or fstat
+  bool directory = false; // not kept: a directory
+  bool other = false;     // not kept: a FIFO, device or socket
+};
+
+Opened open_regular(const char* path, int flags, mode_t mode) noexcept {
+  Opened o;
+  const int fd = ::open(path, flags | O_NONBLOCK | O_CLOEXEC, mode);
+  if (fd < 0) {
+    o.error = errno;
+    return o;
+  }
+  o.opened = true;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    o.error = errno;
+  } else if (S_ISREG(st.st_mode)) {
+    o.fd = fd;
+    return o;
+  } else {
+    o.directory = S_ISDIR(st.st_mode);
+    o.other = !o.directory;
+  }
+  ::close(fd);
+  return o;
+}
+
+} // namespace
+
 ReadResult read_file(const char* path, char* buffer, std::size_t capacity) noexcept {
   ReadResult result;
   const int saved = errno;
-  const int fd = ::open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) {
-    result.error = errno;
+  const Opened o = open_regular(path, O_RDONLY, 0);
+  if (o.fd < 0) {
+    result.error = o.directory ? EISDIR : o.error;
+    result.not_regular = o.other;
     errno = saved;
     return result;
   }
-  struct stat st;
-  const bool stated = ::fstat(fd, &st) == 0;
-  if (!stated || !S_ISREG(st.st_mode)) {
-    if (!stated)
-      result.error = errno;
-    else if (S_ISDIR(st.st_mode))
-      result.error = EISDIR;
-    else
-      result.not_regular = true;
-    ::close(fd);
-    errno = saved;
-    return result;
-  }
+  const int fd = o.fd;
   while (result.bytes < capacity) {
     const ssize_t n = ::read(fd, buffer + result.bytes, capacity - result.bytes);
     if (n < 0) {
@@ -92,22 +118,14 @@ int write_all(int fd, const char* data, std::size_t size) noexcept {
 AppendFile open_regular_for_append(const char* path) noexcept {
   AppendFile result;
   const int saved = errno;
-  const int fd =
-      ::open(path, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    result.error = errno;
-    result.not_regular = errno == ENXIO; // a FIFO or socket without a reader, or a device
-    errno = saved;
-    return result;
+  const Opened o = open_regular(path, O_WRONLY | O_CREAT | O_APPEND | O_NOCTTY, 0644);
+  result.fd = o.fd;
+  if (!o.opened) {
+    result.error = o.error;
+    result.not_regular = o.error == ENXIO; // a FIFO or socket without a reader, or a device
+  } else {
+    result.not_regular = o.fd < 0; // not a regular file (or not even fstat-able)
   }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    result.not_regular = true;
-    errno = saved;
-    return result;
-  }
-  result.fd = fd;
   errno = saved;
   return result;
 }
