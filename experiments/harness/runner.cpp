@@ -213,13 +213,16 @@ bool Runner::prepare() {
 // library would refuse. Each program is asked once per thread count.
 void Runner::preflight() {
   std::map<std::pair<std::size_t, int>, std::string> flags_problem;
+  std::vector<bool> checks_flags; // per program: it answers --check-flags (read once, not per cell)
+  for (const auto& prog : programs_)
+    checks_flags.push_back(prog.problem.empty() && takes_check_flags(prog.path));
   for (const auto& c : cells_) {
     const auto& a = allocator_of(c);
     const auto& prog = programs_[c.benchmark_index];
     std::string why;
     if (!a.usable) why = a.problem;
     if (why.empty()) why = prog.problem;
-    if (why.empty() && takes_check_flags(prog.path)) {
+    if (why.empty() && checks_flags[c.benchmark_index]) {
       auto key = std::pair(c.benchmark_index, c.threads);
       auto it = flags_problem.find(key);
       if (it == flags_problem.end())
@@ -355,10 +358,9 @@ RunRecord Runner::execute(const Cell& c, int rep, const std::string& run_dir) {
     // One report per line, one line per process that exited (HOARDLAB_STATS_FILE appends): the
     // last is the benchmark's own, which waits for any process it started.
     const std::string text = read_text(stats_path);
-    const std::size_t end = text.find_last_not_of('\n');
-    const std::size_t start = end == std::string::npos ? 0 : text.rfind('\n', end);
-    const std::string last =
-        end == std::string::npos ? "" : text.substr(start == std::string::npos ? 0 : start + 1);
+    std::string last, line;
+    for (std::istringstream lines(text); std::getline(lines, line);)
+      if (!line.empty()) last = line;
     auto j = nlohmann::json::parse(last, nullptr, false);
     r.hoardlab_stats = j.is_discarded() ? nlohmann::json(text) : j;
   }
