@@ -2,6 +2,8 @@
 // atomic try-acquire, and Hoard's emptiness invariant. The remote-free handshakes are in
 // remote.cpp, the pool and the arenas in pool.cpp.
 
+#include <new>
+
 #include "config/options.h"
 #include "core/bits.h"
 #include "mem/internal.h"
@@ -16,9 +18,9 @@ namespace {
 void ensure_ready(Heap* h) noexcept {
   if (h->ready) return;
   h->empty.clear();
-  for (auto& cls_groups : h->groups)
-    for (auto& l : cls_groups)
-      l.clear();
+  for (std::size_t c = 0; c < g.classes.count(); ++c)
+    for (unsigned gi = 0; gi <= g.groups; ++gi)
+      new (&h->groups.lists[c][gi]) core::IntrusiveList();
   h->ready = true;
 }
 

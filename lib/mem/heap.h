@@ -43,15 +43,14 @@ struct Heap {
   std::uint32_t index = 0;
   std::uint32_t node = 0;
   std::uint32_t node_rank = 0; // its place among its node's heaps (heap_map.cpp)
-  bool ready = false;
+  bool ready = false; // groups built (on first entry: unused heaps cost no resident memory)
   // Idle drain (heap.cpp, drain_an_idle_heap): entries counts the threads' own entries (written
   // by the holder, read by any thread); idle_seen is entries as the last prober saw it (written
   // by probers, racing benignly: a lost write costs one probe more or less). Relaxed both.
   bool probe_due = false;         // the holder probes another heap on its way out
   std::uint32_t probe_cursor = 0; // the holder's: the next heap it probes
   core::Atomic<std::uint32_t> entries{0};
-  core::Atomic<std::uint32_t> idle_seen{
-      0}; // lists built (on first entry: unused heaps cost no resident memory)
+  core::Atomic<std::uint32_t> idle_seen{0};
 
   alignas(64) std::size_t u = 0; // Hoard's u_i: bytes in blocks handed out
   std::size_t a = 0;             // Hoard's a_i: bytes of superblocks held
@@ -59,7 +58,21 @@ struct Heap {
   std::size_t peak_u = 0; // max of u ever: raised wherever u grows (hand-outs, adoptions)
   std::uint32_t checks = 0;
   core::IntrusiveList empty;
-  core::IntrusiveList groups[core::SizeClasses::kMaxClasses][kMaxGroups + 1];
+  // Built on the heap's first entry (ensure_ready), and only the rows of the classes and groups
+  // in use: the whole array is 51 KiB, and built by the constructor it made every heap cost that
+  // much resident memory at init, entered or not (paper_notes/peers-research.md, "Footprint").
+  struct LazyGroups {
+    LazyGroups() noexcept {} // leaves the lists unbuilt: the constructor writes none of them
+    union {
+      core::IntrusiveList lists[core::SizeClasses::kMaxClasses][kMaxGroups + 1];
+    };
+    core::IntrusiveList (&operator[](std::size_t cls) noexcept)[kMaxGroups + 1] {
+      return lists[cls];
+    }
+    const core::IntrusiveList (&operator[](std::size_t cls) const noexcept)[kMaxGroups + 1] {
+      return lists[cls];
+    }
+  } groups;
   // Superblocks in a non-full group (groups 0..G-1), per class: a heap needs one superblock with
   // free blocks per class it serves, and H3 allows it that one (C). The masks let the release
   // search visit only the classes that have a second one (H4, H5).

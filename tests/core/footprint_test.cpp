@@ -1,0 +1,55 @@
+// What a small program pays the allocator in resident memory: no heap costs more than its header
+// until a thread enters it (paper_notes/peers-research.md, "Footprint").
+#include "hoardlab/hoardlab.h"
+#include "mem/internal.h"
+#include "pal/pal.h"
+
+#include <sys/mman.h>
+
+#include <cstdint>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace {
+
+using namespace hoardlab::mem;
+
+// Pages of [p, p + n) that are resident.
+std::size_t resident_pages(const void* p, std::size_t n) {
+  const std::uintptr_t page = hoardlab::pal::kPageSize;
+  const std::uintptr_t first = reinterpret_cast<std::uintptr_t>(p) / page * page;
+  const std::uintptr_t end = (reinterpret_cast<std::uintptr_t>(p) + n + page - 1) / page * page;
+  std::vector<unsigned char> in((end - first) / page);
+  if (mincore(reinterpret_cast<void*>(first), end - first, in.data()) != 0) return SIZE_MAX;
+  std::size_t count = 0;
+  for (unsigned char b : in)
+    count += b & 1;
+  return count;
+}
+
+TEST(HeapFootprint, AHeapCostsItsHeaderUntilEnteredAndTheListsOfItsClassesInUseAfter) {
+  hl_free(hl_malloc(16)); // the allocator starts on first use
+  ASSERT_GE(g.heap_count, 2u) << "one heap in static storage: nothing to measure";
+  // The record's head (lock and private lines) and tail (pending and stats lines) span at most
+  // two pages each wherever it starts; an entered heap adds the rows of its classes in use, of
+  // which the first g.groups + 1 lists are built, and one page where they straddle. The whole
+  // record is 13 pages.
+  const std::size_t page = hoardlab::pal::kPageSize;
+  const std::size_t rows = g.classes.count() * sizeof(Heap::LazyGroups::lists[0]);
+  const std::size_t entered_most = 4 + (rows + page - 1) / page + 1;
+  unsigned idle = 0;
+  for (unsigned i = 0; i < g.heap_count; ++i) {
+    const Heap* h = &g.heaps[i];
+    const std::size_t pages = resident_pages(h, sizeof(Heap));
+    if (h->ready) {
+      EXPECT_LE(pages, entered_most) << "heap " << i << " (entered)";
+    } else {
+      ++idle;
+      EXPECT_LE(pages, 2u) << "heap " << i << " (never entered) of " << sizeof(Heap) << " bytes";
+    }
+  }
+  EXPECT_GE(idle, 1u) << "one malloc entered every heap";
+}
+
+} // namespace
