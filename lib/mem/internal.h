@@ -208,9 +208,9 @@ void heap_free_local(Heap* h, Superblock* sb, void* p) noexcept;
 void heap_free_run(Heap* h, Superblock* sb, void* first, void* last, std::size_t n) noexcept;
 // Pushes a chain of blocks of sb (first..last, n blocks, pre-linked) onto its remote list.
 void push_remote(Superblock* sb, void* first, void* last, std::size_t n) noexcept;
-// remote.policy=heap-queue: sends a chain of n blocks (`bytes` in all, nullptr-terminated) of
-// superblocks that o owned when read, as one message on o's queue.
-void send_message(Heap* o, void* first, std::size_t n, std::size_t bytes) noexcept;
+// remote.policy=heap-queue: sends a chain of n blocks first..last (`bytes` in all,
+// nullptr-terminated) of superblocks that o owned when read, as one message on o's queue.
+void send_message(Heap* o, void* first, void* last, std::size_t n, std::size_t bytes) noexcept;
 // Hoard's emptiness invariant with a per-class allowance (H3): while u < a - (K + C)S and
 // u < (1-f)a, gives the pool an empty superblock, or the emptiest one of a class that holds
 // another non-full one, if at least f empty.
