@@ -84,6 +84,15 @@ __attribute__((noinline)) void free_other(void* p) noexcept {
     large::deallocate(p);
     return;
   }
+#ifdef HOARDLAB_HARDENED
+  // Reserved for superblocks but never carved (past the readable part, small_range.h R4): no
+  // block was ever there. Tested here, after every block's own test, since it is rare.
+  if (in_reserved_small_range(p)) {
+    report_pointer_misuse("invalid free (no superblock there)", p,
+                          "in the small-object range where none was carved");
+    return;
+  }
+#endif
   // Verbosity first: general.verbose may be raised at run time, and the one report is kept
   // for a process that asks for it.
   if (g.tune.verbose.load_relaxed() >= 1 && g.reported_foreign.exchange_relaxed(1) == 0)
@@ -103,6 +112,11 @@ Owner owner_of(const void* p) noexcept {
   if (in_small_range(p)) return Owner::kOurs;
   if (in_boot(p)) return Owner::kBootstrap;
   if (large::owns(p)) return Owner::kOurs;
+#ifdef HOARDLAB_HARDENED
+  // The reserved part of the small range past what was carved holds no block, but is the
+  // allocator's: free and realloc report it rather than pass it on as foreign.
+  if (in_reserved_small_range(p)) return Owner::kOurs;
+#endif
   return Owner::kForeign;
 }
 
@@ -203,12 +217,19 @@ std::size_t usable_size(const void* p) noexcept {
 
 void* reallocate(void* p, std::size_t size) noexcept {
   std::size_t old = usable_size(p);
+#ifdef HOARDLAB_HARDENED
+  if (p != nullptr && !in_small_range(p) && in_reserved_small_range(p)) {
+    report_pointer_misuse("realloc of an invalid pointer (no superblock there)", p,
+                          "in the small-object range where none was carved");
+    return nullptr;
+  }
+#endif
   if (in_small_range(p)) {
     // Hardened: a realloc of a freed or misplaced block is reported; NULL leaves it alone.
     if (!small_block_is_live(superblock_of(p), p, MisuseOp::kRealloc)) return nullptr;
     // Stay in place when the block fits and is not more than twice what is needed.
     if (size <= old && (size > old / 2 || old <= 64)) return p;
-  } else if (!in_boot(p) && size > g.threshold) {
+  } else if (!in_boot(p) && size > g.threshold && large::owns(p)) { // a foreign p: copy nothing
     void* q = large::reallocate(p, size);
     if (q != nullptr) count_large_in_use(large::usable_size(q), old);
     return q;

@@ -152,8 +152,10 @@ inline bool buffer_remote_hit(void* p) noexcept {
   if (sb->owner.load_relaxed() == tc->home || tc->limit == 0) return false;
   const std::uint64_t bound = g.tune.cache_bytes.load_relaxed();
   if (bound == 0) return false;
-  if (!looks_live(sb, p)) [[unlikely]]
-    return false; // hardened: deallocate reports it
+  // Hardened: deallocate reports it. Default: an unformatted header (a never carved superblock
+  // of another node's reserved part, read-only) is left to deallocate, which leaves it alone.
+  if (!looks_live(sb, p) || !is_formatted(sb)) [[unlikely]]
+    return false;
   bump(tc->slow_frees);
   if (keep_remote(tc, sb, p)) return true;
   if (append_remote(tc, sb, p, bound)) [[unlikely]]

@@ -104,13 +104,4 @@ inline bool is_marked_free([[maybe_unused]] const void* p) noexcept {
 #endif
 }
 
-// Writes p's check word again from its link (hardened): after a word-1 overlay such as a
-// heap-queue message link (remote_queue.h) is read and done with.
-inline void restore_mark([[maybe_unused]] void* p) noexcept {
-#ifdef HOARDLAB_HARDENED
-  auto* words = static_cast<std::uintptr_t*>(p);
-  words[1] = words[0] ^ g_link_keys.mark;
-#endif
-}
-
 } // namespace hoardlab::mem

@@ -53,6 +53,16 @@ void report_bad_link(const void* at, const void* next, const char* expected) noe
   std::abort();
 }
 
+bool report_pointer_misuse(const char* kind, const void* p, const char* where) noexcept {
+  const bool go_on = g.tune.report_misuse.load_relaxed();
+  pal::Message m;
+  m.text("hoardlab: ").text(kind).text(" of ").hex(core::addr(p)).text(", ").text(where);
+  m.text(go_on ? "; left alone (hardened.on_error=report)" : "; aborting");
+  m.emit();
+  if (!go_on) std::abort();
+  return false;
+}
+
 bool report_misuse(const Superblock* sb, const void* p, MisuseOp op) noexcept {
   const char* kind = nullptr;
   if (const char* misplaced = misplaced_block(sb, p)) {

@@ -16,12 +16,15 @@ inline Superblock* superblock_of(const void* p) noexcept {
                                        g.sb_mask.load_relaxed());
 }
 // The primary small range alone: the one subtract and compare of the fast paths (fast_path.h).
-// A block of an extra range fails it and takes the ordinary path (small_range.h).
+// A block of an extra range fails it and takes the ordinary path (small_range.h). Only the
+// readable prefix counts (R4): a pointer into the reserved part beyond it has no superblock, and
+// its header would fault.
 inline bool in_primary_range(const void* p) noexcept {
   return reinterpret_cast<std::uintptr_t>(p) - g.small_base.load_relaxed() <
-         g.small_size.load_relaxed();
+         g.small_readable.load_relaxed();
 }
-// Whether p lies in memory superblocks are carved from: every range (small_range.h).
+// Whether p lies in memory superblocks are carved from: every range's readable part
+// (small_range.h), where every header can be read.
 inline bool in_small_range(const void* p) noexcept {
   return in_primary_range(p) || (g.ranges.count.load_relaxed() != 0 && in_extra_ranges(p));
 }
@@ -80,6 +83,10 @@ enum class MisuseOp : std::uint8_t { kFree, kRealloc };
 // Reports a free or realloc of p, a pointer into sb that is not a live block (hardened): one line
 // on stderr, then abort(), or with hardened.on_error=report, false: the caller leaves it alone.
 [[gnu::cold]] bool report_misuse(const Superblock* sb, const void* p, MisuseOp op) noexcept;
+// Reports a misused pointer that has no superblock header to describe (hardened): "hoardlab:
+// <kind> of <p>, <where>", then abort(), or with hardened.on_error=report, false.
+[[gnu::cold]] bool report_pointer_misuse(const char* kind, const void* p,
+                                         const char* where) noexcept;
 // ---- hardened.canary: the last 8 bytes of each small block, checked on free ----
 // The canary takes room from the block (a request is served by the class of size + 8; usable
 // size is block_size - 8) rather than living in a class's slack, which most classes do not have
@@ -138,12 +145,25 @@ inline bool looks_live([[maybe_unused]] const Superblock* sb,
   return true;
 #endif
 }
+// Whether sb reads as a formatted header. Not so for a superblock never carved in a stretch of the
+// range that another node's arena reserved and has not committed: it is read-only and reads as
+// zero (small_range.h, R4), and nothing may be written there.
+inline bool is_formatted(const Superblock* sb) noexcept {
+  return sb->block_size != 0;
+}
 // looks_live, reporting a pointer that is not: one line on stderr, then abort(), or with
-// hardened.on_error=report, false: the caller leaves it alone.
+// hardened.on_error=report, false: the caller leaves it alone. Default build: false, and nothing
+// said, only for a pointer into an unformatted superblock (a foreign pointer, as far as it knows).
 inline bool small_block_is_live(const Superblock* sb, const void* p, MisuseOp op) noexcept {
+#ifdef HOARDLAB_HARDENED
   if (!looks_live(sb, p)) [[unlikely]]
     return report_misuse(sb, p, op);
   return true;
+#else
+  (void)p;
+  (void)op;
+  return is_formatted(sb);
+#endif
 }
 // Init: draws the link keys (hardened, or links encoded), before the first block is linked.
 void init_link_keys() noexcept;
@@ -188,9 +208,9 @@ void heap_free_local(Heap* h, Superblock* sb, void* p) noexcept;
 void heap_free_run(Heap* h, Superblock* sb, void* first, void* last, std::size_t n) noexcept;
 // Pushes a chain of blocks of sb (first..last, n blocks, pre-linked) onto its remote list.
 void push_remote(Superblock* sb, void* first, void* last, std::size_t n) noexcept;
-// remote.policy=heap-queue: sends a chain of n blocks (`bytes` in all, nullptr-terminated) of
-// superblocks that o owned when read, as one message on o's queue.
-void send_message(Heap* o, void* first, std::size_t n, std::size_t bytes) noexcept;
+// remote.policy=heap-queue: sends a chain of n blocks first..last (`bytes` in all,
+// nullptr-terminated) of superblocks that o owned when read, as one message on o's queue.
+void send_message(Heap* o, void* first, void* last, std::size_t n, std::size_t bytes) noexcept;
 // Hoard's emptiness invariant with a per-class allowance (H3): while u < a - (K + C)S and
 // u < (1-f)a, gives the pool an empty superblock, or the emptiest one of a class that holds
 // another non-full one, if at least f empty.

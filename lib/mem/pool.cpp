@@ -224,6 +224,9 @@ Superblock* carve_from(unsigned node, bool grow) noexcept {
     std::size_t chunk = kCommitChunk > g.sb_size ? kCommitChunk : g.sb_size;
     if (ar.committed + chunk > ar.limit) chunk = static_cast<std::size_t>(ar.limit - ar.committed);
     if (!pal::commit(ar.committed, chunk)) return nullptr;
+    // Before any superblock of the chunk is carved (R4, [SR1]); on failure the chunk is
+    // committed again, harmlessly, by the next try.
+    if (!extend_readable(ar.committed, ar.committed + chunk)) return nullptr;
     ar.committed += chunk;
     ar.committed_bytes.fetch_add_relaxed(chunk);
   }

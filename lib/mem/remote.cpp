@@ -235,39 +235,34 @@ void remote_fork_child() noexcept {
 // been reformatted meanwhile: the block is still counted in its superblock's `used` (Q3).
 std::size_t drain_queue(Heap* h) noexcept {
   if (h->queue.looks_empty()) return 0;
-  void* message = h->queue.take_all(); // [MQ2]
+  void* chain = h->queue.take_all(); // [MQ2]
   std::size_t back = 0;
   std::size_t back_bytes = 0;
-  while (message != nullptr) {
-    void* next_message = RemoteQueue::next_message(message);
-    restore_mark(message);     // its word 1 held the message link
-    Superblock* run = nullptr; // the superblock of the blocks just put back, regrouped once
-    for (void* p = message; p != nullptr;) {
-      void* next = next_block(p);
-      Superblock* sb = superblock_of(p);
-      if (sb != run) {
-        if (run != nullptr) regroup(h, run);
-        run = nullptr;
-      }
-      if (sb->owner.load_relaxed() != h) {
-        push_chain(sb, p, p); // forwarded; still pending
-      } else if (sb->used == 0) {
-        pal::Message()
-            .text("hoardlab: double free detected in superblock ")
-            .hex(core::addr(sb))
-            .emit();
-      } else {
-        sb->put_block(p);
-        h->u -= sb->block_size;
-        back_bytes += sb->block_size;
-        ++back;
-        run = sb;
-      }
-      p = next;
+  Superblock* run = nullptr; // the superblock of the blocks just put back, regrouped once
+  for (void* p = chain; p != nullptr;) {
+    void* next = next_block(p);
+    Superblock* sb = superblock_of(p);
+    if (sb != run) {
+      if (run != nullptr) regroup(h, run);
+      run = nullptr;
     }
-    if (run != nullptr) regroup(h, run);
-    message = next_message;
+    if (sb->owner.load_relaxed() != h) {
+      push_chain(sb, p, p); // forwarded; still pending
+    } else if (sb->used == 0) {
+      pal::Message()
+          .text("hoardlab: double free detected in superblock ")
+          .hex(core::addr(sb))
+          .emit();
+    } else {
+      sb->put_block(p);
+      h->u -= sb->block_size;
+      back_bytes += sb->block_size;
+      ++back;
+      run = sb;
+    }
+    p = next;
   }
+  if (run != nullptr) regroup(h, run);
   h->pending_blocks.store_relaxed(0);
   h->pending_bytes.fetch_sub_relaxed(static_cast<std::int64_t>(back_bytes));
   h->remote_drained.add_single_writer(back);
@@ -337,12 +332,12 @@ void push_remote(Superblock* sb, void* first, void* last, std::size_t n) noexcep
   drain_if_piling_up(o, n);
 }
 
-void send_message(Heap* o, void* first, std::size_t n, std::size_t bytes) noexcept {
+void send_message(Heap* o, void* first, void* last, std::size_t n, std::size_t bytes) noexcept {
   o->pending_bytes.fetch_add_relaxed(static_cast<std::int64_t>(bytes));
   if (g.nodes > 1)
     for (void* p = first; p != nullptr; p = next_block(p))
       count_cross_node(superblock_of(p), 1);
-  o->queue.send(first); // [MQ1]
+  o->queue.send(first, last); // [MQ1]
   drain_if_piling_up(o, n);
 }
 

@@ -53,7 +53,7 @@ void free_direct(ThreadCache* tc, Superblock* sb, void* p) noexcept {
   Heap* o = sb->owner.load_acquire(); // [OW2]
   if (policy == config::RemotePolicy::HeapQueue && o != nullptr) {
     store_link(p, nullptr);
-    send_message(o, p, 1, sb->block_size);
+    send_message(o, p, p, 1, sb->block_size);
     return;
   }
   push_remote(sb, p, p, 1);
@@ -134,7 +134,7 @@ void send_remote(ThreadCache* tc, void* chain) noexcept {
     Heap* o = static_cast<Heap*>(runs.to[r]);
     store_link(runs.last[r], nullptr);
     if (policy == config::RemotePolicy::HeapQueue) {
-      send_message(o, runs.first[r], runs.n[r], runs.bytes[r]);
+      send_message(o, runs.first[r], runs.last[r], runs.n[r], runs.bytes[r]);
       sent += runs.n[r];
       ++batches;
       return;

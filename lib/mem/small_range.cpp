@@ -45,7 +45,7 @@ std::uintptr_t tail_end() noexcept {
 void grow_tail(std::size_t bytes) noexcept {
   const std::uint32_t n = g.ranges.count.load_relaxed();
   core::Atomic<std::uintptr_t>& size = n != 0 ? g.ranges.extra[n - 1].size : g.small_size;
-  size.store_relaxed(size.load_relaxed() + bytes); // [SR1]
+  size.store_relaxed(size.load_relaxed() + bytes); // reserved only: readable grows on commit
 }
 
 } // namespace
@@ -56,7 +56,7 @@ std::size_t reserve_primary(std::size_t per_node, unsigned nodes) noexcept {
     void* p = pal::reserve_aligned(per * nodes, g.sb_size, primary_hint());
     if (p == nullptr) continue;
     g.small_base.store_relaxed(core::addr(p));
-    g.small_size.store_relaxed(per * nodes); // [SR1]
+    g.small_size.store_relaxed(per * nodes); // readable stays 0 until the first commit
     g.ranges.reserved = per * nodes;
     return per;
   }
@@ -97,12 +97,48 @@ char* reserve_small(std::size_t want, std::size_t* got) noexcept {
   return nullptr;
 }
 
+bool extend_readable(char* from, char* to) noexcept {
+  YieldingGuard guard(g.ranges.lock);
+  const std::uintptr_t a = core::addr(from);
+  std::uintptr_t base = g.small_base.load_relaxed();
+  core::Atomic<std::uintptr_t>* readable = &g.small_readable;
+  if (a - base >= g.small_size.load_relaxed()) {
+    readable = nullptr;
+    const std::uint32_t n = g.ranges.count.load_relaxed(); // under the lock: count is ours
+    for (std::uint32_t i = 0; i < n && readable == nullptr; ++i) {
+      SmallRanges::Range& r = g.ranges.extra[i];
+      if (a - r.base.load_relaxed() < r.size.load_relaxed()) {
+        base = r.base.load_relaxed();
+        readable = &r.readable;
+      }
+    }
+    if (readable == nullptr) return false; // not in any range: no arena carves there
+  }
+  const std::uintptr_t end = base + readable->load_relaxed();
+  if (core::addr(to) <= end) return true;
+  // Another node's part lies between (its arena committed less of it): readable, not committed.
+  if (a > end && !pal::make_readable(reinterpret_cast<void*>(end), a - end)) return false;
+  readable->store_relaxed(core::addr(to) - base); // [SR1]
+  return true;
+}
+
 bool in_extra_ranges(const void* p) noexcept {
   const std::uint32_t n = g.ranges.count.load_acquire(); // [SR2]
   const std::uintptr_t a = core::addr(p);
   for (std::uint32_t i = 0; i < n; ++i) {
     const SmallRanges::Range& r = g.ranges.extra[i];
-    if (a - r.base.load_relaxed() < r.size.load_relaxed()) return true; // [SR1]
+    if (a - r.base.load_relaxed() < r.readable.load_relaxed()) return true; // [SR1]
+  }
+  return false;
+}
+
+bool in_reserved_small_range(const void* p) noexcept {
+  const std::uintptr_t a = core::addr(p);
+  if (a - g.small_base.load_relaxed() < g.small_size.load_relaxed()) return true;
+  const std::uint32_t n = g.ranges.count.load_acquire(); // [SR2]
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const SmallRanges::Range& r = g.ranges.extra[i];
+    if (a - r.base.load_relaxed() < r.size.load_relaxed()) return true;
   }
   return false;
 }

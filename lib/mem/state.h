@@ -92,10 +92,13 @@ struct Globals {
   Tunables tune;
 
   // Read on every free (relaxed: sb_mask and small_base change only during init, before any
-  // block exists; small_size only grows, before the superblocks it adds are carved: [SR1]).
+  // block exists; small_readable only grows, before the superblocks it adds are carved: [SR1]).
+  // The fast paths test against small_readable, the primary's readable prefix (small_range.h,
+  // R4), so that no pointer they take for a block has a header that faults when read.
   core::Atomic<std::uintptr_t> small_base{0};
-  core::Atomic<std::uintptr_t> small_size{0};
+  core::Atomic<std::uintptr_t> small_readable{0};
   core::Atomic<std::uintptr_t> sb_mask{0};
+  core::Atomic<std::uintptr_t> small_size{0}; // the primary's reserved bytes (under ranges.lock)
 
   // Fixed at init.
   std::size_t sb_size = 0;

@@ -72,6 +72,11 @@ bool commit(void* p, std::size_t bytes) noexcept {
   return ::mprotect(p, bytes, PROT_READ | PROT_WRITE) == 0;
 }
 
+bool make_readable(void* p, std::size_t bytes) noexcept {
+  ErrnoKeeper keep;
+  return ::mprotect(p, bytes, PROT_READ) == 0;
+}
+
 void* map(std::size_t bytes) noexcept {
   ErrnoKeeper keep;
   void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

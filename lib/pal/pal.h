@@ -23,6 +23,9 @@ void* reserve_at(void* at, std::size_t bytes) noexcept;
 void* reserve_aligned(std::size_t bytes, std::size_t align, void* hint) noexcept;
 // Makes [p, p+bytes) of a reservation readable and writable (zero-filled on first touch).
 bool commit(void* p, std::size_t bytes) noexcept;
+// Makes [p, p+bytes) of a reservation readable only: it reads as zero, and a read-only private
+// mapping is neither resident nor charged as commit.
+bool make_readable(void* p, std::size_t bytes) noexcept;
 // A fresh read-write anonymous mapping; nullptr on failure.
 void* map(std::size_t bytes) noexcept;
 void unmap(void* p, std::size_t bytes) noexcept;

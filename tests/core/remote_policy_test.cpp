@@ -258,7 +258,7 @@ TEST(RemoteQueue, ABlockWhoseSuperblockChangedOwnerInFlightReachesItsSuperblock)
   }();
   const hl_stats before = stats();
   *static_cast<void**>(p) = nullptr;
-  send_message(other, p, 1, sb->block_size);
+  send_message(other, p, p, 1, sb->block_size);
   EXPECT_GT(pending_bytes(), 0u);
   acquire_specific(other); // drains other's queue: p is not its block, so it is forwarded
   release_heap(other);

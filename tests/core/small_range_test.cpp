@@ -118,3 +118,29 @@ TEST(SmallRange, APointerOutsideEveryRangeIsNotOurs) {
            "a pointer outside the ranges tested as ours");
   });
 }
+
+// Reserved but never committed (no access): not ours, and a free or realloc of an address there
+// is left alone rather than reading a header that would fault. The tail of the step the last
+// block came from is such a stretch once a step is larger than the commit chunk.
+TEST(SmallRange, AnAddressReservedButNeverCommittedIsLeftAlone) {
+  expect_in_child([] {
+    std::vector<void*> ps;
+    std::uintptr_t end = 0;
+    std::uintptr_t readable = 0;
+    for (int mib = 0; mib < 128 && readable >= end; ++mib) {
+      for (std::size_t i = 0; i < (std::size_t{1} << 20) / kBlock; ++i)
+        ps.push_back(hl_malloc(kBlock));
+      end = g.small_base.load_relaxed() + g.small_size.load_relaxed();
+      readable = g.small_base.load_relaxed() + g.small_readable.load_relaxed();
+    }
+    if (g.ranges.count.load_relaxed() != 0) finish(true, ""); // the primary did not grow in place
+    if (readable >= end) finish(false, "no reserved, uncommitted part after 128 MiB of blocks");
+    auto* p = reinterpret_cast<char*>(readable) + 4096 + 64;
+    if (in_small_range(p)) finish(false, "an uncommitted address tested as ours");
+    hl_free(p);
+    if (hl_realloc(p, 100) != nullptr) finish(false, "realloc of an uncommitted address served");
+    for (void* q : ps)
+      hl_free(q);
+    finish(hl_check_invariants() == 0, "the invariants fail");
+  });
+}

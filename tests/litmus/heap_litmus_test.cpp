@@ -51,8 +51,8 @@ TEST(HeapQueue, TheHolderReadsTheChainTheSenderWrote) {
         }
         auto** first = static_cast<void**>(m);
         auto** second = static_cast<void**>(first[0]);
-        bad = RemoteQueue::next_message(m) != nullptr || second != blocks[1] ||
-              second[0] != nullptr || first[2] != reinterpret_cast<void*>(round) ||
+        bad = second != blocks[1] || second[0] != nullptr ||
+              first[2] != reinterpret_cast<void*>(round) ||
               second[2] != reinterpret_cast<void*>(round);
       },
       [&] {
@@ -61,7 +61,7 @@ TEST(HeapQueue, TheHolderReadsTheChainTheSenderWrote) {
         blocks[0][2] = reinterpret_cast<void*>(round);
         blocks[1][0] = nullptr;
         blocks[1][2] = reinterpret_cast<void*>(round);
-        queue.send(blocks[0]);
+        queue.send(blocks[0], blocks[1]);
       },
       [&] { return bad; });
   EXPECT_EQ(out.violations, 0) << "of " << out.rounds << " rounds";
