@@ -32,6 +32,11 @@ public:
   std::size_t class_of(std::size_t n) const noexcept {
     return lookup_[(n + kGranule - 1) / kGranule];
   }
+  // class_of(n) for 1 <= n <= threshold(), given n - 1: the fast path's bound test computed it, and
+  // the table's +1 folds into the load's displacement (one instruction less than class_of).
+  std::size_t class_of_nonzero(std::size_t n_minus_1) const noexcept {
+    return lookup_[(n_minus_1 / kGranule) + 1];
+  }
   // Smallest class >= n whose size is a multiple of align (a power of two); count() if none.
   std::size_t class_of_aligned(std::size_t n, std::size_t align) const noexcept;
 

@@ -32,15 +32,70 @@ namespace hoardlab::mem {
 // The calling thread's cache; &the sentinel until its first slow step (allocator.cpp).
 extern constinit thread_local ThreadCache* tl_cache;
 
+// in_primary_range for the free hit: p - small_base < small_readable with both bounds read as the
+// memory operands of the subtract and the compare. The compiler keeps an atomic load out of
+// another instruction's operand, which cost the hit two loads and a base address (3 instructions);
+// an x86-64 load from memory is the relaxed load the bounds need (Globals: they only grow, [SR1]).
+inline bool in_primary_range_hit(const void* p) noexcept {
+#if defined(__x86_64__) && !defined(HOARDLAB_TSAN)
+  static_assert(sizeof(g.small_base) == sizeof(std::uintptr_t), "a bound is its value alone");
+  static_assert(sizeof(g.small_readable) == sizeof(std::uintptr_t), "a bound is its value alone");
+  auto offset = reinterpret_cast<std::uintptr_t>(p);
+  bool inside;
+  asm("subq %[base], %[offset]\n\tcmpq %[size], %[offset]"
+      : [offset] "+r"(offset), "=@ccb"(inside)
+      : [base] "m"(g.small_base), [size] "m"(g.small_readable));
+  return inside;
+#else
+  return in_primary_range(p);
+#endif
+}
+
+// Takes one block's room in bin cls for a free: room - 1 in place, the borrow as the "full" test
+// (one read-modify-write and a branch, where a load, a test and a store took three), undone on
+// the full path, which is a miss anyway. Never called on the sentinel, which is read-only: its
+// hit_owner is no superblock's owner, so the owner compare in front fails first.
+inline bool take_room(ThreadCache* tc, std::size_t cls) noexcept {
+#if defined(__x86_64__) && !defined(HOARDLAB_TSAN)
+  bool full;
+  asm("subl $1, %[room]" : [room] "+m"(tc->rooms[cls]), "=@ccb"(full));
+  if (full) [[unlikely]] {
+    // The undo's address is computed apart (the empty asm hides that it is the same): shared with
+    // the subtract, the compiler would compute it into a register first, one more instruction on
+    // the hit.
+    asm("" : "+r"(tc), "+r"(cls));
+    tc->rooms[cls] = 0;
+    return false;
+  }
+  return true;
+#else
+  if (tc->rooms[cls] == 0) return false;
+  --tc->rooms[cls];
+  return true;
+#endif
+}
+
 // A block of `size` bytes from the calling thread's cache, or nullptr on a miss.
 inline void* allocate_hit(std::size_t size) noexcept {
   ThreadCache* tc = tl_cache;
-  // size - 1 < limit: 1 <= size <= limit; the sentinel's limit is 0, so nothing passes.
-  if (size - 1 >= tc->limit) return nullptr;
-  const std::size_t cls = g.classes.class_of(size + canary_bytes());
+  // size - 1 < near_limit <= limit: 1 <= size <= limit; the sentinel's limits are 0, so nothing
+  // passes.
+  const std::size_t below = size - 1;
+  std::size_t cls;
+  if (below < tc->near_limit) [[likely]]
+    cls = tc->near_classes[(below + canary_bytes()) / core::SizeClasses::kGranule];
+  else if (below < tc->limit)
+    cls = g.classes.class_of_nonzero(below + canary_bytes());
+  else
+    return nullptr;
   CacheBin bin = tc->bin(cls);
   void* p = bin.head;
   if (p == nullptr) return nullptr;
+#if defined(__x86_64__)
+  // p in the return register from here: the compiler would otherwise keep the cache pointer
+  // there (where the thread-local load left it) and move p over at the end, one instruction.
+  asm("" : "+a"(p));
+#endif
   void* next;
   // Hardened: a link the hit cannot vouch for is left to the slow path, which reports it.
   if (!try_next_in_class(cls, p, &next)) [[unlikely]]
@@ -57,35 +112,32 @@ inline void* allocate_hit(std::size_t size) noexcept {
 // and its bin has room. p may be anything, nullptr included.
 //
 // The owner compare is the only remote-free test on this path (C2, thread_cache.h): the owner
-// sits on the header's hot line next to the class, which the bin lookup loads anyway, and `home`
-// sits next to `limit`. A block of another heap (or of a pooled superblock, owner nullptr) takes
-// the slow path, which buffers it for its owner or, as remote.keep allows, caches it: under the
-// default, whole-lines, only a block that shares no cache line with another block, so the thread
-// never writes next to another thread's blocks (Hoard §5, passive false sharing); under none,
-// never (Hoard); under all, always. The sentinel's home is nullptr like a pooled superblock's
-// owner, but every room of the sentinel is 0.
+// sits on the header's hot line next to the class, which the bin lookup loads anyway, and
+// `hit_owner` (the home heap) on the cache's line of `limit`. A block of another heap (or of a
+// pooled superblock, owner nullptr) takes the slow path, which buffers it for its owner or, as
+// remote.keep allows, caches it: under the default, whole-lines, only a block that shares no cache
+// line with another block, so the thread never writes next to another thread's blocks (Hoard §5,
+// passive false sharing); under none, never (Hoard); under all, always. The sentinel's hit_owner is
+// the sentinel itself, no superblock's owner: every free misses it before a room is taken.
 inline bool deallocate_hit(void* p) noexcept {
 #ifdef HOARDLAB_CHECKED
   // The checked build validates every small pointer first, out of line.
   (void)p;
   return false;
 #else
-  if (!in_primary_range(p)) return false;
+  if (!in_primary_range_hit(p)) return false;
   ThreadCache* tc = tl_cache;
   Superblock* sb = superblock_of(p);
   // Hardened: a pointer that is not a live block is left to deallocate, which reports it (so the
   // hit keeps no stack frame); buffer_remote_hit, on the way there, declines it too.
   if (!looks_live(sb, p)) [[unlikely]]
     return false;
-  if (sb->owner.load_relaxed() != tc->home) return false;
-  CacheBin bin = tc->bin(sb->cls);
-  std::uint32_t room;
-  // room - 1 with the borrow as the "full" test: one subtraction instead of a test and a
-  // decrement.
-  if (__builtin_sub_overflow(bin.room, 1u, &room)) return false;
-  store_link(p, bin.head);
-  bin.head = p;
-  bin.room = room;
+  if (sb->owner.load_relaxed() != tc->hit_owner) return false;
+  const std::size_t cls = sb->cls;
+  if (!take_room(tc, cls)) [[unlikely]]
+    return false;
+  store_link(p, tc->heads[cls]);
+  tc->heads[cls] = p;
   bump(tc->cached_frees);
   return true;
 #endif

@@ -373,7 +373,7 @@ void drain_an_idle_heap(unsigned cursor) noexcept {
 
 Heap* acquire_heap(ThreadCache* tc) noexcept {
   Heap* home_h = home_heap(tc);
-  if (tc != nullptr) tc->home = home_h; // the free fast path's compare (C2)
+  if (tc != nullptr) tc->set_home(home_h); // the free fast path's compare (C2)
   if (tl_holds_all) {
     ensure_ready(home_h);
     return home_h;

@@ -16,7 +16,8 @@
 
 namespace hoardlab::mem {
 
-constinit const ThreadCache kSentinel{};
+// Its hit_owner is itself, which no superblock's owner equals (ThreadCache::hit_owner).
+constinit const ThreadCache kSentinel{.hit_owner = &kSentinel};
 constinit thread_local std::uint8_t tl_flags = 0;
 
 // Not file-local: lib/front inlines the cache hits (fast_path.h).

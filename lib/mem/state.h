@@ -158,6 +158,10 @@ struct Globals {
   core::Atomic<std::uint64_t> cross_node_remote_frees[numa::kMaxNodes];
 };
 
-extern constinit Globals g;
+// Hidden: the declaration, not only the definition, must say so, or every access from the shared
+// objects goes through the GOT (-fvisibility=hidden covers definitions alone). The free fast path
+// then reads small_base, small_readable and sb_mask as RIP-relative operands (bench/fastpath.sh:
+// 3 instructions per free).
+extern constinit Globals g [[gnu::visibility("hidden")]];
 
 } // namespace hoardlab::mem

@@ -34,6 +34,16 @@ ThreadCache* new_cache_locked() noexcept {
   return tc;
 }
 
+// ThreadCache::near_classes and near_limit from the process's table (fixed at init).
+void fill_near_classes(ThreadCache* tc) noexcept {
+  constexpr std::size_t kGranule = core::SizeClasses::kGranule;
+  const std::size_t bytes =
+      ThreadCache::kNearBytes < g.threshold ? ThreadCache::kNearBytes : g.threshold;
+  for (std::size_t i = 0; i < bytes / kGranule; ++i)
+    tc->near_classes[i] = static_cast<std::uint8_t>(g.classes.class_of_nonzero(i * kGranule));
+  tc->near_limit = bytes - canary_bytes();
+}
+
 } // namespace
 
 // The calling thread's cache, made on first use; nullptr when the thread is exiting.
@@ -56,7 +66,8 @@ ThreadCache* thread_cache() noexcept {
   tc->bound_epoch = g.tune.cache_epoch.load_acquire(); // [CE2]; no capacity to lower
   tc->published_bin_bytes = 0;
   tc->limit = g.threshold - canary_bytes(); // a hit's class holds the request and its canary
-  tc->home = home_heap(tc);
+  fill_near_classes(tc);
+  tc->set_home(home_heap(tc));
   tl_cache = tc;
   pal::set_thread_value(tc); // after tl_cache is set: a malloc inside it finds the cache
   return tc;

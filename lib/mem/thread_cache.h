@@ -52,17 +52,36 @@ struct ThreadCache {
   std::uint32_t rooms[core::SizeClasses::kMaxClasses] = {};
   std::uint32_t caps[core::SizeClasses::kMaxClasses] = {};
   std::size_t limit = 0; // largest request served by the bins; 0 in the sentinel
-  // The heap this thread's slow steps map to (acquire_heap), read by the free fast path next to
-  // `limit`; nullptr in the sentinel. Under heap.mapping=cpu it follows the thread's CPU: after
-  // a migration the blocks cached from the previous heap are still served to allocations, and
-  // once freed they go back to that heap through the remote buffer (batched, one push per
-  // superblock or message per heap), which is what Hoard does for a thread that moved.
+  // Requests with size - 1 < near_limit (at most kNearBytes, less the canary; 0 in the sentinel)
+  // find their class in near_classes (below), by (size - 1 + canary) / 16: a copy of the process's
+  // table (SizeClasses) beside the bins, indexed from the cache pointer the malloc hit holds
+  // already, where the process's table first needs its address (one instruction). Larger requests
+  // up to `limit` use the process's table. Filled when the cache is taken (thread_cache.cpp).
+  std::size_t near_limit = 0;
+  // The heap this thread's slow steps map to (acquire_heap); nullptr in the sentinel. Under
+  // heap.mapping=cpu it follows the thread's CPU: after a migration the blocks cached from the
+  // previous heap are still served to allocations, and once freed they go back to that heap through
+  // the remote buffer (batched, one push per superblock or message per heap), which is what Hoard
+  // does for a thread that moved.
   Heap* home = nullptr;
+  // What the free hit compares a superblock's owner with: `home`, except in the sentinel, whose
+  // hit_owner is the sentinel itself. No superblock's owner equals that (a pooled superblock's
+  // owner is nullptr, like the sentinel's home), so the hit never takes room in a bin of the
+  // read-only sentinel (take_room, fast_path.h). Set with home (set_home).
+  const void* hit_owner = nullptr;
+
+  void set_home(Heap* h) noexcept {
+    home = h;
+    hit_owner = h;
+  }
 
   CacheBin bin(std::size_t cls) noexcept { return CacheBin{heads[cls], rooms[cls], caps[cls]}; }
 
   core::Atomic<std::uint64_t> hits{0};         // allocations served by the bins
   core::Atomic<std::uint64_t> cached_frees{0}; // frees absorbed by the bins
+  // After the fields above, which share a cache line: the hits touch one line of this table.
+  static constexpr std::size_t kNearBytes = 4096;
+  std::uint8_t near_classes[kNearBytes / core::SizeClasses::kGranule] = {};
   core::Atomic<std::uint64_t> slow_allocations{0};
   core::Atomic<std::uint64_t> slow_frees{0};
   core::Atomic<std::uint64_t> remote_sent{0};    // blocks freed here that another heap owns

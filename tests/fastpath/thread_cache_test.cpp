@@ -119,6 +119,27 @@ TEST(ThreadCache, ABlockJustFreedIsTheNextOneHandedOut) {
   });
 }
 
+// The free hit takes a bin's room before it knows the bin has any (one subtract, its borrow the
+// test); on the sentinel, which is read-only, that write would fault. A pooled superblock's owner
+// is nullptr, as the sentinel's home heap is: the hit must still miss there.
+TEST(ThreadCache,
+     AThreadWithoutACacheFreesABlockOfAnOwnerlessSuperblockWithoutTouchingTheSentinel) {
+  void* p = nullptr;
+  on_new_thread([&] { p = hl_malloc(64); });
+  ASSERT_NE(p, nullptr);
+  mem::Superblock* sb = mem::superblock_of(p);
+  mem::Heap* owner = sb->owner.load_relaxed();
+  bool hit = true;
+  on_new_thread([&] {
+    ASSERT_EQ(mem::tl_cache, &mem::kSentinel) << "the thread must start without a cache";
+    sb->owner.store_relaxed(nullptr); // as if the superblock were in the pool
+    hit = mem::deallocate_hit(p);
+    sb->owner.store_relaxed(owner);
+  });
+  EXPECT_FALSE(hit);
+  hl_free(p);
+}
+
 TEST(ThreadCache, KeepsWholeBatchesOf64BlocksOnceWarmAtEverySizeTheBoundHolds) {
   for (std::size_t size : {16, 64, 256, 1024, 4096}) {
     if (!batch_fits(size)) continue;
