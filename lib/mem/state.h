@@ -35,8 +35,12 @@ constexpr bool is_initing(int state) noexcept {
 ///
 /// Protocol:   publish_options() (init, or hl_option_set after a change; serialized by the
 ///             options lock) copies them from the options table; every other thread only loads
-///             them.
-/// Invariants: each field holds a value the options table accepted (its range is checked there).
+///             them. cache_bytes and cache_epoch are derived from cache_option, cache_total and
+///             the live thread count by set_thread_bound_locked (thread_cache.cpp), under the
+///             registry lock, at each thread start and exit and after each publish.
+/// Invariants: each option field holds a value the options table accepted (its range is checked
+///             there); cache_bytes == min(cache_option, share(cache_total, live threads)) as of
+///             the last registry change (thread_cache.cpp, "the process-wide budget").
 /// Ordering:   relaxed both ways: each is an independent tunable, read afresh on each slow path;
 ///             no other data is published through them, and a reader seeing an old value for a
 ///             while is as correct as one that ran just before the change. The one exception is
@@ -57,7 +61,11 @@ struct Tunables {
   core::Atomic<std::uint32_t> verbose{0};
   core::Atomic<bool> checked{false}; // general.checked (init-only: set once, before any block)
   core::Atomic<bool> report_misuse{false}; // hardened.on_error = report
+  // The per-thread bound in effect (C1): cache.bytes, or the thread's share of
+  // cache.total_bytes when that is lower. Written only when it changes.
   core::Atomic<std::uint64_t> cache_bytes{256 * 1024};
+  core::Atomic<std::uint64_t> cache_option{256 * 1024};      // cache.bytes (0 under checked)
+  core::Atomic<std::uint64_t> cache_total{64 * 1024 * 1024}; // cache.total_bytes
   // Bumped each time cache_bytes is lowered: a live thread's bins may then hold more than the
   // bound, and its next slow step brings them within it (follow_cache_bound, internal.h).
   core::Atomic<std::uint64_t> cache_epoch{0};
