@@ -86,6 +86,18 @@ struct PendingBytes {
   std::int64_t load_relaxed() const noexcept;
 };
 
+/// Cross-node traffic counted by the thread that causes it, in the row of the node it runs on:
+/// blocks a heap handed out to it from another node's superblock, and blocks it freed remotely
+/// into another node's superblocks (by that node). A row is written only by threads of its node,
+/// so the counters of cross-node traffic do not themselves cross nodes (one global line per
+/// counter did, paper_notes/contention.md); slow paths only, so RMW is fine. The statistics
+/// read node n's remote allocations from row n, its cross-node remote frees as the sum of
+/// column n over the rows (stats.cpp).
+struct alignas(64) NodeTraffic {
+  core::Atomic<std::uint64_t> remote_allocations{0};
+  core::Atomic<std::uint64_t> freed_into[numa::kMaxNodes];
+};
+
 // Which heap a thread enters (heap_map.cpp); fixed at init.
 inline constexpr unsigned kMaxHeaps = 1024; // heap.count's upper bound
 struct HeapMap {
@@ -129,8 +141,13 @@ struct Globals {
   // either: away from the line the fast paths read, since a step writes here.
   alignas(64) SmallRanges ranges;
 
+  // live_threads > pus, read at every heap acquire (heap.mapping=cpu picks a half of 2 x P
+  // heaps by it): derived under the registry lock and stored only when it flips, on a line of
+  // its own, so that threads starting and exiting do not invalidate it for every acquirer.
+  alignas(64) core::Atomic<bool> crowded{false};
+
   // Thread registry.
-  core::SpinLock registry_lock;
+  alignas(64) core::SpinLock registry_lock;
   core::Atomic<ThreadCache*> all_caches{nullptr};
   ThreadCache* free_caches = nullptr;
   std::uint32_t next_seq = 0;
@@ -156,11 +173,8 @@ struct Globals {
   core::Atomic<std::uint64_t> large_in_use{0};
   core::Atomic<std::uint64_t> large_peak{0};
   core::Atomic<std::uint32_t> reported_foreign{0};
-  // Per node, slow paths only (RMW is fine): blocks a heap handed out from a superblock of
-  // another node than the allocating thread's (counted on the thread's node), and blocks freed
-  // remotely by a thread of another node than the superblock's (counted on the superblock's).
-  core::Atomic<std::uint64_t> remote_allocations[numa::kMaxNodes];
-  core::Atomic<std::uint64_t> cross_node_remote_frees[numa::kMaxNodes];
+  // Cross-node traffic, one row per node of the threads that cause it (NodeTraffic).
+  NodeTraffic traffic[numa::kMaxNodes];
 };
 
 extern constinit Globals g;

@@ -201,6 +201,8 @@ std::uint64_t thread_share(std::uint64_t total, std::uint32_t live) noexcept {
 
 void set_thread_bound_locked() noexcept {
   const std::uint32_t live = g.live_threads.load_relaxed();
+  const bool crowded = live > g.pus;
+  if (g.crowded.load_relaxed() != crowded) g.crowded.store_relaxed(crowded);
   Tunables& t = g.tune;
   std::uint64_t bound = t.cache_option.load_relaxed();
   if (const std::uint64_t share = thread_share(t.cache_total.load_relaxed(), live); share < bound)
