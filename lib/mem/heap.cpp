@@ -325,8 +325,7 @@ Heap* home_heap(ThreadCache* tc) noexcept {
   case config::HeapMapping::Cpu: {
     home = g.heap_map.pu_slot[numa::current_pu()];
     // More threads than PUs: 2 x PUs heaps, a thread's parity picking its half.
-    if (g.live_threads.load_relaxed() > g.pus && g.heap_count >= 2 * g.pus)
-      home += g.pus * (seq & 1u);
+    if (g.crowded.load_relaxed() && g.heap_count >= 2 * g.pus) home += g.pus * (seq & 1u);
     break;
   }
   case config::HeapMapping::ThreadHash:
@@ -472,7 +471,7 @@ std::size_t heap_allocate(Heap* h, std::size_t cls, std::size_t want, void** hea
     if (sb->node != here) remote += got - before;
     regroup(h, sb);
   }
-  if (remote != 0) g.remote_allocations[here].fetch_add_relaxed(remote);
+  if (remote != 0) g.traffic[here].remote_allocations.fetch_add_relaxed(remote);
   h->allocations.add_single_writer(got);
   *head = chain;
   // A refill can break H3: a class whose only non-full superblock it fills leaves C, which
@@ -498,7 +497,7 @@ void* heap_allocate_zeroed(Heap* h, std::size_t cls, bool* zero) noexcept {
   h->u += sb->block_size;
   raise_peak(h);
   if (const unsigned here = allocating_node(); sb->node != here)
-    g.remote_allocations[here].fetch_add_relaxed(1);
+    g.traffic[here].remote_allocations.fetch_add_relaxed(1);
   regroup(h, sb);
   h->allocations.add_single_writer(1);
   enforce_invariant(h); // as after heap_allocate

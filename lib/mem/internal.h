@@ -293,6 +293,9 @@ void publish_all_cached(ThreadCache* tc) noexcept;
 void flush(ThreadCache* tc, std::size_t cls, std::size_t n) noexcept;
 void flush_all(ThreadCache* tc) noexcept;
 std::size_t cache_bound() noexcept;
+// Derives the per-thread cache bound (Tunables::cache_bytes, under cache.total_bytes) and
+// Globals::crowded from the options and the live thread count; the registry lock held.
+void set_thread_bound_locked() noexcept;
 std::size_t move_count(const CacheBin& bin) noexcept;
 void grow_cap(ThreadCache* tc, std::size_t cls) noexcept;
 // Brings the bins and the remote buffer within a lowered cache.bytes (C1, C2): capacity falls in

@@ -296,6 +296,7 @@ void thread_exit() noexcept {
   tc->next_free = g.free_caches;
   g.free_caches = tc;
   g.live_threads.fetch_sub_relaxed(1);
+  set_thread_bound_locked();
 }
 
 void fork_prepare() noexcept {
@@ -355,6 +356,7 @@ void fork_child() noexcept {
   // Only the forking thread survives; the caches of the others are leaked (their blocks stay
   // counted as in use).
   g.live_threads.store_relaxed(tl_cache != &kSentinel ? 1 : 0);
+  set_thread_bound_locked(); // the registry lock is still held
   g.registry_lock.reset_in_child();
   config::reset_options_lock_in_child();
 }

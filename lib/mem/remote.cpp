@@ -276,8 +276,10 @@ std::size_t drain_threshold() noexcept {
 namespace {
 
 void count_cross_node(const Superblock* sb, std::size_t n) noexcept {
-  if (g.nodes > 1 && static_cast<unsigned>(numa::current_node()) != sb->node)
-    g.cross_node_remote_frees[sb->node].fetch_add_relaxed(n);
+  if (g.nodes <= 1) return;
+  const auto here = static_cast<unsigned>(numa::current_node());
+  if (here == sb->node) return;
+  g.traffic[here < g.nodes ? here : 0].freed_into[sb->node].fetch_add_relaxed(n);
 }
 
 // n blocks were just sent to heap o: past the threshold, the freeing thread drains o itself (a

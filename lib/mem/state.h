@@ -35,8 +35,12 @@ constexpr bool is_initing(int state) noexcept {
 ///
 /// Protocol:   publish_options() (init, or hl_option_set after a change; serialized by the
 ///             options lock) copies them from the options table; every other thread only loads
-///             them.
-/// Invariants: each field holds a value the options table accepted (its range is checked there).
+///             them. cache_bytes and cache_epoch are derived from cache_option, cache_total and
+///             the live thread count by set_thread_bound_locked (thread_cache.cpp), under the
+///             registry lock, at each thread start and exit and after each publish.
+/// Invariants: each option field holds a value the options table accepted (its range is checked
+///             there); cache_bytes == min(cache_option, share(cache_total, live threads)) as of
+///             the last registry change (thread_cache.cpp, "the process-wide budget").
 /// Ordering:   relaxed both ways: each is an independent tunable, read afresh on each slow path;
 ///             no other data is published through them, and a reader seeing an old value for a
 ///             while is as correct as one that ran just before the change. The one exception is
@@ -57,7 +61,11 @@ struct Tunables {
   core::Atomic<std::uint32_t> verbose{0};
   core::Atomic<bool> checked{false}; // general.checked (init-only: set once, before any block)
   core::Atomic<bool> report_misuse{false}; // hardened.on_error = report
+  // The per-thread bound in effect (C1): cache.bytes, or the thread's share of
+  // cache.total_bytes when that is lower. Written only when it changes.
   core::Atomic<std::uint64_t> cache_bytes{256 * 1024};
+  core::Atomic<std::uint64_t> cache_option{256 * 1024};      // cache.bytes (0 under checked)
+  core::Atomic<std::uint64_t> cache_total{64 * 1024 * 1024}; // cache.total_bytes
   // Bumped each time cache_bytes is lowered: a live thread's bins may then hold more than the
   // bound, and its next slow step brings them within it (follow_cache_bound, internal.h).
   core::Atomic<std::uint64_t> cache_epoch{0};
@@ -76,6 +84,18 @@ struct Tunables {
 /// drains run is off by those in flight (the stats clamp it at 0). Read by the stats alone.
 struct PendingBytes {
   std::int64_t load_relaxed() const noexcept;
+};
+
+/// Cross-node traffic counted by the thread that causes it, in the row of the node it runs on:
+/// blocks a heap handed out to it from another node's superblock, and blocks it freed remotely
+/// into another node's superblocks (by that node). A row is written only by threads of its node,
+/// so the counters of cross-node traffic do not themselves cross nodes (one global line per
+/// counter did, paper_notes/contention.md); slow paths only, so RMW is fine. The statistics
+/// read node n's remote allocations from row n, its cross-node remote frees as the sum of
+/// column n over the rows (stats.cpp).
+struct alignas(64) NodeTraffic {
+  core::Atomic<std::uint64_t> remote_allocations{0};
+  core::Atomic<std::uint64_t> freed_into[numa::kMaxNodes];
 };
 
 // Which heap a thread enters (heap_map.cpp); fixed at init.
@@ -124,8 +144,13 @@ struct Globals {
   // either: away from the line the fast paths read, since a step writes here.
   alignas(64) SmallRanges ranges;
 
+  // live_threads > pus, read at every heap acquire (heap.mapping=cpu picks a half of 2 x P
+  // heaps by it): derived under the registry lock and stored only when it flips, on a line of
+  // its own, so that threads starting and exiting do not invalidate it for every acquirer.
+  alignas(64) core::Atomic<bool> crowded{false};
+
   // Thread registry.
-  core::SpinLock registry_lock;
+  alignas(64) core::SpinLock registry_lock;
   core::Atomic<ThreadCache*> all_caches{nullptr};
   ThreadCache* free_caches = nullptr;
   std::uint32_t next_seq = 0;
@@ -151,11 +176,8 @@ struct Globals {
   core::Atomic<std::uint64_t> large_in_use{0};
   core::Atomic<std::uint64_t> large_peak{0};
   core::Atomic<std::uint32_t> reported_foreign{0};
-  // Per node, slow paths only (RMW is fine): blocks a heap handed out from a superblock of
-  // another node than the allocating thread's (counted on the thread's node), and blocks freed
-  // remotely by a thread of another node than the superblock's (counted on the superblock's).
-  core::Atomic<std::uint64_t> remote_allocations[numa::kMaxNodes];
-  core::Atomic<std::uint64_t> cross_node_remote_frees[numa::kMaxNodes];
+  // Cross-node traffic, one row per node of the threads that cause it (NodeTraffic).
+  NodeTraffic traffic[numa::kMaxNodes];
 };
 
 // Hidden: the declaration, not only the definition, must say so, or every access from the shared

@@ -143,8 +143,9 @@ bool stats_node(std::uint32_t index, NodeStats* out) noexcept {
     s.superblocks_held += g.heaps[i].pub_superblocks.load_relaxed();
     s.local_allocations += g.heaps[i].allocations.load_relaxed();
   }
-  s.remote_allocations = g.remote_allocations[index].load_relaxed();
-  s.cross_node_remote_frees = g.cross_node_remote_frees[index].load_relaxed();
+  s.remote_allocations = g.traffic[index].remote_allocations.load_relaxed();
+  for (unsigned n = 0; n < g.nodes; ++n)
+    s.cross_node_remote_frees += g.traffic[n].freed_into[index].load_relaxed();
   numa::NodePlacement np = numa::node_placement(static_cast<int>(index));
   s.bytes_placed = g.arenas[index].committed_bytes.load_relaxed() + large::node_mapped_bytes(index);
   s.os_node = np.os_node;

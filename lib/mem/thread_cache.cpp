@@ -6,6 +6,7 @@
 #include "mem/internal.h"
 #include "pal/pal.h"
 
+#include <bit>
 #include <new>
 
 namespace hoardlab::mem {
@@ -57,6 +58,7 @@ ThreadCache* thread_cache() noexcept {
     if (tc == nullptr) return nullptr;
     tc->live = true;
     g.live_threads.fetch_add_relaxed(1);
+    set_thread_bound_locked();
   }
   // Every bin starts with no capacity; a class earns it on its first misses (grow_cap), so the
   // bound goes to the classes the thread uses. A recycled cache was flushed at its thread's exit.
@@ -182,6 +184,45 @@ void flush(ThreadCache* tc, std::size_t cls, std::size_t n) noexcept {
 void flush_all(ThreadCache* tc) noexcept {
   for (std::size_t c = 0; c < g.classes.count(); ++c)
     flush(tc, c, tc->bin(c).count());
+}
+
+// ---- the process-wide budget (cache.total_bytes) ----
+//
+// Each thread caches up to cache.bytes, as long as the live threads' bounds together stay within
+// cache.total_bytes; past that, each thread's bound is its share: total / live threads, never
+// below kMinThreadShare (gperftools tcmalloc shares an overall thread-cache size among its
+// threads in the same spirit, moving capacity to the threads that miss; here every thread gets
+// the same share, so the budget needs no steal between threads, whose caches only their owners
+// touch). The share is kept to three significant bits: the bound moves in steps of at most a
+// quarter, so a process whose thread count hovers around a value lowers its threads' caches
+// once, not at every thread start (each lowering sends every thread through lower_cache, a walk
+// over all classes, at its next slow step). So with the default 64 MiB and 256 KiB, the first
+// 256 threads keep 256 KiB each; at 2,000 threads each keeps 32 KiB.
+
+// 16 KiB: a batch of 32 blocks of up to 512 bytes, four of 4 KiB.
+constexpr std::uint64_t kMinThreadShare = 16 * 1024;
+
+std::uint64_t thread_share(std::uint64_t total, std::uint32_t live) noexcept {
+  if (total == 0 || live == 0) return UINT64_MAX; // no budget
+  const std::uint64_t share = total / live;
+  if (share <= kMinThreadShare) return kMinThreadShare;
+  const unsigned drop = static_cast<unsigned>(std::bit_width(share)) - 3;
+  return share >> drop << drop;
+}
+
+void set_thread_bound_locked() noexcept {
+  const std::uint32_t live = g.live_threads.load_relaxed();
+  const bool crowded = live > g.pus;
+  if (g.crowded.load_relaxed() != crowded) g.crowded.store_relaxed(crowded);
+  Tunables& t = g.tune;
+  std::uint64_t bound = t.cache_option.load_relaxed();
+  if (const std::uint64_t share = thread_share(t.cache_total.load_relaxed(), live); share < bound)
+    bound = share;
+  const std::uint64_t before = t.cache_bytes.load_relaxed();
+  if (bound == before) return; // the line every slow step reads stays clean
+  t.cache_bytes.store_relaxed(bound);
+  // The registry lock serializes the writers: this is the epoch's only writer.
+  if (bound < before) t.cache_epoch.store_release(t.cache_epoch.load_relaxed() + 1); // [CE1]
 }
 
 // ---- per-class capacity (C1: sum_c cap_c * size_c <= cache.bytes) ----

@@ -27,7 +27,8 @@ struct CacheBin {
 };
 
 /// Invariants: (C1) bin c holds count() blocks of class c, count() <= cap (room >= 0);
-///             sum_c cap_c * size_c = cap_bytes <= cache.bytes (the per-thread bound C), from
+///             sum_c cap_c * size_c = cap_bytes <= C, the per-thread bound (Tunables::
+///             cache_bytes: cache.bytes, or the thread's share of cache.total_bytes), from
 ///             each slow step on: a bound lowered at run time (Tunables::cache_epoch) is
 ///             followed at the thread's next one, which lowers capacity in every bin and sends
 ///             the blocks beyond it back to the heaps (follow_cache_bound).

@@ -1,6 +1,7 @@
 // The run-time-settable options, copied into atomics the allocator reads (state.h, Tunables).
 #include "config/options.h"
 #include "mem/allocator.h"
+#include "mem/fork_held_guard.h"
 #include "mem/internal.h"
 #include "mem/large.h"
 #include "mem/state.h"
@@ -63,17 +64,19 @@ void publish_options() noexcept {
     // again there unseen, so under checked every free reaches checked_free (checked.cpp).
     t.checked.store_relaxed(o.general_checked);
     t.report_misuse.store_relaxed(o.hardened_on_error == 1);
-    const std::uint64_t cache_bytes =
-        o.general_checked ? 0 : static_cast<std::uint64_t>(o.cache_bytes);
-    const bool lowered = cache_bytes < t.cache_bytes.load_relaxed();
-    t.cache_bytes.store_relaxed(cache_bytes);
-    // Publishes are serialized by the options lock: this is the epoch's only writer.
-    if (lowered) t.cache_epoch.store_release(t.cache_epoch.load_relaxed() + 1); // [CE1]
+    t.cache_option.store_relaxed(o.general_checked ? 0 : static_cast<std::uint64_t>(o.cache_bytes));
+    t.cache_total.store_relaxed(static_cast<std::uint64_t>(o.cache_total_bytes));
     t.retain_superblocks.store_relaxed(static_cast<std::uint64_t>(o.purge_retain_superblocks));
     t.purge_delay_ms.store_relaxed(static_cast<std::uint64_t>(o.purge_delay_ms));
     t.large_decay_ms.store_relaxed(static_cast<std::uint64_t>(o.large_decay_ms));
     large::set_cache_bound(static_cast<std::size_t>(o.large_cache_bytes));
   });
+  {
+    // After the copy, so that of racing publishes the last to take the lock derives the bound
+    // from the last values copied.
+    ForkHeldGuard guard(g.registry_lock);
+    set_thread_bound_locked();
+  }
   // Every other thread follows a lowered cache.bytes at its next slow step; the calling thread
   // may take none for as long as its bins serve it (a warm bin never misses on allocation), so it
   // follows here, outside the options lock (a flush enters heaps).

@@ -48,4 +48,26 @@ TEST(HeapLayout, ARemoteFreeCountsItsPendingBytesOnTheLineItWritesAnyway) {
   EXPECT_EQ(line_of(&h.pending_bytes), line_of(&h.pending_head));
 }
 
+// A row is written by the threads of its node alone: two nodes' rows must not share a line.
+TEST(NodeTrafficLayout, OneNodesCrossNodeCountersShareNoLineWithAnotherNodes) {
+  const NodeTraffic& a = g.traffic[0];
+  const NodeTraffic& b = g.traffic[1];
+  const std::uintptr_t a_last = line_of(reinterpret_cast<const char*>(&a + 1) - 1);
+  EXPECT_LT(a_last, line_of(&b.remote_allocations));
+  EXPECT_EQ(line_of(&a.remote_allocations), line_of(&a.freed_into[0]))
+      << "a row starts on its own line";
+}
+
+// Every heap acquire reads `crowded`; every thread start and exit writes the registry.
+TEST(RegistryLayout, TheFlagHeapAcquiresReadSharesNoLineWithTheRegistry) {
+  const std::uintptr_t flag = line_of(&g.crowded);
+  for (const void* word :
+       {static_cast<const void*>(&g.registry_lock), static_cast<const void*>(&g.all_caches),
+        static_cast<const void*>(&g.free_caches), static_cast<const void*>(&g.live_threads),
+        static_cast<const void*>(&g.meta_next)})
+    EXPECT_NE(line_of(word), flag);
+  EXPECT_NE(line_of(reinterpret_cast<const char*>(&g.ranges + 1) - 1), flag)
+      << "a range growth writes the ranges' lines";
+}
+
 } // namespace
