@@ -72,7 +72,8 @@ void publish_options() noexcept {
     t.retain_superblocks.store_relaxed(static_cast<std::uint64_t>(o.purge_retain_superblocks));
     t.purge_delay_ms.store_relaxed(static_cast<std::uint64_t>(o.purge_delay_ms));
     t.large_decay_ms.store_relaxed(static_cast<std::uint64_t>(o.large_decay_ms));
-    large::set_cache_bound(static_cast<std::size_t>(o.large_cache_bytes));
+    large::set_cache_bounds(static_cast<std::size_t>(o.large_cache_bytes),
+                            static_cast<std::size_t>(o.large_thread_cache_bytes));
   });
   // Every other thread follows a lowered cache.bytes at its next slow step; the calling thread
   // may take none for as long as its bins serve it (a warm bin never misses on allocation), so it
