@@ -29,6 +29,12 @@ void* allocate_large(std::size_t size, std::size_t alignment, bool zeroed) noexc
   return p;
 }
 
+// The calling thread's cache if it has one, for counting a large allocation or free: its own
+// counters are plain adds, where the orphan counters are a locked add on a line all threads write.
+ThreadCache* counting_cache() noexcept {
+  return tl_cache != &kSentinel ? tl_cache : nullptr;
+}
+
 // Classes from this size on serve calloc from a heap when the thread's bin is empty, to find
 // blocks known to be zero (allocate_zeroed). Below it, clearing a block costs less than the trip
 // to the heap (a try-acquire and a release) that finding a zero block takes.
@@ -39,7 +45,7 @@ __attribute__((noinline)) void* allocate_slow(std::size_t size) noexcept {
   if (!ensure_init()) return boot_allocate(size, 16);
   purge_thread::maybe_start(); // no allocator lock is held here (purge_thread.h)
   if (size > g.threshold - canary_bytes()) {
-    count_alloc(nullptr);
+    count_alloc(counting_cache());
     return allocate_large(size, 0, false);
   }
   return armed(allocate_class_slow(g.classes.class_of(size + canary_bytes())));
@@ -79,7 +85,7 @@ __attribute__((noinline)) void free_other(void* p) noexcept {
   ErrnoGuard keep;
   if (p == nullptr || in_boot(p)) return; // bootstrap blocks are never reused
   if (large::owns(p)) {
-    count_free(nullptr);
+    count_free(counting_cache());
     count_large_in_use(0, large::usable_size(p));
     large::deallocate(p);
     return;
@@ -128,7 +134,7 @@ void* allocate(std::size_t size) noexcept {
 void* allocate_zeroed(std::size_t size) noexcept {
   if (!ensure_init()) return boot_allocate(size, 16); // never reused: reads as zero
   if (size > g.threshold - canary_bytes()) {
-    count_alloc(nullptr);
+    count_alloc(counting_cache());
     return allocate_large(size, 0, true);
   }
   std::size_t cls = g.classes.class_of(size + canary_bytes());
@@ -164,7 +170,7 @@ void* allocate_aligned(std::size_t alignment, std::size_t size) noexcept {
     std::size_t cls = g.classes.class_of_aligned(need < alignment ? alignment : need, alignment);
     if (cls < g.classes.count()) return armed(allocate_class_slow(cls));
   }
-  count_alloc(nullptr);
+  count_alloc(counting_cache());
   return allocate_large(size, alignment, false);
 }
 

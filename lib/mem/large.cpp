@@ -9,6 +9,7 @@
 #include "core/spin_lock.h"
 #include "mem/fork_held_guard.h"
 #include "mem/large_cache.h"
+#include "mem/large_thread_cache.h"
 #include "mem/state.h"
 #include "numa/placement.h"
 #include "numa/topology.h"
@@ -63,7 +64,6 @@ bool mark(std::uintptr_t a, bool on) noexcept {
 }
 
 constinit core::Atomic<std::uint64_t> g_allocations{0};
-constinit core::Atomic<std::uint64_t> g_live_bytes{0};
 constinit core::Atomic<std::uint64_t> g_mapped_bytes{0};
 // Live and cached mapped bytes per logical node (relaxed counters, read as a snapshot).
 constinit core::Atomic<std::uint64_t> g_node_mapped[numa::kMaxNodes] = {};
@@ -104,9 +104,17 @@ bool run_bytes(std::size_t size, std::size_t alignment, std::size_t* bytes) noex
   return *bytes <= static_cast<std::size_t>(PTRDIFF_MAX);
 }
 
-// A freed page run of home's shard: back to the cache, which joins, keeps or unmaps it.
+// A freed page run of home's shard: kept by the thread, else back to the shard, which joins,
+// keeps or unmaps it.
 void release_run(std::uint32_t home, char* base, std::size_t bytes) noexcept {
-  large_cache::put(home, base, bytes);
+  if (!large_thread_cache::put(home, base, bytes)) large_cache::put(home, base, bytes);
+}
+
+// A cached run of exactly `bytes` on `node`: the thread's own first (no lock), then its shard's
+// and the node's other shards'. *home receives the shard it belongs to.
+char* take_run(std::uint32_t node, std::size_t bytes, std::uint32_t* home) noexcept {
+  if (char* p = large_thread_cache::take(node, bytes, home)) return p;
+  return large_cache::take(large_cache::shard_for_thread(node), bytes, home);
 }
 
 // Makes the page run [base, base + bytes) of shard `home` an object of `size` bytes at the
@@ -128,15 +136,11 @@ char* install(char* base, std::size_t bytes, std::size_t size, std::size_t align
   h->reserved[0] = large_cache::node_of_shard(home);
   h->reserved[1] = home;
   g_allocations.fetch_add_relaxed(1);
-  g_live_bytes.fetch_add_relaxed(size);
   return user;
 }
 
 void set_requested(Header* h, std::size_t size) noexcept {
-  const std::size_t old_requested = h->requested;
   h->requested = size;
-  g_live_bytes.fetch_add_relaxed(size);
-  g_live_bytes.fetch_sub_relaxed(old_requested);
 }
 
 // Shrinks the object at p (its header h) to `size` bytes, no more than it has room for: the
@@ -178,12 +182,12 @@ void* allocate(std::size_t size, std::size_t alignment, bool zeroed) noexcept {
   if (!run_bytes(size, alignment, &bytes)) return nullptr;
   auto policy = numa::PlacementPolicy::kNone;
   const std::uint32_t node = node_for_new_object(&policy);
-  const std::uint32_t shard = large_cache::shard_for_thread(node);
-  std::uint32_t home = shard;
-  char* base = large_cache::take(shard, bytes, &home);
+  std::uint32_t home = 0;
+  char* base = take_run(node, bytes, &home);
   bool fresh = false;
   if (base == nullptr) {
-    base = large_cache::map_fresh(shard, bytes);
+    home = large_cache::shard_for_thread(node);
+    base = large_cache::map_fresh(home, bytes);
     if (base == nullptr) return nullptr;
     fresh = true;
     numa::place_large(base, bytes, static_cast<int>(node), policy); // before the first touch
@@ -207,7 +211,6 @@ void deallocate(void* p) noexcept {
   if (h->magic != kMagic) return;
   h->magic = 0;
   mark(core::addr(p), false);
-  g_live_bytes.fetch_sub_relaxed(h->requested);
   release_run(home_of(h), static_cast<char*>(h->base), h->map_bytes);
 }
 
@@ -238,7 +241,9 @@ void* reallocate(void* p, std::size_t size) noexcept {
   // faulting the new ones: realloc-grow, buffers grown by half each step to 1 MiB, spent 2 s in
   // 76,000 page faults where reused pages took a fraction of that); mremap, which moves the old
   // pages without copying and faults only the new ones.
-  if (large_cache::extend(home, static_cast<char*>(old_base) + old_bytes, bytes - old_bytes)) {
+  char* const end = static_cast<char*>(old_base) + old_bytes;
+  if (large_thread_cache::extend(home, end, bytes - old_bytes) ||
+      large_cache::extend(home, end, bytes - old_bytes)) {
     h->map_bytes = bytes;
     h->usable = bytes - offset;
     set_requested(h, size);
@@ -246,7 +251,7 @@ void* reallocate(void* p, std::size_t size) noexcept {
   }
   std::size_t copy_bytes = core::round_up(size + kPage, kPage);
   std::uint32_t copy_home = home;
-  if (char* run = large_cache::take(large_cache::shard_for_thread(node), copy_bytes, &copy_home)) {
+  if (char* run = take_run(node, copy_bytes, &copy_home)) {
     if (char* user = install(run, copy_bytes, size, kPage, copy_home)) {
       std::memcpy(user, p, h->usable); // all the old object may hold: size is beyond it
       deallocate(p);
@@ -302,12 +307,17 @@ std::uint64_t node_mapped_bytes(unsigned node) noexcept {
 }
 
 Stats stats() noexcept {
-  return {g_allocations.load_relaxed(), g_live_bytes.load_relaxed(), g_mapped_bytes.load_relaxed(),
-          large_cache::cached_bytes()};
+  return {g_allocations.load_relaxed(), g_mapped_bytes.load_relaxed(),
+          large_cache::cached_bytes() + large_thread_cache::held_bytes()};
 }
 
-void set_cache_bound(std::size_t bytes) noexcept {
-  large_cache::set_bound(bytes);
+void set_cache_bounds(std::size_t shared, std::size_t per_thread) noexcept {
+  large_cache::set_bound(shared);
+  large_thread_cache::set_bound(per_thread < shared ? per_thread : shared);
+}
+
+void thread_exit() noexcept {
+  large_thread_cache::flush();
 }
 
 void fork_prepare() noexcept {

@@ -40,12 +40,15 @@ std::uint64_t node_mapped_bytes(unsigned node) noexcept;
 
 struct Stats {
   std::uint64_t allocations;
-  std::uint64_t live_bytes;   // requested bytes of live objects
   std::uint64_t mapped_bytes; // live + cached mappings
   std::uint64_t cached_bytes;
 };
 Stats stats() noexcept;
-void set_cache_bound(std::size_t bytes) noexcept;
+// large.cache_bytes (the shards' hard ceiling) and large.thread_cache_bytes (each thread's, at
+// most the former).
+void set_cache_bounds(std::size_t shared, std::size_t per_thread) noexcept;
+// Gives the calling thread's cached runs to the shards (large_thread_cache.h).
+void thread_exit() noexcept;
 
 void fork_prepare() noexcept;
 void fork_parent() noexcept;

@@ -10,6 +10,7 @@
 #include "core/spin_lock.h"
 #include "mem/fork_held_guard.h"
 #include "mem/internal.h"
+#include "mem/large_thread_cache.h"
 #include "mem/purge_thread.h"
 #include "mem/state.h"
 #include "numa/topology.h"
@@ -507,6 +508,11 @@ void put(std::uint32_t home, char* base, std::size_t bytes) noexcept {
     if (was_empty) purge_thread::post_large_cached();
     return;
   }
+  sweep_if_due(now);
+}
+
+void sweep_if_due(std::uint64_t now) noexcept {
+  if (purge_thread::active()) return;
   // Inline decay, at most twice a delay: the sweep's cost (a lock per shard in use) is spread
   // over the frees of half a delay.
   const std::uint64_t delay = g.tune.large_decay_ms.load_relaxed();
@@ -532,12 +538,15 @@ char* map_fresh(std::uint32_t shard, std::size_t bytes) noexcept {
 }
 
 std::size_t give_back_address_space() noexcept {
-  const std::size_t released = trim();
+  const std::size_t released =
+      trim(); // the caller's own runs first (other threads' at their next step)
   drop_reservations();
   return released;
 }
 
 std::size_t trim() noexcept {
+  large_thread_cache::flush();
+  large_thread_cache::request_flush();
   std::size_t released = 0;
   for (std::uint32_t id = 0; id < kShards; ++id)
     released += release_shard(id, [](Shard& s, Taken* out) {
@@ -548,6 +557,8 @@ std::size_t trim() noexcept {
 
 std::size_t release_idle(std::uint64_t now_ms, std::uint64_t delay_ms,
                          std::uint64_t* next_due_ms) noexcept {
+  // Runs held by threads reach the shards at their owners' next step and decay from there.
+  large_thread_cache::request_flush();
   const std::uint64_t due_since = now_ms >= delay_ms ? now_ms - delay_ms : 0;
   std::size_t released = 0;
   std::uint64_t oldest = UINT64_MAX;

@@ -44,6 +44,9 @@ std::size_t give_back_address_space() noexcept;
 // (UINT64_MAX when none is cached).
 std::size_t release_idle(std::uint64_t now_ms, std::uint64_t delay_ms,
                          std::uint64_t* next_due_ms) noexcept;
+// Without the purge thread: a decay sweep (release_idle) when half a delay has passed since the
+// last one. Called at every free into the cache, the threads' own included.
+void sweep_if_due(std::uint64_t now_ms) noexcept;
 std::uint64_t cached_bytes() noexcept;
 void set_bound(std::size_t bytes) noexcept;
 

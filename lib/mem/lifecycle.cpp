@@ -287,6 +287,7 @@ bool ensure_init() noexcept {
 void thread_exit() noexcept {
   ThreadCache* tc = tl_cache;
   tl_flags |= kExiting;
+  large::thread_exit();
   if (tc == &kSentinel) return;
   flush_all(tc);
   flush_remote(tc);

@@ -69,7 +69,8 @@ void publish_options() noexcept {
     t.retain_superblocks.store_relaxed(static_cast<std::uint64_t>(o.purge_retain_superblocks));
     t.purge_delay_ms.store_relaxed(static_cast<std::uint64_t>(o.purge_delay_ms));
     t.large_decay_ms.store_relaxed(static_cast<std::uint64_t>(o.large_decay_ms));
-    large::set_cache_bound(static_cast<std::size_t>(o.large_cache_bytes));
+    large::set_cache_bounds(static_cast<std::size_t>(o.large_cache_bytes),
+                            static_cast<std::size_t>(o.large_thread_cache_bytes));
   });
   {
     // After the copy, so that of racing publishes the last to take the lock derives the bound

@@ -200,6 +200,13 @@ std::uint64_t now_ms() noexcept {
          static_cast<std::uint64_t>(ts.tv_nsec) / 1000000u;
 }
 
+std::uint64_t coarse_now_ms() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000u +
+         static_cast<std::uint64_t>(ts.tv_nsec) / 1000000u;
+}
+
 std::uint64_t random_u64() noexcept {
   ErrnoKeeper keep;
   std::uint64_t v = 0;

@@ -48,6 +48,9 @@ void yield() noexcept;
 int process_id() noexcept;
 // Monotonic milliseconds.
 std::uint64_t now_ms() noexcept;
+// Monotonic milliseconds at the kernel tick's resolution (a few ms), behind now_ms by at most a
+// tick: a read of the vDSO's page, no time-stamp counter, for checks made at every call.
+std::uint64_t coarse_now_ms() noexcept;
 // 64 random bits from getrandom (never blocking); a mix of address, time and process id when the
 // call is refused.
 std::uint64_t random_u64() noexcept;

@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <thread>
@@ -151,6 +152,161 @@ hl_stats stats() {
   hl_stats s{};
   hl_stats_get(&s);
   return s;
+}
+
+// The same at the sizes a thread keeps for itself (large_thread_cache.h, runs up to 256 KiB):
+// objects freed by threads that did not allocate them, so runs of one home shard sit in several
+// threads' caches and are joined there; some steps malloc and free one size in a loop (the cache's
+// hit), and one thread keeps asking every thread for its runs (hl_collect), so flushes race with
+// takes and puts.
+TEST(LargeObjects, ThreadCachedRunsAreNeverHandedOutTwiceUnderConcurrentUse) {
+  constexpr int kThreads = 4;
+  constexpr std::size_t kMaxLive = 8;
+#ifdef HOARDLAB_TEST_UNDER_SANITIZER
+  constexpr double kSeconds = 2.0;
+#else
+  constexpr double kSeconds = 1.0;
+#endif
+  std::mutex exchange_lock;
+  std::vector<Block> exchange;
+  std::atomic<long> damaged{0};
+  std::atomic<long> failed{0};
+  std::atomic<bool> done{false};
+  std::thread collector([&] {
+    while (!done.load()) {
+      hl_collect();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; ++t)
+    ts.emplace_back([&, t] {
+      Rng r(0x7c0ffee5ull + static_cast<std::uint64_t>(t));
+      Deadline d(kSeconds);
+      std::vector<Block> mine;
+      for (long n = 0; !d.passed() || n < 400; ++n) {
+        const std::uint64_t op = r.below(8);
+        if (op == 0) { // a malloc/free loop of one size, patterned each time
+          Block b{nullptr, 16 * kKiB + 4 * kKiB * (1 + r.below(12)), r.next() | 1};
+          for (int k = 0; k < 8; ++k) {
+            b.p = static_cast<std::uint64_t*>(hl_malloc(b.bytes));
+            if (b.p == nullptr) {
+              failed.fetch_add(1);
+              break;
+            }
+            stamp(b);
+            if (!intact(b, b.bytes)) damaged.fetch_add(1);
+            hl_free(b.p);
+          }
+          continue;
+        }
+        if (mine.empty() || (op < 4 && mine.size() < kMaxLive)) {
+          Block b{nullptr, log_uniform(r, 256 * kKiB), r.next() | 1};
+          b.p = static_cast<std::uint64_t*>(hl_malloc(b.bytes));
+          if (b.p == nullptr) {
+            failed.fetch_add(1);
+            continue;
+          }
+          stamp(b);
+          mine.push_back(b);
+          continue;
+        }
+        const std::size_t i = r.below(mine.size());
+        Block& b = mine[i];
+        if (!intact(b, b.bytes)) damaged.fetch_add(1);
+        if (op == 4) { // grow or shrink: tails go to this thread's cache, growth takes from it
+          const std::size_t to = log_uniform(r, 256 * kKiB);
+          auto* q = static_cast<std::uint64_t*>(hl_realloc(b.p, to));
+          if (q == nullptr) {
+            failed.fetch_add(1);
+            continue;
+          }
+          const std::size_t kept = to < b.bytes ? to : b.bytes;
+          b.p = q;
+          b.bytes = to;
+          if (!intact(b, kept, false)) damaged.fetch_add(1);
+          stamp(b);
+        } else if (op == 5) {
+          std::lock_guard<std::mutex> lock(exchange_lock);
+          exchange.push_back(b);
+          b = mine.back();
+          mine.pop_back();
+        } else if (op == 6) {
+          std::lock_guard<std::mutex> lock(exchange_lock);
+          if (!exchange.empty() && mine.size() < kMaxLive) {
+            mine.push_back(exchange.back());
+            exchange.pop_back();
+          }
+        } else {
+          hl_free(b.p);
+          b = mine.back();
+          mine.pop_back();
+        }
+      }
+      for (const Block& b : mine) {
+        if (!intact(b, b.bytes)) damaged.fetch_add(1);
+        hl_free(b.p);
+      }
+    });
+  for (auto& th : ts)
+    th.join();
+  done.store(true);
+  collector.join();
+  for (const Block& b : exchange) {
+    if (!intact(b, b.bytes)) damaged.fetch_add(1);
+    hl_free(b.p);
+  }
+  EXPECT_EQ(damaged.load(), 0) << "an object's contents changed under it";
+  EXPECT_EQ(failed.load(), 0) << "a large malloc or realloc failed";
+  EXPECT_EQ(hl_check_invariants(), 0);
+}
+
+// A thread's own runs go to the shards when it exits, where they can be reused and given back:
+// kept in its thread-local cache, they would stay mapped, out of every other thread's reach.
+TEST(LargeObjects, RunsKeptByAThreadAreGivenBackAfterItExits) {
+  hl_collect();
+  std::thread([] {
+    std::vector<void*> ps;
+    for (int i = 0; i < 3; ++i)
+      ps.push_back(hl_malloc(64 * kKiB));
+    for (void* p : ps)
+      hl_free(p);
+  }).join();
+  const hl_stats exited = stats();
+  EXPECT_GE(exited.large_cached_bytes, 3 * 64 * kKiB) << "the exited thread's runs are not cached";
+  hl_collect();
+  const hl_stats trimmed = stats();
+  EXPECT_LE(trimmed.os_bytes_mapped + 3 * 64 * kKiB, exited.os_bytes_mapped)
+      << "the exited thread's runs stayed mapped after a trim";
+}
+
+// Runs a thread keeps for itself decay as the shards' do: each decay sweep asks the threads for
+// their runs, and a run handed over then goes back to the OS after the delay unused. The runs
+// sit between two live objects, so that they are not joined with the larger runs freed and
+// reused at each step (a joined run takes its parts' mean age).
+TEST(LargeObjects, RunsKeptByAnActiveThreadDecayToo) {
+  ASSERT_EQ(hl_option_set("large.decay_ms", "50"), 0);
+  hl_collect();
+  void* before = hl_malloc(64 * kKiB);
+  std::vector<void*> ps;
+  for (int i = 0; i < 3; ++i)
+    ps.push_back(hl_malloc(64 * kKiB));
+  void* after = hl_malloc(64 * kKiB);
+  for (void* p : ps)
+    hl_free(p);
+  const hl_stats held = stats();
+  ASSERT_GE(held.large_cached_bytes, 3 * 64 * kKiB);
+  // Large steps of another size keep the thread active; the 64 KiB runs are not reused.
+  bool released = false;
+  for (int step = 0; step < 40 && !released; ++step) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    hl_free(hl_malloc(2 * kMiB));
+    released = stats().large_cached_bytes < 64 * kKiB + 2 * kMiB + 4 * kKiB;
+  }
+  EXPECT_TRUE(released) << stats().large_cached_bytes << " bytes still cached";
+  hl_free(before);
+  hl_free(after);
+  ASSERT_EQ(hl_option_set("large.decay_ms", "1000"), 0);
 }
 
 // Freed runs go back to the OS once unused for large.decay_ms, without the purge thread: the

@@ -1,0 +1,34 @@
+// A few freed page runs of large objects kept by the thread that freed them, in front of the
+// shared run cache (large_cache.h): a malloc/free loop of one large size reuses its run without
+// a shard lock, a clock read or a hash-table update. Bounded in bytes (large.thread_cache_bytes,
+// never above large.cache_bytes), given to the shards at thread exit, at trim, on a failed
+// mapping and after each decay sweep. Layer: mem (used by large.cpp and large_cache.cpp only).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hoardlab::mem::large_thread_cache {
+
+// A cached run of exactly `bytes` on `node` (the front of a longer one; the rest stays cached),
+// with its home shard in *home; nullptr when none fits.
+char* take(std::uint32_t node, std::size_t bytes, std::uint32_t* home) noexcept;
+// Takes the first `extra` bytes of the cached run of `home` that starts at `end`; false if
+// there is none or it is too short.
+bool extend(std::uint32_t home, char* end, std::size_t extra) noexcept;
+// Keeps a freed run of home's (joined with the cached runs beside it); false when it is not
+// kept (too long for the bound, an exiting thread): the caller gives it to the shards.
+bool put(std::uint32_t home, char* base, std::size_t bytes) noexcept;
+// Gives the calling thread's runs to the shards (thread exit, trim, a failed mapping).
+void flush() noexcept;
+// Asks every thread to give its runs to the shards at its next large allocation or free (each
+// decay sweep, trim, a lowered bound), where they decay as any cached run.
+void request_flush() noexcept;
+// Bytes the threads hold, as each last published them (within kPublishStep of the truth each).
+std::uint64_t held_bytes() noexcept;
+// large.thread_cache_bytes, capped by large.cache_bytes (at every option change): every thread
+// gives its runs to the shards at its next large allocation or free, so that a lowered
+// large.cache_bytes is met there too.
+void set_bound(std::size_t bytes) noexcept;
+
+} // namespace hoardlab::mem::large_thread_cache
