@@ -114,7 +114,13 @@ void release_run(std::uint32_t home, char* base, std::size_t bytes) noexcept {
 // and the node's other shards'. *home receives the shard it belongs to.
 char* take_run(std::uint32_t node, std::size_t bytes, std::uint32_t* home) noexcept {
   if (char* p = large_thread_cache::take(node, bytes, home)) return p;
-  return large_cache::take(large_cache::shard_for_thread(node), bytes, home);
+  const std::uint32_t shard = large_cache::shard_for_thread(node);
+  if (char* p = large_cache::take(shard, bytes, home)) return p;
+  // Before a new mapping, the thread's own runs go to the shards, where they join with each
+  // other and with the shards' runs (neighbours freed one by one stay apart in the thread's
+  // cache once their sum outgrows it) and may make a fit.
+  if (large_thread_cache::flush() != 0) return large_cache::take(shard, bytes, home);
+  return nullptr;
 }
 
 // Makes the page run [base, base + bytes) of shard `home` an object of `size` bytes at the
@@ -317,20 +323,24 @@ void set_cache_bounds(std::size_t shared, std::size_t per_thread) noexcept {
 }
 
 void thread_exit() noexcept {
-  large_thread_cache::flush();
+  large_thread_cache::thread_exit();
 }
 
+// The registry first: a drain holds it while it puts runs into the shards (under their locks).
 void fork_prepare() noexcept {
+  large_thread_cache::fork_prepare();
   g_leaf_lock.lock();
   large_cache::fork_prepare();
 }
 void fork_parent() noexcept {
   large_cache::fork_parent();
   g_leaf_lock.unlock();
+  large_thread_cache::fork_parent();
 }
 void fork_child() noexcept {
   large_cache::fork_child();
   g_leaf_lock.reset_in_child();
+  large_thread_cache::fork_child();
 }
 
 } // namespace hoardlab::mem::large

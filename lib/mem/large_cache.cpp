@@ -538,15 +538,14 @@ char* map_fresh(std::uint32_t shard, std::size_t bytes) noexcept {
 }
 
 std::size_t give_back_address_space() noexcept {
-  const std::size_t released =
-      trim(); // the caller's own runs first (other threads' at their next step)
+  const std::size_t released = trim(); // the threads' runs too (trim drains them)
   drop_reservations();
   return released;
 }
 
 std::size_t trim() noexcept {
-  large_thread_cache::flush();
-  large_thread_cache::request_flush();
+  large_thread_cache::flush(); // the caller's own, even while another thread drains
+  large_thread_cache::drain_all();
   std::size_t released = 0;
   for (std::uint32_t id = 0; id < kShards; ++id)
     released += release_shard(id, [](Shard& s, Taken* out) {
@@ -557,8 +556,9 @@ std::size_t trim() noexcept {
 
 std::size_t release_idle(std::uint64_t now_ms, std::uint64_t delay_ms,
                          std::uint64_t* next_due_ms) noexcept {
-  // Runs held by threads reach the shards at their owners' next step and decay from there.
-  large_thread_cache::request_flush();
+  // Runs held by threads reach the shards here (or at their owners' next step, for a thread
+  // inside an operation) and decay from there.
+  large_thread_cache::drain_all();
   const std::uint64_t due_since = now_ms >= delay_ms ? now_ms - delay_ms : 0;
   std::size_t released = 0;
   std::uint64_t oldest = UINT64_MAX;

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "core/atomic.h"
+#include "core/spin_lock.h"
 #include "mem/internal.h"
 #include "mem/large_cache.h"
 #include "pal/pal.h"
@@ -32,30 +33,48 @@ struct Entry {
 
 /// The calling thread's runs.
 ///
-/// Protocol:   owner-only: only the thread whose TLS this is reads or writes it. Other threads
-///             reach its runs only by asking (request_flush bumps g_epoch); the owner sees the
-///             new epoch at its next take or put and gives every run to its home shard there.
-///             Runs leave this cache only into large_cache::put, after this cache is consistent
-///             again, so a put that sweeps the shards (and may call back into flush) finds it
-///             whole.
+/// Protocol:   the owner (the thread whose TLS this is) takes `lock` around each operation; it
+///             is uncontended but for a drainer, which takes it with try_lock only. A drainer is
+///             a thread sweeping for decay or trimming (drain_all): under g_registry_lock it
+///             empties every registered cache whose lock it gets, so that runs kept by a thread
+///             that stopped making large calls (blocked, or busy with small ones) still reach
+///             the shards and decay there. A cache whose lock it misses is mid-operation; its
+///             owner sees the request (g_epoch) at its next take or put and gives every run to
+///             the shards there. A cache joins the registry at its thread's first kept run and
+///             leaves it at the thread's exit, under g_registry_lock, so a drainer (which holds
+///             that lock throughout) never reaches a cache whose thread has gone. Runs leave a
+///             cache only into large_cache::put, after the cache is consistent again and its
+///             lock released, so a put that sweeps the shards (and drains) finds it whole.
+///             Every lock here is taken with try_lock while another is held (a drain from a put
+///             inside a drain skips), so no cycle can form.
 /// Invariants: (T1) bytes == sum of runs[0..count) bytes <= bound and each run <= bound / 4;
 ///             (T2) runs[0..count) are pairwise disjoint, oldest first, and no two runs of one
 ///             home are adjacent (a freed run is joined with them), as the shards' S1;
-///             (T3) a run here is mapped, counted as mapped on its node, and in no shard.
+///             (T3) a run here is mapped, counted as mapped on its node, and in no shard;
+///             (T4) registered <=> this cache is on the registry list (next/prev), and a
+///             registered cache's thread has not finished its exit.
 /// Ordering:   [TC1] g_epoch is a request, not a publication: the runs go to the shards under the
 ///             shards' locks, so a relaxed load and add suffice; a request missed by a racing
 ///             load is seen at the next operation. [TC2] g_held and g_bound are relaxed
-///             counters (a statistic and a tunable).
-/// ABA:        none (one thread).
+///             counters (a statistic and a tunable). [TC3] the cache's fields are written under
+///             its lock by owner and drainer alike ([SL1]/[SL2] order them); next, prev and the
+///             registry head under g_registry_lock.
+/// ABA:        none (locks).
 struct RunCache {
+  core::SpinLock lock;
   Entry runs[kSlots];
   std::uint32_t count;
   std::size_t bytes;
   std::size_t published; // this thread's share of g_held
   std::uint64_t epoch;   // g_epoch when this cache was last empty or flushed
+  RunCache* next;        // the registry (under g_registry_lock)
+  RunCache* prev;
+  bool registered; // the owner's (T4)
 };
 
 constinit thread_local RunCache tl_runs{};
+constinit core::SpinLock g_registry_lock;
+constinit RunCache* g_registry = nullptr;
 constinit core::Atomic<std::uint64_t> g_epoch{0};
 constinit core::Atomic<std::uint64_t> g_held{0};
 constinit core::Atomic<std::uint64_t> g_bound{1u << 20};
@@ -86,13 +105,42 @@ bool asked(const RunCache& c) noexcept {
   return c.count != 0 && c.epoch != g_epoch.load_relaxed(); // [TC1]
 }
 
+// Moves every run of c (its lock held) to out, which has room for kSlots; their number.
+std::uint32_t empty_locked(RunCache& c, Entry* out) noexcept {
+  const std::uint32_t n = c.count;
+  for (std::uint32_t i = 0; i < n; ++i)
+    out[i] = c.runs[i];
+  c.count = 0;
+  c.bytes = 0;
+  c.epoch = g_epoch.load_relaxed(); // [TC1]
+  publish(c, true);
+  return n;
+}
+
+// T4: the calling thread's cache joins the registry; false (the run is not kept) when the
+// registry is busy, e.g. with a drain that led here.
+bool register_cache(RunCache& c) noexcept {
+  if (!g_registry_lock.try_lock()) return false;
+  c.prev = nullptr;
+  c.next = g_registry;
+  if (g_registry != nullptr) g_registry->prev = &c;
+  g_registry = &c;
+  c.registered = true;
+  g_registry_lock.unlock();
+  return true;
+}
+
 } // namespace
 
 char* take(std::uint32_t node, std::size_t bytes, std::uint32_t* home) noexcept {
   RunCache& c = tl_runs;
-  if (c.count == 0) return nullptr;
+  if (!c.registered) return nullptr; // it never kept a run (T4)
+  c.lock.lock();
   if (asked(c)) {
-    flush();
+    Entry out[kSlots];
+    const std::uint32_t n = empty_locked(c, out);
+    c.lock.unlock();
+    give_to_shards(out, n);
     return nullptr;
   }
   // The newest exact fit (its pages were touched last), else the smallest longer run.
@@ -106,7 +154,10 @@ char* take(std::uint32_t node, std::size_t bytes, std::uint32_t* home) noexcept 
     }
     if (best == kSlots || e.bytes < c.runs[best].bytes) best = i;
   }
-  if (best == kSlots) return nullptr;
+  if (best == kSlots) {
+    c.lock.unlock();
+    return nullptr;
+  }
   Entry& e = c.runs[best];
   char* p = e.base;
   *home = e.home;
@@ -118,11 +169,14 @@ char* take(std::uint32_t node, std::size_t bytes, std::uint32_t* home) noexcept 
     c.bytes -= bytes;
   }
   publish(c);
+  c.lock.unlock();
   return p;
 }
 
 bool extend(std::uint32_t home, char* end, std::size_t extra) noexcept {
   RunCache& c = tl_runs;
+  if (!c.registered) return false;
+  core::SpinGuard guard(c.lock);
   for (std::uint32_t i = 0; i < c.count; ++i) {
     Entry& e = c.runs[i];
     if (e.base != end || e.home != home) continue;
@@ -144,14 +198,17 @@ bool put(std::uint32_t home, char* base, std::size_t bytes) noexcept {
   const std::size_t bound = g_bound.load_relaxed(); // [TC2]
   if (bytes > bound / 4 || (tl_flags & kExiting) != 0) return false;
   RunCache& c = tl_runs;
+  // The exit hook (which leaves the registry) runs only for threads with a thread cache: a
+  // thread that allocates nothing small gets one here, so that its runs are not lost when it
+  // exits.
+  if (!c.registered && (thread_cache() == nullptr || !register_cache(c))) return false;
+  Entry out[kSlots + 1];
+  std::uint32_t n = 0;
+  c.lock.lock();
   if (c.count == 0) {
-    // The exit hook runs only for threads with a thread cache: a thread that allocates nothing
-    // small gets one here, so that its runs are not lost when it exits.
-    if (thread_cache() == nullptr) return false;
     c.epoch = g_epoch.load_relaxed(); // [TC1]
   } else if (asked(c)) {
-    flush();
-    c.epoch = g_epoch.load_relaxed(); // [TC1]
+    n = empty_locked(c, out); // then none is evicted below: at most kSlots + 1 leave
   }
   // T2: joined with this home's runs on either side (iterating down, a removal shifts only runs
   // already looked at).
@@ -167,8 +224,6 @@ bool put(std::uint32_t home, char* base, std::size_t bytes) noexcept {
       remove(c, i);
     }
   }
-  Entry out[kSlots + 1];
-  std::uint32_t n = 0;
   if (bytes > bound / 4) { // joined, it outgrew the cache: the shard takes it
     out[n++] = {base, bytes, home};
   } else {
@@ -180,6 +235,7 @@ bool put(std::uint32_t home, char* base, std::size_t bytes) noexcept {
     c.bytes += bytes;
   }
   publish(c);
+  c.lock.unlock();
   give_to_shards(out, n);
   // The shards decay at frees, and a program whose large frees all stay here would never free
   // into them: the coarse clock keeps the check off the time-stamp counter.
@@ -187,17 +243,66 @@ bool put(std::uint32_t home, char* base, std::size_t bytes) noexcept {
   return true;
 }
 
-void flush() noexcept {
+std::uint32_t flush() noexcept {
   RunCache& c = tl_runs;
+  if (!c.registered) return 0;
   Entry out[kSlots];
-  const std::uint32_t n = c.count;
-  for (std::uint32_t i = 0; i < n; ++i)
-    out[i] = c.runs[i];
-  c.count = 0;
-  c.bytes = 0;
-  c.epoch = g_epoch.load_relaxed(); // [TC1]
-  publish(c, true);
+  c.lock.lock();
+  const std::uint32_t n = empty_locked(c, out);
+  c.lock.unlock();
   give_to_shards(out, n);
+  return n;
+}
+
+void drain_all() noexcept {
+  if (!g_registry_lock.try_lock()) { // a drain in progress, or the put of one that led here
+    request_flush();
+    return;
+  }
+  bool missed = false;
+  for (RunCache* c = g_registry; c != nullptr; c = c->next) {
+    if (!c->lock.try_lock()) { // its owner is inside an operation: it is asked instead
+      missed = true;
+      continue;
+    }
+    Entry out[kSlots];
+    const std::uint32_t n = empty_locked(*c, out);
+    c->lock.unlock();
+    give_to_shards(out, n);
+  }
+  g_registry_lock.unlock();
+  if (missed) request_flush();
+}
+
+void thread_exit() noexcept {
+  RunCache& c = tl_runs;
+  if (!c.registered) return;
+  flush();
+  core::SpinGuard guard(g_registry_lock); // T4: gone from the list before its TLS is
+  if (c.prev != nullptr)
+    c.prev->next = c.next;
+  else
+    g_registry = c.next;
+  if (c.next != nullptr) c.next->prev = c.prev;
+  c.registered = false;
+}
+
+void fork_prepare() noexcept {
+  g_registry_lock.lock(); // no drain holds any cache's lock across the fork
+}
+void fork_parent() noexcept {
+  g_registry_lock.unlock();
+}
+void fork_child() noexcept {
+  // The child has one thread: the others' caches are left out of the registry (their runs, at
+  // most large.thread_cache_bytes each, stay mapped and are never reused; their owners were
+  // possibly inside an operation, so their runs cannot be trusted).
+  RunCache& c = tl_runs;
+  c.lock.reset_in_child();
+  c.prev = nullptr;
+  c.next = nullptr;
+  g_registry = c.registered ? &c : nullptr;
+  g_registry_lock.reset_in_child();
 }
 
 void request_flush() noexcept {

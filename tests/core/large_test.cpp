@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <thread>
@@ -278,6 +279,45 @@ TEST(LargeObjects, RunsKeptByAThreadAreGivenBackAfterItExits) {
   const hl_stats trimmed = stats();
   EXPECT_LE(trimmed.os_bytes_mapped + 3 * 64 * kKiB, exited.os_bytes_mapped)
       << "the exited thread's runs stayed mapped after a trim";
+}
+
+// A thread that keeps runs and then blocks (no large call of its own ever again) does not keep
+// them from a trim or the decay: the trimming thread takes them from its cache.
+TEST(LargeObjects, RunsKeptByABlockedThreadAreGivenBackByAnotherThreadsTrim) {
+  hl_collect();
+  std::mutex m;
+  std::condition_variable cv;
+  bool kept = false;
+  bool done = false;
+  std::thread blocked([&] {
+    std::vector<void*> ps;
+    for (int i = 0; i < 3; ++i)
+      ps.push_back(hl_malloc(64 * kKiB));
+    for (void* p : ps)
+      hl_free(p);
+    std::unique_lock<std::mutex> lock(m);
+    kept = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return done; });
+  });
+  {
+    std::unique_lock<std::mutex> lock(m);
+    cv.wait(lock, [&] { return kept; });
+  }
+  const hl_stats held = stats();
+  EXPECT_GE(held.large_cached_bytes, 3 * 64 * kKiB) << "the blocked thread's runs are not cached";
+  hl_collect();
+  const hl_stats trimmed = stats();
+  EXPECT_LT(trimmed.large_cached_bytes, 64 * kKiB)
+      << "the blocked thread still holds its runs after another thread's trim";
+  EXPECT_LE(trimmed.os_bytes_mapped + 3 * 64 * kKiB, held.os_bytes_mapped)
+      << "the blocked thread's runs stayed mapped after a trim";
+  {
+    std::lock_guard<std::mutex> lock(m);
+    done = true;
+  }
+  cv.notify_all();
+  blocked.join();
 }
 
 // Runs a thread keeps for itself decay as the shards' do: each decay sweep asks the threads for
