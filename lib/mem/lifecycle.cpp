@@ -137,7 +137,7 @@ void do_init() noexcept {
     // (SizeClasses::first_block_offset): aligned requests up to the threshold use superblocks.
     std::size_t off =
         core::SizeClasses::first_block_offset(bs, kHeaderOffset + sizeof(Superblock), s);
-    g.class_offset[c] = static_cast<std::uint32_t>(off - kHeaderOffset); // from the header
+    g.class_offset[c] = static_cast<std::uint32_t>(off);
     g.class_capacity[c] = static_cast<std::uint32_t>((s - off) / bs);
   }
   std::int64_t groups = o.heap_fullness_groups;

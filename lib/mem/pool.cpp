@@ -56,7 +56,7 @@ bool release_superblock(Superblock* sb) noexcept {
   // carving and this list, and a purge happens at most once per superblock emptied.
   ForkHeldGuard guard(ar.lock);
   // From the header on: a guard page before it (kHeaderOffset) was never touched.
-  if (!released_room(ar) || !pal::purge(sb->base(), g.sb_size - kHeaderOffset)) return false;
+  if (!released_room(ar) || !pal::purge(sb, g.sb_size - kHeaderOffset)) return false;
   ar.released[ar.released_count++] = g.pool_slots.index_of(core::addr(sb)); // the pools' index
   ar.released_bytes.store_relaxed(ar.released_count << g.sb_shift);
   g.purged_bytes.fetch_add_relaxed(g.sb_size);

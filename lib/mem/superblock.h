@@ -90,9 +90,11 @@ struct alignas(64) Superblock {
   static Superblock* of_link(core::ListNode* n) noexcept {
     return reinterpret_cast<Superblock*>(reinterpret_cast<char*>(n) - offsetof(Superblock, link));
   }
-  // Where first_offset counts from, and what a purge gives back from: the header's own address
-  // (the superblock's start plus kHeaderOffset).
-  char* base() noexcept { return reinterpret_cast<char*>(this); }
+  // The superblock's start, where first_offset counts from (the header lies kHeaderOffset past
+  // it). Counting from the start rather than the header keeps is_block_start to the default
+  // build's instructions: this - kHeaderOffset folds back into the mask of superblock_of.
+  char* base() noexcept { return reinterpret_cast<char*>(this) - kHeaderOffset; }
+  const char* base() const noexcept { return reinterpret_cast<const char*>(this) - kHeaderOffset; }
   // A block about to be taken from the bump region reads as zero (Z1).
   bool bump_block_is_zero() const noexcept { return zero_state == kZeroAll; }
 
@@ -124,7 +126,7 @@ struct alignas(64) Superblock {
     in_pending.store_relaxed(false);
   }
   // The blocks' geometry, set when the superblock is formatted: `capacity` blocks of `size` bytes
-  // from `first` bytes past the header (not past the superblock's start: see kHeaderOffset).
+  // from `first` bytes past the superblock's start (base()).
   void set_geometry(std::uint32_t size, std::uint32_t count, std::uint32_t first) noexcept {
     block_size = size;
     block_magic = ~std::uint64_t{0} / size + 1; // ceil(2^64 / size); size >= 16
@@ -139,8 +141,8 @@ struct alignas(64) Superblock {
   // n * c mod 2^64 < c (Lemire, Kaser and Kurz, "Faster remainder by direct computation", 2019,
   // the divisibility test). An unformatted header has span 0 and c 0: nothing passes.
   bool is_block_start(const void* q) const noexcept {
-    const std::uint64_t offset =
-        reinterpret_cast<std::uintptr_t>(q) - reinterpret_cast<std::uintptr_t>(this) - first_offset;
+    const std::uint64_t offset = reinterpret_cast<std::uintptr_t>(q) -
+                                 reinterpret_cast<std::uintptr_t>(base()) - first_offset;
     return offset < span && offset * block_magic < block_magic;
   }
 
