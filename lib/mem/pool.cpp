@@ -207,9 +207,10 @@ void guard_superblock(char* start) noexcept {
     most = pal::max_map_count() / 4;
     budget.store_relaxed(most);
   }
-  if (g_guards.load_relaxed() >= most) return;
-  if (g_guards.fetch_add_relaxed(1) < most && pal::make_guard(start, kHeaderOffset)) return;
-  g_guards.store_relaxed(most); // refused: no more tries
+  if (g_guards.load_relaxed() < most && g_guards.fetch_add_relaxed(1) < most) {
+    if (pal::make_guard(start, kHeaderOffset)) return;
+    g_guards.store_relaxed(most); // refused: no more tries
+  }
   static constinit core::Atomic<bool> said{false};
   if (said.exchange_relaxed(true)) return;
   pal::Message()
