@@ -35,6 +35,26 @@ ThreadCache* counting_cache() noexcept {
   return tl_cache != &kSentinel ? tl_cache : nullptr;
 }
 
+// A small request for which no superblock could be had: the small range could not be reserved
+// or grown (RLIMIT_AS, or an address space full of other mappings), and no heap or pool had one.
+// Served as a page run, as a large object is: a header page and a page at least for each, so only
+// as a last resort, but a program under a tight limit keeps running on what the limit leaves
+// (under `prlimit --as=8M` a preloaded program has about 32 KiB of room: not enough for one
+// aligned superblock, enough for a few runs). free, realloc and malloc_usable_size know such a
+// block as a large object by its pagemap bit. Said once; every later request tries the
+// superblocks first, so small objects go back to superblocks as soon as one can be had.
+[[gnu::cold]] void* allocate_small_as_run(std::size_t size, std::size_t alignment,
+                                          bool zeroed) noexcept {
+  static constinit core::Atomic<bool> said{false};
+  if (!said.exchange_relaxed(true))
+    pal::Message()
+        .text("hoardlab: no superblock can be had for small requests; they are served as page "
+              "runs, a page or more each, until one can (said once)")
+        .emit();
+  count_alloc(counting_cache()); // freed as a large object, counted as one
+  return allocate_large(size, alignment, zeroed);
+}
+
 // Classes from this size on serve calloc from a heap when the thread's bin is empty, to find
 // blocks known to be zero (allocate_zeroed). Below it, clearing a block costs less than the trip
 // to the heap (a try-acquire and a release) that finding a zero block takes.
@@ -48,7 +68,8 @@ __attribute__((noinline)) void* allocate_slow(std::size_t size) noexcept {
     count_alloc(counting_cache());
     return allocate_large(size, 0, false);
   }
-  return armed(allocate_class_slow(g.classes.class_of(size + canary_bytes())));
+  if (void* p = allocate_class_slow(g.classes.class_of(size + canary_bytes()))) return armed(p);
+  return allocate_small_as_run(size, 0, false);
 }
 
 // Kept out of line: inlined, it would give the fast path a stack frame.
@@ -150,7 +171,8 @@ void* allocate_zeroed(std::size_t size) noexcept {
       bool zero = false;
       void* p = heap_allocate_zeroed(h, cls, &zero);
       release_heap(h);
-      if (p != nullptr && !zero) std::memset(p, 0, size);
+      if (p == nullptr) return allocate_small_as_run(size, 0, true);
+      if (!zero) std::memset(p, 0, size);
       return armed(p);
     }
   }
@@ -168,7 +190,10 @@ void* allocate_aligned(std::size_t alignment, std::size_t size) noexcept {
     // where none does (coarse spacings skip some powers of two), the page-run path serves it.
     const std::size_t need = size + canary_bytes();
     std::size_t cls = g.classes.class_of_aligned(need < alignment ? alignment : need, alignment);
-    if (cls < g.classes.count()) return armed(allocate_class_slow(cls));
+    if (cls < g.classes.count()) {
+      if (void* p = allocate_class_slow(cls)) return armed(p);
+      return allocate_small_as_run(size, alignment, false);
+    }
   }
   count_alloc(counting_cache());
   return allocate_large(size, alignment, false);

@@ -40,7 +40,7 @@ const char* what_is_wrong(const Superblock* sb, const void* p) noexcept {
 
 const char* misplaced_block(const Superblock* sb, const void* p) noexcept {
   if (sb->cls == kNoClass || sb->block_size == 0) return "invalid free (no block there)";
-  const std::uintptr_t first = core::addr(sb) + sb->first_offset;
+  const std::uintptr_t first = core::addr(sb->base()) + sb->first_offset;
   if (core::addr(p) < first) return "invalid free (inside a superblock header)";
   const std::uintptr_t offset = core::addr(p) - first;
   if (offset % sb->block_size != 0) return "invalid free (not the start of a block)";

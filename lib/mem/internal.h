@@ -11,9 +11,10 @@
 
 namespace hoardlab::mem {
 
+// The header of the superblock p lies in: its start, or past the guard page (kHeaderOffset).
 inline Superblock* superblock_of(const void* p) noexcept {
-  return reinterpret_cast<Superblock*>(reinterpret_cast<std::uintptr_t>(p) &
-                                       g.sb_mask.load_relaxed());
+  return reinterpret_cast<Superblock*>(
+      (reinterpret_cast<std::uintptr_t>(p) & g.sb_mask.load_relaxed()) + kHeaderOffset);
 }
 // The primary small range alone: the one subtract and compare of the fast paths (fast_path.h).
 // A block of an extra range fails it and takes the ordinary path (small_range.h). Only the

@@ -80,6 +80,10 @@ void on_fork_child() {
   fork_child();
 }
 
+// The smallest superblock: one page, or with the hardened build's guard page (kHeaderOffset) four,
+// so that every class up to S/2 still fits one block after the guard and the header.
+constexpr std::size_t kMinSuperblock = kHeaderOffset == 0 ? 4096 : 16 * 1024;
+
 void warn(const char* what, std::uint64_t value, const char* instead) noexcept {
   pal::Message().text("hoardlab: ").text(what).num(value).text("; using ").text(instead).emit();
 }
@@ -103,8 +107,11 @@ void do_init() noexcept {
   const config::Options& o = config::options();
 
   std::size_t s = o.heap_superblock_size;
-  if (!core::is_pow2(s) || s < 4096 || s > (std::size_t{4} << 20)) {
-    warn("heap.superblock_size must be a power of two in [4KiB, 4MiB], not ", s, "64KiB");
+  if (!core::is_pow2(s) || s < kMinSuperblock || s > (std::size_t{4} << 20)) {
+    warn(kHeaderOffset == 0 ? "heap.superblock_size must be a power of two in [4KiB, 4MiB], not "
+                            : "heap.superblock_size must be a power of two in [16KiB, 4MiB] (a "
+                              "guard page takes 4KiB of each), not ",
+         s, "64KiB");
     s = 64 * 1024;
   }
   std::size_t threshold = core::round_down(o.large_threshold, core::SizeClasses::kGranule);
@@ -129,7 +136,8 @@ void do_init() noexcept {
     std::size_t bs = g.classes.size_of(c);
     // Every block aligned to the largest power of two dividing its size, at no cost in blocks
     // (SizeClasses::first_block_offset): aligned requests up to the threshold use superblocks.
-    std::size_t off = core::SizeClasses::first_block_offset(bs, sizeof(Superblock), s);
+    std::size_t off =
+        core::SizeClasses::first_block_offset(bs, kHeaderOffset + sizeof(Superblock), s);
     g.class_offset[c] = static_cast<std::uint32_t>(off);
     g.class_capacity[c] = static_cast<std::uint32_t>((s - off) / bs);
   }
@@ -170,7 +178,8 @@ void do_init() noexcept {
   std::uintptr_t window = 0;
   if (span < (std::uint64_t{1} << 47) && core::addr(base) > span / 2)
     window = core::round_down(core::addr(base) - span / 2, s);
-  if (!g.pool_slots.set(window, span, g.sb_shift))
+  // A slot's address is the header's (kHeaderOffset past the superblock's start).
+  if (!g.pool_slots.set(window + kHeaderOffset, span, g.sb_shift))
     warn("the pools cannot name superblocks of shift ", g.sb_shift, "none");
   for (unsigned n = 0; n < g.nodes; ++n) {
     Arena& ar = g.arenas[n];

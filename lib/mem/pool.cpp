@@ -55,7 +55,8 @@ bool release_superblock(Superblock* sb) noexcept {
   // Held across the madvise, so a slot found free is still free after it: the lock guards only
   // carving and this list, and a purge happens at most once per superblock emptied.
   ForkHeldGuard guard(ar.lock);
-  if (!released_room(ar) || !pal::purge(sb->base(), g.sb_size)) return false;
+  // From the header on: a guard page before it (kHeaderOffset) was never touched.
+  if (!released_room(ar) || !pal::purge(sb, g.sb_size - kHeaderOffset)) return false;
   ar.released[ar.released_count++] = g.pool_slots.index_of(core::addr(sb)); // the pools' index
   ar.released_bytes.store_relaxed(ar.released_count << g.sb_shift);
   g.purged_bytes.fetch_add_relaxed(g.sb_size);
@@ -184,6 +185,43 @@ Superblock* take_released(unsigned node) noexcept {
   return sb;
 }
 
+#ifdef HOARDLAB_HARDENED
+static_assert(kHeaderOffset == pal::kPageSize, "the guard before a header is one page");
+
+// Guards made so far (every arena; carve_from holds only its own arena's lock).
+constinit core::Atomic<std::uint64_t> g_guards{0};
+
+// Makes the first page of a freshly carved superblock (start) a guard: a linear overflow from the
+// previous superblock's last block faults there, before this superblock's header. Each guard
+// splits its arena's read-write mapping, two more mappings per superblock, and the kernel refuses
+// any mapping past vm.max_map_count (65,530 by default: about 32,000 guarded superblocks, 2 GiB at
+// S = 64 KiB), after which the program's own mmap calls fail too. So guards stop at a quarter of
+// that count, half of it left to the program (1 GiB of superblocks at the default count and S),
+// or at the first refusal; from then on a superblock's first page stays read-write and unused
+// (its header is still past it, out of reach of an overflow shorter than a page), said once on
+// stderr. Never taken back: a released superblock keeps its guard (a purge leaves protections).
+void guard_superblock(char* start) noexcept {
+  static constinit core::Atomic<std::uint64_t> budget{0}; // 0: not read yet
+  std::uint64_t most = budget.load_relaxed();
+  if (most == 0) {
+    most = pal::max_map_count() / 4;
+    budget.store_relaxed(most);
+  }
+  if (g_guards.load_relaxed() < most && g_guards.fetch_add_relaxed(1) < most) {
+    if (pal::make_guard(start, kHeaderOffset)) return;
+    g_guards.store_relaxed(most); // refused: no more tries
+  }
+  static constinit core::Atomic<bool> said{false};
+  if (said.exchange_relaxed(true)) return;
+  pal::Message()
+      .text("hoardlab: hardened: no more guard pages before superblock headers after ")
+      .num(most)
+      .text(" (a quarter of vm.max_map_count); superblocks carved from now on have none (said "
+            "once)")
+      .emit();
+}
+#endif
+
 // An arena's next step (pool.h): a quarter of what it holds, so that at most a fifth of the
 // small-object address space is reserved ahead of use (what RLIMIT_AS charges for and nothing
 // carves yet) while the number of steps, and of mbind calls, grows with the logarithm of use.
@@ -232,7 +270,10 @@ Superblock* carve_from(unsigned node, bool grow) noexcept {
   }
   ar.next = p + g.sb_size;
   ar.carved_bytes.add_single_writer(g.sb_size); // under the lock
-  Superblock* sb = new (p) Superblock();
+#ifdef HOARDLAB_HARDENED
+  guard_superblock(p);
+#endif
+  Superblock* sb = new (p + kHeaderOffset) Superblock();
   sb->node = node;
   return sb;
 }

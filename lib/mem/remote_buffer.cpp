@@ -178,7 +178,7 @@ void send_remote(ThreadCache* tc, void* chain) noexcept {
     while (chain != nullptr) {
       void* p = chain;
       chain = next_block(p);
-      void* sb = reinterpret_cast<void*>(core::addr(p) & mask);
+      void* sb = reinterpret_cast<void*>((core::addr(p) & mask) + kHeaderOffset); // superblock_of
       std::size_t r = RemoteRuns::slot_of_superblock(sb, shift);
       if (runs.to[r] != sb && runs.to[r] != nullptr) r = runs.probe(r, sb);
       if (runs.to[r] == sb) {

@@ -1,6 +1,6 @@
 // Superblocks: S-byte, S-aligned chunks of the small-object range, each holding blocks of one
-// size class (Hoard §3). The header sits at the superblock's start, so a block's header is
-// p & ~(S-1). Layer: mem.
+// size class (Hoard §3). The header sits at a fixed offset from the superblock's start, so a
+// block's header is (p & ~(S-1)) + kHeaderOffset. Layer: mem.
 #pragma once
 
 #include <cstddef>
@@ -24,6 +24,18 @@ inline constexpr std::uint8_t kZeroNone = 0;
 inline constexpr std::uint8_t kZeroAll = 1;
 
 inline constexpr std::uint32_t kNoClass = 0xffffffffu;
+
+// Where a superblock's header lies past the superblock's start. Default: at the start, the first
+// block after it. Hardened: the first page is a guard (no access, pool.cpp) and the header follows
+// it, so that a linear overflow from the previous superblock's last block faults on the guard
+// before it reaches the header that every check trusts. A constant, so that superblock_of stays a
+// mask and the header's fields are loaded at a fixed displacement: no instruction on the fast
+// paths.
+#ifdef HOARDLAB_HARDENED
+inline constexpr std::size_t kHeaderOffset = 4096;
+#else
+inline constexpr std::size_t kHeaderOffset = 0;
+#endif
 // Alignments up to the large threshold are served by a class whose size they divide: the first
 // block of a superblock is aligned to pow2_factor(block size) (SizeClasses::first_block_offset).
 
@@ -78,7 +90,11 @@ struct alignas(64) Superblock {
   static Superblock* of_link(core::ListNode* n) noexcept {
     return reinterpret_cast<Superblock*>(reinterpret_cast<char*>(n) - offsetof(Superblock, link));
   }
-  char* base() noexcept { return reinterpret_cast<char*>(this); }
+  // The superblock's start, where first_offset counts from (the header lies kHeaderOffset past
+  // it). Counting from the start rather than the header keeps is_block_start to the default
+  // build's instructions: this - kHeaderOffset folds back into the mask of superblock_of.
+  char* base() noexcept { return reinterpret_cast<char*>(this) - kHeaderOffset; }
+  const char* base() const noexcept { return reinterpret_cast<const char*>(this) - kHeaderOffset; }
   // A block about to be taken from the bump region reads as zero (Z1).
   bool bump_block_is_zero() const noexcept { return zero_state == kZeroAll; }
 
@@ -110,7 +126,7 @@ struct alignas(64) Superblock {
     in_pending.store_relaxed(false);
   }
   // The blocks' geometry, set when the superblock is formatted: `capacity` blocks of `size` bytes
-  // from `first` bytes past the header.
+  // from `first` bytes past the superblock's start (base()).
   void set_geometry(std::uint32_t size, std::uint32_t count, std::uint32_t first) noexcept {
     block_size = size;
     block_magic = ~std::uint64_t{0} / size + 1; // ceil(2^64 / size); size >= 16
@@ -125,8 +141,8 @@ struct alignas(64) Superblock {
   // n * c mod 2^64 < c (Lemire, Kaser and Kurz, "Faster remainder by direct computation", 2019,
   // the divisibility test). An unformatted header has span 0 and c 0: nothing passes.
   bool is_block_start(const void* q) const noexcept {
-    const std::uint64_t offset =
-        reinterpret_cast<std::uintptr_t>(q) - reinterpret_cast<std::uintptr_t>(this) - first_offset;
+    const std::uint64_t offset = reinterpret_cast<std::uintptr_t>(q) -
+                                 reinterpret_cast<std::uintptr_t>(base()) - first_offset;
     return offset < span && offset * block_magic < block_magic;
   }
 

@@ -77,6 +77,21 @@ bool make_readable(void* p, std::size_t bytes) noexcept {
   return ::mprotect(p, bytes, PROT_READ) == 0;
 }
 
+bool make_guard(void* p, std::size_t bytes) noexcept {
+  ErrnoKeeper keep;
+  return ::mprotect(p, bytes, PROT_NONE) == 0;
+}
+
+std::size_t max_map_count() noexcept {
+  char text[32];
+  const ReadResult r = read_file("/proc/sys/vm/max_map_count", text, sizeof(text) - 1);
+  std::size_t count = 0;
+  if (r.error == 0 && !r.not_regular)
+    for (std::size_t i = 0; i < r.bytes && text[i] >= '0' && text[i] <= '9'; ++i)
+      count = count * 10 + static_cast<std::size_t>(text[i] - '0');
+  return count != 0 ? count : 65530;
+}
+
 void* map(std::size_t bytes) noexcept {
   ErrnoKeeper keep;
   void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -26,6 +26,12 @@ bool commit(void* p, std::size_t bytes) noexcept;
 // Makes [p, p+bytes) of a reservation readable only: it reads as zero, and a read-only private
 // mapping is neither resident nor charged as commit.
 bool make_readable(void* p, std::size_t bytes) noexcept;
+// Makes [p, p+bytes) inaccessible again (a guard: any access faults). False when refused (the
+// kernel's mapping count, vm.max_map_count, is reached when the guard splits a mapping).
+bool make_guard(void* p, std::size_t bytes) noexcept;
+// vm.max_map_count: how many mappings the kernel lets the process have; 65,530 (the kernel's
+// default) when unreadable.
+std::size_t max_map_count() noexcept;
 // A fresh read-write anonymous mapping; nullptr on failure.
 void* map(std::size_t bytes) noexcept;
 void unmap(void* p, std::size_t bytes) noexcept;

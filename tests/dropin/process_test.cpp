@@ -64,6 +64,21 @@ TEST(AddressLimit, SmallAllocationsWorkUnderA192MiBLimit) {
   EXPECT_EQ(r.out.rfind("ok ", 0), 0u) << r.out;
 }
 
+// Less room than one superblock (S = 4 MiB, the limit 3 MiB above what is mapped): small requests
+// of classes that have no superblock yet are served as page runs, said once, instead of failing
+// with ENOMEM as glibc would not (mem/allocator.cpp, allocate_small_as_run).
+TEST(AddressLimit, SmallRequestsAreServedAsPageRunsWhenNoSuperblockFits) {
+  if (!library_is_hoardlab()) GTEST_SKIP() << "the superblock size option is hoardlab's";
+  const ScratchDir scratch("tight-limit");
+  auto env = preloaded(pinned_environment(scratch.path), scratch.path + "/probe.txt");
+  env["HOARDLAB_HEAP_SUPERBLOCK_SIZE"] = "4MiB";
+  const ProcessResult r = run_process({build_program("dropin_tight_limit")}, env, "", 30);
+  ASSERT_FALSE(r.timed_out) << r.err;
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out.rfind("ok ", 0), 0u) << r.out;
+  EXPECT_NE(r.err.find("served as page runs"), std::string::npos) << r.err;
+}
+
 TEST(Dlopen, GlibcBlocksFreedThroughALateLoadedShimGoBackToGlibc) {
   if (!library_is_hoardlab())
     GTEST_SKIP() << "the plugin is linked against libhoardlab-malloc.so; forwarding foreign "

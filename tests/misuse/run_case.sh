@@ -8,8 +8,11 @@
 #            ok            exited 0 (ran to the end: the misuse was harmless or left alone)
 #            safe:REGEX    either of the two: whether the corrupted block is ever popped again
 #                          depends on where the threads ran (which heap and cache it went to)
+#            guard         exited 6: the program's own overflow faulted where it expected a guard
+#                          page (overflow_into_header), before any allocator call saw the damage
 # Outcomes: "detected: <first stderr line>", "aborted: <...>", "ok", "PLANTED (the planted address
-# was handed out)", "contract broken", "crashed (SIGSEGV)", "exit N", "timeout".
+# was handed out)", "contract broken", "stopped by a guard page at the overflow", "crashed
+# (SIGSEGV)", "exit N", "timeout".
 set -u
 program=$1
 lib=$2
@@ -24,6 +27,7 @@ case $rc in
   0) outcome="ok" ;;
   3) outcome="PLANTED (the planted address was handed out)" ;;
   4) outcome="contract broken: $(head -n1 "$out")" ;;
+  6) outcome="stopped by a guard page at the overflow" ;;
   134) outcome="aborted: ${first:-no message}" ;;
   137) outcome="timeout" ;;
   139) outcome="crashed (SIGSEGV)${first:+: $first}" ;;
@@ -33,6 +37,7 @@ echo "$outcome"
 case $expect in
   "") exit 0 ;;
   ok) [[ $rc -eq 0 ]] ;;
+  guard) [[ $rc -eq 6 ]] ;;
   safe:*)
     regex=${expect#safe:}
     [[ $rc -eq 0 ]] || { [[ $rc -eq 134 ]] && grep -Eq "^hoardlab: ($regex)" "$err"; } ;;

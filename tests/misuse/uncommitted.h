@@ -12,7 +12,8 @@
 
 static char maps_text[1 << 20];
 
-/* The start of the no-access mapping that begins where the mapping holding p ends; 0 if none. */
+/* The start of the no-access mapping, larger than a page, that begins where the mappings
+ * contiguous with the one holding p end; 0 if none. */
 static uintptr_t no_access_above(const void* p) {
   int fd = open("/proc/self/maps", O_RDONLY);
   if (fd < 0) return 0;
@@ -29,8 +30,14 @@ static uintptr_t no_access_above(const void* p) {
     unsigned long lo = 0, hi = 0;
     char perms[5] = {0};
     if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) == 3) {
-      if (holder_end != 0) return lo == holder_end && strcmp(perms, "---p") == 0 ? lo : 0;
-      if ((uintptr_t)p >= lo && (uintptr_t)p < hi) holder_end = hi;
+      if (holder_end != 0) {
+        if (lo != holder_end) return 0;
+        /* A one-page no-access mapping is a guard page before a carved superblock's header (the
+         * hardened build); the mappings go on, contiguous, to the uncommitted part. */
+        if (strcmp(perms, "---p") == 0 && hi - lo > 4096) return lo;
+        holder_end = hi;
+      } else if ((uintptr_t)p >= lo && (uintptr_t)p < hi)
+        holder_end = hi;
     }
     if (next == NULL) break;
     line = next + 1;
