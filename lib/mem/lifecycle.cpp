@@ -237,7 +237,7 @@ void report_address_space_refusal(const char* what, std::size_t bytes) noexcept 
       .num(limit)
       .text(" bytes and ")
       .num(pal::address_space_mapped())
-      .text(" are mapped; requests that need more fail with ENOMEM (said once)")
+      .text(" are mapped; a request the limit leaves no room for fails with ENOMEM (said once)")
       .emit();
 }
 

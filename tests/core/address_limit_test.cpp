@@ -194,8 +194,8 @@ TEST(AddressLimit, ARefusedReservationIsSaidOnceWithTheLimit) {
       },
       ::testing::ExitedWithCode(0),
       "^hoardlab: cannot reserve 4194304 bytes of address space for a large object: RLIMIT_AS "
-      "is [0-9]+ bytes and [0-9]+ are mapped; requests that need more fail with ENOMEM \\(said "
-      "once\\)\n$");
+      "is [0-9]+ bytes and [0-9]+ are mapped; a request the limit leaves no room for fails with "
+      "ENOMEM \\(said once\\)\n$");
 }
 
 // Allocates blocks of `size` until one fails (at most 256) into blocks; returns how many.
