@@ -44,9 +44,10 @@ struct Heap {
   std::uint32_t node = 0;
   std::uint32_t node_rank = 0; // its place among its node's heaps (heap_map.cpp)
   bool ready = false; // groups built (on first entry: unused heaps cost no resident memory)
-  // Idle drain (heap.cpp, drain_an_idle_heap): entries counts the threads' own entries (written
-  // by the holder, read by any thread); idle_seen is entries as the last prober saw it (written
-  // by probers, racing benignly: a lost write costs one probe more or less). Relaxed both.
+  // Idle drain (heap.cpp, drain_an_idle_heap; remote.cpp, drain_if_piling_up): entries counts the
+  // threads' own entries (written by the holder, read by any thread); idle_seen is entries as the
+  // last looker saw it (written by probers and by freeing threads past the drain threshold, racing
+  // benignly: a lost write costs one look more or less). Relaxed both.
   bool probe_due = false;         // the holder probes another heap on its way out
   std::uint32_t probe_cursor = 0; // the holder's: the next heap it probes
   core::Atomic<std::uint32_t> entries{0};

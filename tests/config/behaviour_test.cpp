@@ -448,6 +448,40 @@ TEST(OptionEffect, DrainThresholdDecidesWhenAFreeingThreadDrainsAnotherHeap) {
   });
 }
 
+// The main thread keeps entering its heap (each round allocates from a class it never used, so
+// the bin is empty and the refill enters the heap) while another thread frees more than the
+// threshold of its blocks per round. Its own entries drain them; a freeing thread that drained
+// the heap on its behalf would move the heap to its core and lock the owner out meanwhile.
+bool no_drain_on_behalf_of_a_heap_its_thread_enters() {
+  constexpr std::size_t kRounds = 4;
+  constexpr std::size_t kPerRound = 400; // past the threshold (256) once, not twice
+  std::vector<void*> blocks(kRounds * kPerRound);
+  for (auto& b : blocks)
+    b = hl_malloc(64);
+  for (std::size_t r = 0; r < kRounds; ++r) {
+    hl_free(hl_malloc(1024 + 512 * r)); // an entry of the owner: it drains what was sent so far
+    const std::uint64_t before = stats().remote_frees_drained;
+    std::thread([&blocks, r] {
+      for (std::size_t i = 0; i < kPerRound; ++i)
+        hl_free(blocks[r * kPerRound + i]);
+    }).join(); // its exit sends whatever it still buffers
+    if (stats().remote_frees_drained != before) {
+      std::fprintf(stderr, "round %zu: %llu drained by the freeing thread\n", r,
+                   static_cast<unsigned long long>(stats().remote_frees_drained - before));
+      return false;
+    }
+  }
+  return true;
+}
+
+TEST(OptionEffect, AFreeingThreadLeavesAHeapItsOwnThreadKeepsEnteringToThatThread) {
+  const Environment env = {{"HOARDLAB_HEAP_MAPPING", "per-thread"}};
+  EXPECT_CASE(env, [] {
+    return report(no_drain_on_behalf_of_a_heap_its_thread_enters(),
+                  "a freeing thread drained a heap whose own thread enters it every round");
+  });
+}
+
 // ---- large.cache_bytes ----
 TEST(OptionEffect, LargeCacheBytesBoundsTheFreedLargeObjectsKept) {
   const Environment env = {};
