@@ -106,12 +106,16 @@ __attribute__((noinline)) void free_other(void* p) noexcept {
   ErrnoGuard keep;
   if (p == nullptr || in_boot(p)) return; // bootstrap blocks are never reused
   if (large::owns(p)) {
-    count_free(counting_cache());
-    count_large_in_use(0, large::usable_size(p));
-    large::deallocate(p);
+    // Counted by the free that claims the object: of two at once, the other releases nothing.
+    if (const std::size_t usable = large::deallocate(p); usable != 0) {
+      count_free(counting_cache());
+      count_large_in_use(0, usable);
+    }
     return;
   }
 #ifdef HOARDLAB_HARDENED
+  // A freed large object's start or a page of a live one's run (large.cpp, P2/P3).
+  if (large::reported(p, MisuseOp::kFree)) return;
   // Reserved for superblocks but never carved (past the readable part, small_range.h R4): no
   // block was ever there. Tested here, after every block's own test, since it is rare.
   if (in_reserved_small_range(p)) {
@@ -140,6 +144,8 @@ Owner owner_of(const void* p) noexcept {
   if (in_boot(p)) return Owner::kBootstrap;
   if (large::owns(p)) return Owner::kOurs;
 #ifdef HOARDLAB_HARDENED
+  // A freed large object's start or a page of a live one's run: free and realloc report it.
+  if (large::knows(p)) return Owner::kOurs;
   // The reserved part of the small range past what was carved holds no block, but is the
   // allocator's: free and realloc report it rather than pass it on as foreign.
   if (in_reserved_small_range(p)) return Owner::kOurs;
@@ -254,6 +260,9 @@ void* reallocate(void* p, std::size_t size) noexcept {
                           "in the small-object range where none was carved");
     return nullptr;
   }
+  if (p != nullptr && !in_small_range(p) && !in_boot(p) && !large::owns(p) &&
+      large::reported(p, MisuseOp::kRealloc))
+    return nullptr;
 #endif
   if (in_small_range(p)) {
     // Hardened: a realloc of a freed or misplaced block is reported; NULL leaves it alone.

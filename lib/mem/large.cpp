@@ -8,6 +8,7 @@
 #include "core/bits.h"
 #include "core/spin_lock.h"
 #include "mem/fork_held_guard.h"
+#include "mem/internal.h"
 #include "mem/large_cache.h"
 #include "mem/large_thread_cache.h"
 #include "mem/state.h"
@@ -22,17 +23,52 @@ namespace {
 constexpr std::uintptr_t kMagic = 0x686c6c617267ull; // "hllarg"
 constexpr std::size_t kPage = pal::kPageSize;
 
-// Pagemap: one bit per 4 KiB page of the 47-bit user address space, set on the first page of
-// every live large object. Two levels, leaves (one per GiB, 32 KiB) mapped on first use, so an
-// unknown pointer costs two loads to reject and nothing is ever allocated through malloc.
+// Pagemap: bits per 4 KiB page of the 47-bit user address space. Two levels, leaves (one per
+// GiB) mapped on first use, so an unknown pointer costs two loads to reject and nothing is ever
+// allocated through malloc. A leaf holds one bitmap per kind of mark: kStarts, set on the first
+// page of every live large object (owns()); in the hardened build also kRunPages, every page of a
+// live object's run (header page to end: a pointer there that no object starts at is an invalid
+// free), and kFreedStarts, the first page of an object freed since while that page is cached (a
+// second free there is a double free).
+///
+/// Protocol:   install (allocate, realloc's copy) sets an object's start bit once its run is the
+///             caller's. Free claims it: claim() clears it by a CAS, and only the caller whose CAS
+///             cleared it releases the run; the other of two frees at once finds it clear and
+///             leaves p alone (hardened: reports a double free). owns() is a filter in front of
+///             the claim, never the decision. realloc clears the bit of the object it moves (its
+///             caller owns p, no claim). Hardened: run-page and freed-start bits change only with
+///             the run, by the thread that holds it: set and cleared when it becomes live
+///             (install, growth in place, mremap), cleared and set before it leaves for a cache
+///             (deallocate, shrink's tail), freed starts cleared before the cache unmaps it
+///             (count_unmapped).
+/// Invariants: (P1) a start bit is set <=> its page starts a live large object; hardened:
+///             (P2) run-page bit set <=> the page is in a live object's run; (P3) a freed-start
+///             bit is set only on a page of a cached run, never on a live or unmapped one, so a
+///             mapping made by anyone else after ours never reads as a freed object.
+/// Ordering:   [PM1]/[PM2] publish a leaf. [LF1] the claim's CAS (acq_rel): the RMWs of one word
+///             are totally ordered, so of two claims of one bit exactly one reads it set; the
+///             header it then reads was written before the program could hand p to a freeing
+///             thread (no ordering through the bitmap is needed for that). [LF2] install's set.
+///             The hardened bits are written before a run enters a cache and after it leaves one,
+///             so the cache's locks order them between the threads that hold the run in turn.
+/// ABA:        a second free of p after p was allocated again finds the new object's bit and
+///             frees it: the program freed p twice and p is live again, which no bit can tell
+///             apart. The run is still released once per claim.
 constexpr unsigned kLeafShift = 30;
 constexpr std::size_t kTopEntries = std::size_t{1} << (47 - kLeafShift);
 constexpr std::size_t kLeafWords = (std::size_t{1} << (kLeafShift - 12)) / 64;
-using Leaf = core::Atomic<std::uint64_t>[kLeafWords];
+enum Bitmap : unsigned { kStarts, kRunPages, kFreedStarts };
+#ifdef HOARDLAB_HARDENED
+constexpr unsigned kBitmaps = 3;
+#else
+constexpr unsigned kBitmaps = 1;
+#endif
+using Leaf = core::Atomic<std::uint64_t>[kBitmaps][kLeafWords];
 constinit core::Atomic<Leaf*> g_top[kTopEntries] = {};
 constinit core::SpinLock g_leaf_lock;
 
-core::Atomic<std::uint64_t>* bit_word(std::uintptr_t a, bool create, std::uint64_t* bit) noexcept {
+core::Atomic<std::uint64_t>* bit_word(std::uintptr_t a, bool create, std::uint64_t* bit,
+                                      Bitmap map = kStarts) noexcept {
   std::size_t top = a >> kLeafShift;
   if (top >= kTopEntries) return nullptr;
   Leaf* leaf = g_top[top].load_acquire(); // [PM1] pairs with [PM2]
@@ -48,20 +84,78 @@ core::Atomic<std::uint64_t>* bit_word(std::uintptr_t a, bool create, std::uint64
   }
   std::size_t page = (a >> 12) & ((std::size_t{1} << (kLeafShift - 12)) - 1);
   *bit = std::uint64_t{1} << (page & 63);
-  return &(*leaf)[page / 64];
+  return &(*leaf)[map][page / 64];
 }
 
-bool mark(std::uintptr_t a, bool on) noexcept {
-  std::uint64_t bit = 0;
-  core::Atomic<std::uint64_t>* w = bit_word(a, on, &bit);
-  if (w == nullptr) return false;
-  // A leaf word is shared by 64 pages: a CAS loop, on the large path only.
+// A leaf word is shared by 64 pages, of neighbouring objects too: a CAS loop, on the large path
+// only.
+void update(core::Atomic<std::uint64_t>* w, std::uint64_t bits, bool on) noexcept {
   std::uint64_t old = w->load_relaxed();
   for (;;) {
-    std::uint64_t desired = on ? (old | bit) : (old & ~bit);
-    if (w->cas_weak_acq_rel(old, desired)) return true;
+    std::uint64_t desired = on ? (old | bits) : (old & ~bits);
+    if (w->cas_weak_acq_rel(old, desired)) return; // [LF2] when it sets a start bit
   }
 }
+
+bool mark(std::uintptr_t a, bool on, Bitmap map = kStarts) noexcept {
+  std::uint64_t bit = 0;
+  core::Atomic<std::uint64_t>* w = bit_word(a, on, &bit, map);
+  if (w == nullptr) return false;
+  update(w, bit, on);
+  return true;
+}
+
+bool marked(std::uintptr_t a, Bitmap map) noexcept {
+  std::uint64_t bit = 0;
+  core::Atomic<std::uint64_t>* w = bit_word(a, false, &bit, map);
+  return w != nullptr && (w->load_acquire() & bit) != 0;
+}
+
+// Clears a's start bit; true when this call cleared it, which makes the caller the one that
+// releases the object's run.
+bool claim(std::uintptr_t a) noexcept {
+  std::uint64_t bit = 0;
+  core::Atomic<std::uint64_t>* w = bit_word(a, false, &bit);
+  if (w == nullptr) return false;
+  std::uint64_t old = w->load_relaxed();
+  while ((old & bit) != 0)
+    if (w->cas_weak_acq_rel(old, old & ~bit)) return true; // [LF1]
+  return false;
+}
+
+#ifdef HOARDLAB_HARDENED
+// Sets or clears map's bits of the pages of [begin, begin + bytes), a word (64 pages) at a time.
+// Clearing skips the leaves never mapped; setting where a leaf cannot be mapped leaves those
+// pages unmarked: their misuse then goes unreported (taken for foreign pointers), never worse.
+void mark_pages(Bitmap map, std::uintptr_t begin, std::size_t bytes, bool on) noexcept {
+  constexpr std::uintptr_t kWordSpan = 64 * kPage;
+  constexpr std::uintptr_t kLeafSpan = std::uintptr_t{1} << kLeafShift;
+  const std::uintptr_t end = begin + bytes;
+  for (std::uintptr_t a = begin; a < end;) {
+    std::uint64_t bit = 0;
+    core::Atomic<std::uint64_t>* w = bit_word(a, on, &bit, map);
+    if (w == nullptr) {
+      if ((a >> kLeafShift) >= kTopEntries) return;
+      a = (a | (kLeafSpan - 1)) + 1;
+      continue;
+    }
+    const std::uintptr_t word_end = (a | (kWordSpan - 1)) + 1;
+    const std::uintptr_t stop = end < word_end ? end : word_end;
+    const auto pages = static_cast<unsigned>((stop - a) / kPage); // 1 to 64
+    const std::uint64_t bits =
+        pages == 64 ? ~std::uint64_t{0} : ((std::uint64_t{1} << pages) - 1) << ((a / kPage) & 63);
+    update(w, bits, on);
+    a = stop;
+  }
+}
+
+// The run [base, base + bytes) is now live: every page a run page, no freed start left in it
+// (P2, P3).
+void run_becomes_live(const char* base, std::size_t bytes) noexcept {
+  mark_pages(kRunPages, core::addr(base), bytes, true);
+  mark_pages(kFreedStarts, core::addr(base), bytes, false);
+}
+#endif
 
 constinit core::Atomic<std::uint64_t> g_allocations{0};
 constinit core::Atomic<std::uint64_t> g_mapped_bytes{0};
@@ -129,10 +223,13 @@ char* take_run(std::uint32_t node, std::size_t bytes, std::uint32_t* home) noexc
 char* install(char* base, std::size_t bytes, std::size_t size, std::size_t alignment,
               std::uint32_t home) noexcept {
   char* user = reinterpret_cast<char*>(core::round_up(core::addr(base) + kPage, alignment));
-  if (!mark(core::addr(user), true)) {
+  if (!mark(core::addr(user), true)) { // [LF2]
     release_run(home, base, bytes);
     return nullptr;
   }
+#ifdef HOARDLAB_HARDENED
+  run_becomes_live(base, bytes);
+#endif
   Header* h = header_of(user);
   h->magic = kMagic;
   h->base = base;
@@ -165,6 +262,9 @@ void shrink_in_place(Header* h, void* p, std::size_t size) noexcept {
     std::size_t tail_bytes = h->map_bytes - keep;
     h->map_bytes = keep;
     h->usable = keep - offset;
+#ifdef HOARDLAB_HARDENED
+    mark_pages(kRunPages, core::addr(tail), tail_bytes, false);
+#endif
     release_run(home_of(h), tail, tail_bytes);
   }
   set_requested(h, size);
@@ -207,17 +307,67 @@ void* allocate(std::size_t size, std::size_t alignment, bool zeroed) noexcept {
 bool owns(const void* p) noexcept {
   std::uintptr_t a = core::addr(p);
   if ((a & (kPage - 1)) != 0 || a == 0) return false;
-  std::uint64_t bit = 0;
-  core::Atomic<std::uint64_t>* w = bit_word(a, false, &bit);
-  return w != nullptr && (w->load_acquire() & bit) != 0;
+  return marked(a, kStarts);
 }
 
-void deallocate(void* p) noexcept {
+bool knows(const void* p) noexcept {
+#ifdef HOARDLAB_HARDENED
+  const std::uintptr_t a = core::addr(p);
+  if (a == 0) return false;
+  return ((a & (kPage - 1)) == 0 && marked(a, kFreedStarts)) || marked(a, kRunPages);
+#else
+  (void)p;
+  return false;
+#endif
+}
+
+bool reported(const void* p, MisuseOp op) noexcept {
+#ifdef HOARDLAB_HARDENED
+  // Classified in the order of P1-P3: a freed start (its page may since be inside a live run
+  // again, and that is what it is then), then a page of a live run.
+  const std::uintptr_t a = core::addr(p);
+  if (a == 0) return false;
+  if ((a & (kPage - 1)) == 0 && marked(a, kFreedStarts)) {
+    report_pointer_misuse(op == MisuseOp::kFree ? "double free" : "realloc of a freed block", p,
+                          "a large object (page run) freed before");
+    return true;
+  }
+  if (marked(a, kRunPages)) {
+    report_pointer_misuse(op == MisuseOp::kFree
+                              ? "invalid free (not the start of a large object)"
+                              : "realloc of an invalid pointer (not the start of a large object)",
+                          p, "inside the page run of a live large object");
+    return true;
+  }
+#else
+  (void)p;
+  (void)op;
+#endif
+  return false;
+}
+
+std::size_t deallocate(void* p) noexcept {
+  if (!claim(core::addr(p))) { // [LF1] another free of p came first
+#ifdef HOARDLAB_HARDENED
+    report_pointer_misuse("double free", p,
+                          "a large object (page run) another thread freed at the same time");
+#endif
+    return 0;
+  }
   Header* h = header_of(p);
-  if (h->magic != kMagic) return;
+  // The header sits below the object: an underflow from it may have overwritten the run's
+  // extent, which is then not trusted (the run leaks).
+  if (h->magic != kMagic) return 0;
   h->magic = 0;
-  mark(core::addr(p), false);
-  release_run(home_of(h), static_cast<char*>(h->base), h->map_bytes);
+  char* const base = static_cast<char*>(h->base);
+  const std::size_t bytes = h->map_bytes;
+  const std::size_t usable = h->usable;
+#ifdef HOARDLAB_HARDENED
+  mark(core::addr(p), true, kFreedStarts); // its leaf exists: p was marked
+  mark_pages(kRunPages, core::addr(base), bytes, false);
+#endif
+  release_run(home_of(h), base, bytes);
+  return usable;
 }
 
 std::size_t usable_size(const void* p) noexcept {
@@ -250,6 +400,9 @@ void* reallocate(void* p, std::size_t size) noexcept {
   char* const end = static_cast<char*>(old_base) + old_bytes;
   if (large_thread_cache::extend(home, end, bytes - old_bytes) ||
       large_cache::extend(home, end, bytes - old_bytes)) {
+#ifdef HOARDLAB_HARDENED
+    run_becomes_live(end, bytes - old_bytes);
+#endif
     h->map_bytes = bytes;
     h->usable = bytes - offset;
     set_requested(h, size);
@@ -269,11 +422,17 @@ void* reallocate(void* p, std::size_t size) noexcept {
   // thread's new object (it would then be taken for a foreign pointer: its free ignored, its
   // realloc refused). Nobody else may use p meanwhile: the caller owns it.
   mark(core::addr(p), false);
+#ifdef HOARDLAB_HARDENED
+  mark_pages(kRunPages, core::addr(old_base), old_bytes, false);
+#endif
   // The pages may have been another thread's object until its own mremap moved it away; TSan
   // does not see mremap, and pal::remap tells it ([RM1], [RM2] in pal.cpp).
   char* base = static_cast<char*>(pal::remap(old_base, old_bytes, bytes));
   if (base == nullptr) {
-    (void)mark(core::addr(p), true); // its leaf exists: p was marked
+    (void)mark(core::addr(p), true); // [LF2] its leaf exists: p was marked
+#ifdef HOARDLAB_HARDENED
+    run_becomes_live(static_cast<char*>(old_base), old_bytes);
+#endif
     // mremap moves a range of one kernel mapping only, and a run joined in the cache from two
     // neighbours may span two; or the address space is short. A new object and a copy, then
     // (allocate gives the cache back to the OS and retries when the mapping fails).
@@ -286,7 +445,10 @@ void* reallocate(void* p, std::size_t size) noexcept {
   char* user = base + offset;
   // mark() fails only when a 32 KiB pagemap leaf cannot be mapped; the object then stays valid
   // but unrecorded (free and usable_size no longer recognise it), a leak, never a crash.
-  (void)mark(core::addr(user), true);
+  (void)mark(core::addr(user), true); // [LF2]
+#ifdef HOARDLAB_HARDENED
+  run_becomes_live(base, bytes);
+#endif
   Header* nh = header_of(user);
   nh->base = base;
   nh->map_bytes = bytes;
@@ -346,7 +508,12 @@ void fork_child() noexcept {
 } // namespace hoardlab::mem::large
 
 namespace hoardlab::mem::large_cache {
-void count_unmapped(std::uint32_t node, std::size_t bytes) noexcept {
+void count_unmapped(std::uint32_t node, const char* base, std::size_t bytes) noexcept {
+#ifdef HOARDLAB_HARDENED
+  large::mark_pages(large::kFreedStarts, core::addr(base), bytes, false); // P3
+#else
+  (void)base;
+#endif
   large::count_mapped(node, bytes, false);
 }
 } // namespace hoardlab::mem::large_cache

@@ -1,12 +1,17 @@
 // Large objects (above large.threshold, or aligned beyond what a size class serves): page runs
 // carved from reservations mapped from the OS (or mapped alone when large), placed on a NUMA node
 // (numa.policy), found again through a pagemap bit on their first page (owns(): the start of a
-// live large object), and kept when freed in a sharded cache that splits and joins runs and gives
+// live large object; claimed by clearing it, so that an object is released once), and kept when
+// freed in a sharded cache that splits and joins runs and gives
 // them back after large.decay_ms unused (large_cache.h). Layer: mem.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+
+namespace hoardlab::mem {
+enum class MisuseOp : std::uint8_t; // internal.h
+} // namespace hoardlab::mem
 
 namespace hoardlab::mem::large {
 
@@ -22,8 +27,19 @@ struct Header {
 static_assert(sizeof(Header) == 64);
 
 void* allocate(std::size_t size, std::size_t alignment, bool zeroed) noexcept;
+// p is the start of a live large object (a filter: deallocate's claim decides).
 bool owns(const void* p) noexcept;
-void deallocate(void* p) noexcept;
+// Releases the object at p, a pointer owns() accepted, when this call claims it (clears its start
+// bit) and returns its usable size; 0 when another free claimed it first (hardened: reported as a
+// double free), so that the caller counts the object freed once.
+std::size_t deallocate(void* p) noexcept;
+// Hardened: p, which owns() rejected, is still known to the pagemap: the start of an object freed
+// before (its pages cached), or inside a live object's run. Default build: false.
+bool knows(const void* p) noexcept;
+// Hardened: reports such a p as the misuse `op` makes of it ("double free", "invalid free (not the
+// start of a large object)", or their realloc forms) and returns true: the caller leaves p alone
+// (report_pointer_misuse aborts unless hardened.on_error=report). false when p is not known.
+bool reported(const void* p, MisuseOp op) noexcept;
 std::size_t usable_size(const void* p) noexcept;
 // Grows in place when the run has room, else by mremap, else by a copy; nullptr on failure (p
 // still valid).

@@ -303,8 +303,8 @@ std::size_t take_idle(Shard& s, Taken* out, std::uint64_t due_since,
 std::size_t unmap_all(std::uint32_t node, const Taken* t, std::size_t n) noexcept {
   std::size_t released = 0;
   for (std::size_t i = 0; i < n; ++i) {
+    count_unmapped(node, t[i].base, t[i].bytes);
     pal::unmap(t[i].base, t[i].bytes);
-    count_unmapped(node, t[i].bytes);
     released += t[i].bytes;
   }
   return released;
@@ -447,8 +447,8 @@ void put(std::uint32_t home, char* base, std::size_t bytes) noexcept {
   Shard* s = get_or_create(home);
   const std::uint64_t bound = g_bound.load_relaxed();
   if (s == nullptr || bytes > bound) {
+    count_unmapped(node, base, bytes);
     pal::unmap(base, bytes);
-    count_unmapped(node, bytes);
     return;
   }
   const std::uint64_t now = pal::now_ms();
@@ -499,8 +499,8 @@ void put(std::uint32_t home, char* base, std::size_t bytes) noexcept {
   }
   if (evicted.bytes != 0) unmap_all(node, &evicted, 1);
   if (!kept) { // joined, it exceeds the bound by itself
+    count_unmapped(node, base, bytes);
     pal::unmap(base, bytes);
-    count_unmapped(node, bytes);
     return;
   }
   if (g_cached.load_relaxed() > bound) evict_over_bound(home);

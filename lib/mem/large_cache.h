@@ -50,8 +50,10 @@ void sweep_if_due(std::uint64_t now_ms) noexcept;
 std::uint64_t cached_bytes() noexcept;
 void set_bound(std::size_t bytes) noexcept;
 
-// Called for every run this file unmaps (large.cpp keeps the mapped-bytes counters).
-void count_unmapped(std::uint32_t node, std::size_t bytes) noexcept;
+// Called for every run this file unmaps, before it unmaps it (large.cpp keeps the mapped-bytes
+// counters, and in the hardened build clears the run's freed-start bits, which must not outlive
+// the mapping: large.cpp's P3).
+void count_unmapped(std::uint32_t node, const char* base, std::size_t bytes) noexcept;
 
 void fork_prepare() noexcept;
 void fork_parent() noexcept;

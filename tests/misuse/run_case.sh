@@ -8,6 +8,8 @@
 #            ok            exited 0 (ran to the end: the misuse was harmless or left alone)
 #            safe:REGEX    either of the two: whether the corrupted block is ever popped again
 #                          depends on where the threads ran (which heap and cache it went to)
+#            reported:REGEX  exited 0 after a stderr line "hoardlab: " matching REGEX and saying
+#                          it was left alone (hardened.on_error=report)
 #            guard         exited 6: the program's own overflow faulted where it expected a guard
 #                          page (overflow_into_header), before any allocator call saw the damage
 # Outcomes: "detected: <first stderr line>", "aborted: <...>", "ok", "PLANTED (the planted address
@@ -41,6 +43,13 @@ case $expect in
   safe:*)
     regex=${expect#safe:}
     [[ $rc -eq 0 ]] || { [[ $rc -eq 134 ]] && grep -Eq "^hoardlab: ($regex)" "$err"; } ;;
+  reported:*)
+    regex=${expect#reported:}
+    [[ $rc -eq 0 ]] && grep -Eq "^hoardlab: ($regex).*left alone" "$err" || {
+      echo "expected exit 0 after 'hoardlab: $regex ... left alone'; stderr:" >&2
+      cat "$err" >&2
+      exit 1
+    } ;;
   detect:*)
     regex=${expect#detect:}
     [[ $rc -eq 134 ]] && grep -Eq "^hoardlab: ($regex)" "$err" || {
