@@ -298,7 +298,9 @@ std::size_t cache_bound() noexcept;
 // Globals::crowded from the options and the live thread count; the registry lock held.
 void set_thread_bound_locked() noexcept;
 std::size_t move_count(const CacheBin& bin) noexcept;
-void grow_cap(ThreadCache* tc, std::size_t cls) noexcept;
+// A miss on class cls: grows its capacity (C1); returns the blocks a refill at this miss brings,
+// or 0 for move_count's (thread_cache.cpp).
+std::size_t grow_cap(ThreadCache* tc, std::size_t cls) noexcept;
 // Brings the bins and the remote buffer within a lowered cache.bytes (C1, C2): capacity falls in
 // every bin, and the blocks beyond it go back to the heaps.
 void lower_cache(ThreadCache* tc, std::uint64_t epoch) noexcept;

@@ -48,30 +48,32 @@ constexpr bool is_initing(int state) noexcept {
 ///             pairs with [CE2], the acquire load of a thread's slow step, so a thread that sees
 ///             the new epoch reads the bound that bumped it or a later one.
 /// ABA:        none (plain loads and stores; cache_epoch only grows, 2^64 lowerings apart).
+/// Every field is zero until do_init's publish_options, and every reader runs after ensure_init:
+/// see Globals for why no default is written here.
 struct Tunables {
-  core::Atomic<double> emptiness_f{0.25};
-  core::Atomic<std::uint32_t> emptiness_k{4};
-  core::Atomic<std::uint32_t> drain_threshold{256};
-  core::Atomic<std::uint32_t> cache_batch{32};
-  core::Atomic<std::uint32_t> remote_batch{64};
+  core::Atomic<double> emptiness_f{0.0};
+  core::Atomic<std::uint32_t> emptiness_k{0};
+  core::Atomic<std::uint32_t> drain_threshold{0};
+  core::Atomic<std::uint32_t> cache_batch{0};
+  core::Atomic<std::uint32_t> remote_batch{0};
   core::Atomic<std::uint8_t> remote_policy{0}; // config::RemotePolicy
   // remote.keep as a mask on the block size: a block of another heap may stay in the freeing
   // thread's bin when (block_size & mask) == 0 (fast_path.h, buffer_remote_hit).
-  core::Atomic<std::uint32_t> remote_keep_mask{63}; // whole-lines
+  core::Atomic<std::uint32_t> remote_keep_mask{0};
   core::Atomic<std::uint32_t> verbose{0};
   core::Atomic<bool> checked{false}; // general.checked (init-only: set once, before any block)
   core::Atomic<bool> report_misuse{false}; // hardened.on_error = report
   // The per-thread bound in effect (C1): cache.bytes, or the thread's share of
   // cache.total_bytes when that is lower. Written only when it changes.
-  core::Atomic<std::uint64_t> cache_bytes{256 * 1024};
-  core::Atomic<std::uint64_t> cache_option{256 * 1024};      // cache.bytes (0 under checked)
-  core::Atomic<std::uint64_t> cache_total{64 * 1024 * 1024}; // cache.total_bytes
+  core::Atomic<std::uint64_t> cache_bytes{0};
+  core::Atomic<std::uint64_t> cache_option{0}; // cache.bytes (0 under checked)
+  core::Atomic<std::uint64_t> cache_total{0};  // cache.total_bytes
   // Bumped each time cache_bytes is lowered: a live thread's bins may then hold more than the
   // bound, and its next slow step brings them within it (follow_cache_bound, internal.h).
   core::Atomic<std::uint64_t> cache_epoch{0};
-  core::Atomic<std::uint64_t> retain_superblocks{16};
-  core::Atomic<std::uint64_t> purge_delay_ms{100};
-  core::Atomic<std::uint64_t> large_decay_ms{1000};
+  core::Atomic<std::uint64_t> retain_superblocks{0};
+  core::Atomic<std::uint64_t> purge_delay_ms{0};
+  core::Atomic<std::uint64_t> large_decay_ms{0};
 };
 
 /// The bytes in remote lists and heap-queue messages not yet drained, summed on demand from
@@ -107,6 +109,11 @@ struct HeapMap {
   std::uint16_t node_count[numa::kMaxNodes] = {}; // and how many there are
 };
 
+// Everything here starts at zero and do_init sets the rest (lifecycle.cpp): a default that is
+// not zero would move all of g (725 KiB, mostly the size-class lookup table) from .bss to .data,
+// whose pages a program reads in from the file when it first touches g (the kernel maps the
+// 64 KiB around a faulting file page): 116 KiB of a small program's resident set.
+// tests/dropin/library_test.cpp checks where g lies.
 struct Globals {
   core::Atomic<int> state{kStateUninit};
   Tunables tune;
@@ -129,9 +136,9 @@ struct Globals {
   std::uint32_t class_offset[core::SizeClasses::kMaxClasses] = {};
   std::uint32_t class_capacity[core::SizeClasses::kMaxClasses] = {};
   std::uint32_t cache_cap[core::SizeClasses::kMaxClasses] = {};
-  unsigned groups = 4;
-  unsigned pus = 1; // Hoard's P: the online PUs, each a slot of heap_map
-  unsigned nodes = 1;
+  unsigned groups = 0;
+  unsigned pus = 0; // Hoard's P: the online PUs, each a slot of heap_map
+  unsigned nodes = 0;
   unsigned heap_count = 0; // heaps allocated
   std::uint8_t mapping = 0;
   const numa::Topology* topology = nullptr;

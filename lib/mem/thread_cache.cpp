@@ -229,9 +229,9 @@ void set_thread_bound_locked() noexcept {
 //
 // A class's capacity adapts to its use, as tcmalloc's and jemalloc's per-class counts do: it
 // starts at 0, and each miss (an allocation finding the bin empty, a free finding it full)
-// doubles it, from the refill batch up to kMaxBinBlocks, and never beyond what the whole bound
-// holds of that class. So a thread that works through 64 blocks at a time keeps all of them
-// cached, whatever their size up to cache.bytes / 64, and one that keeps thousands of small
+// doubles it, from a page of its blocks (first_fill) up to kMaxBinBlocks, and never beyond what the
+// whole bound holds of that class. So a thread that works through 64 blocks at a time keeps all of
+// them cached, whatever their size up to cache.bytes / 64, and one that keeps thousands of small
 // blocks live keeps them out of the heap (threadtest: 5,000 blocks of 16 bytes per thread at 8
 // threads). The capacity used to stop at 4 batches (128 blocks): every block of such a thread
 // then went through a refill and a flush, about 45 instructions per malloc+free on top of the
@@ -256,6 +256,17 @@ std::size_t move_count(const CacheBin& bin) noexcept {
   const std::size_t eighth = bin.cap / 8;
   return eighth > batch ? eighth : batch;
 }
+
+// A class's first capacity: a page's worth of its blocks, at least one and at most a batch
+// (cache.batch). A first batch of 32 linked, and so touched, 32 blocks for a thread's first
+// allocation of a class: for 4 KiB blocks 35 pages (three superblocks) for one stdio buffer; now
+// 1 block (2 pages with its superblock's header). Classes up to 128 bytes still start at a batch.
+namespace {
+std::size_t first_fill(std::size_t size, std::size_t batch) noexcept {
+  const std::size_t n = pal::kPageSize / size;
+  return n == 0 ? 1 : (n < batch ? n : batch);
+}
+} // namespace
 
 // Misses of a class at the bound before it takes capacity from the others.
 constexpr std::uint8_t kMissesToTake = 4;
@@ -294,16 +305,28 @@ void lower_cache(ThreadCache* tc, std::uint64_t epoch) noexcept {
   if (tc->remote_head != nullptr && tc->remote_bytes >= bound / 4) flush_remote(tc); // C2
 }
 
-// A miss on class cls: doubles its capacity within the bound (see above).
-void grow_cap(ThreadCache* tc, std::size_t cls) noexcept {
+// A miss on class cls: doubles its capacity within the bound (see above). Returns how many
+// blocks a refill at this miss brings while the class is new to the thread (the capacity it
+// added, up to a batch), or 0 once it is warm (its capacity past a batch, or not grown), when a
+// refill moves what a flush moves (move_count).
+//
+// The capacity doubles at each miss, so refills of the capacity added add up to the capacity:
+// for 4 KiB blocks 1, 1, 2, 4, 8, 16, then batches, 64 at the capacity 64, as 32 + 32 did when
+// every class started at a batch. That is what lets a working set of W <= cap blocks settle: after
+// its first round the bin holds the refills less the W in use, and the W freed back then fit
+// under the capacity. Refills of the whole capacity (1, 2, 4 ... 32, then 32: 95 at the capacity
+// 64) left the bin a block short of W at each round's end, and every round paid a refill and a
+// flush (bench/fastpath.sh, 4 KiB batches of 64: 95 instructions per pair, not 49).
+//
+// The growth is out of line, behind the test that the class may still grow: a class at its
+// most (8 KiB blocks, of which the bound holds 32, in batches of 64 miss on every round) then
+// pays that test alone, without the registers the growth saves.
+namespace {
+[[gnu::noinline]] std::size_t grow_cap_to_most(ThreadCache* tc, std::size_t cls, std::size_t size,
+                                               std::size_t bound, std::size_t most) noexcept {
   CacheBin bin = tc->bin(cls);
-  const std::size_t size = g.classes.size_of(cls);
-  const std::size_t bound = cache_bound();
   const std::size_t batch = static_cast<std::size_t>(g.tune.cache_batch.load_relaxed());
-  std::size_t most = kMaxBinBlocks;
-  if (most > bound / size) most = bound / size;
-  if (bin.cap >= most) return;
-  std::size_t want = bin.cap == 0 ? batch : 2 * static_cast<std::size_t>(bin.cap);
+  std::size_t want = bin.cap == 0 ? first_fill(size, batch) : 2 * static_cast<std::size_t>(bin.cap);
   if (want > most) want = most;
   std::size_t need = (want - bin.cap) * size;
   if (tc->cap_bytes + need > bound) {
@@ -330,11 +353,23 @@ void grow_cap(ThreadCache* tc, std::size_t cls) noexcept {
     }
   }
   tc->cap_bytes += need;
-  bin.room += static_cast<std::uint32_t>(want - bin.cap);
+  const std::size_t added = want - bin.cap;
+  bin.room += static_cast<std::uint32_t>(added);
   bin.cap = static_cast<std::uint32_t>(want);
+  return want <= batch ? added : 0;
+}
+} // namespace
+
+std::size_t grow_cap(ThreadCache* tc, std::size_t cls) noexcept {
+  const std::size_t size = g.classes.size_of(cls);
+  const std::size_t bound = cache_bound();
+  std::size_t most = kMaxBinBlocks;
+  if (most > bound / size) most = bound / size;
+  if (tc->caps[cls] >= most) return 0;
+  return grow_cap_to_most(tc, cls, size, bound, most);
 }
 
-// Serves class cls through the thread cache (refilled by a batch) or straight from a heap.
+// Serves class cls through the thread cache (refilled at a miss, grow_cap) or straight from a heap.
 void* allocate_class_slow(std::size_t cls) noexcept {
   ThreadCache* tc = thread_cache();
   count_alloc(tc);
@@ -348,10 +383,12 @@ void* allocate_class_slow(std::size_t cls) noexcept {
       ++bin.room;
       return p;
     }
-    grow_cap(tc, cls);
+    std::size_t want = grow_cap(tc, cls);
     if (bin.cap != 0) {
-      std::size_t batch = move_count(bin);
-      std::size_t want = batch < bin.cap ? batch : bin.cap;
+      if (want == 0) {
+        const std::size_t batch = move_count(bin);
+        want = batch < bin.cap ? batch : bin.cap;
+      }
       Heap* h = acquire_heap(tc);
       void* chain = nullptr;
       std::size_t got = heap_allocate(h, cls, want, &chain);

@@ -155,6 +155,33 @@ TEST(SharedObject, HasNoInitArrayEntryBeyondTheToolchainsFrameDummy) {
   }
 }
 
+// A program's first touch of a .data page reads it from the file, and the kernel maps the
+// 64 KiB around it as well (fault-around); a .bss page reads as the zero page until written. The
+// allocator's state (mem::g, 725 KiB) is all zero until init for that reason (mem/state.h): one
+// non-zero default put all of it in .data, and a small program held 116 KiB of clean file pages.
+TEST(SharedObject, KeepsTheAllocatorStateInBssAndDataUnderTheFaultAroundWindow) {
+  std::string type_of_g;
+  for (const auto& line : lines_of(command_output("nm '" + shim() + "'"))) {
+    std::istringstream fields(line);
+    std::string address, type, name;
+    if ((fields >> address >> type >> name) && name == "_ZN8hoardlab3mem1gE") type_of_g = type;
+  }
+  ASSERT_FALSE(type_of_g.empty()) << "nm found no hoardlab::mem::g in " << shim();
+  EXPECT_TRUE(type_of_g == "b" || type_of_g == "B")
+      << "hoardlab::mem::g is in section type '" << type_of_g << "', not .bss";
+  std::uint64_t data_bytes = 0;
+  for (const auto& line : lines_of(command_output("readelf -W -S '" + shim() + "'"))) {
+    const auto at = line.find(" .data ");
+    if (at == std::string::npos) continue;
+    std::istringstream fields(line.substr(at));
+    std::string name, type, a, off, sz;
+    fields >> name >> type >> a >> off >> sz;
+    data_bytes = std::stoull(sz, nullptr, 16);
+  }
+  ASSERT_NE(data_bytes, 0u) << "readelf found no .data section in " << shim();
+  EXPECT_LE(data_bytes, 64u * 1024) << ".data holds " << data_bytes << " bytes";
+}
+
 // dlclose must never unmap the allocator: a thread's exit runs its pthread key destructor, the
 // purge thread runs detached, and blocks it handed out may still be freed. Both libraries are
 // linked -z nodelete (DT_FLAGS_1 NODELETE), so the loader keeps them mapped.

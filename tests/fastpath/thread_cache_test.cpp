@@ -12,6 +12,7 @@
 
 #include "hoardlab/hoardlab.h"
 #include "mem/fast_path.h"
+#include "pal/pal.h"
 
 namespace {
 
@@ -147,6 +148,56 @@ TEST(ThreadCache, KeepsWholeBatchesOf64BlocksOnceWarmAtEverySizeTheBoundHolds) {
       batch(size, 8); // the class earns its capacity on its first misses
       expect_all_hits(size, 10);
     });
+  }
+}
+
+// A thread's first allocation of a class refills a page's worth of its blocks (at least one, at
+// most a batch), not a whole batch: the refill links, and so touches, every block it brings, and
+// a batch of 4 KiB blocks was 35 resident pages for one block (paper_notes/peers-research.md,
+// "Footprint").
+TEST(ThreadCache, AThreadsFirstRefillOfAClassBringsAPageOfItsBlocksNotABatch) {
+  const std::size_t largest = threshold();
+  const std::size_t refill = mem::g.tune.cache_batch.load_relaxed();
+  for (std::size_t size : {16, 64, 256, 1024, 4096, 8192}) {
+    if (size > largest || 64 * size > mem::g.tune.cache_bytes.load_relaxed()) continue;
+    const std::size_t cls = mem::g.classes.class_of(size);
+    const std::size_t block = mem::g.classes.size_of(cls);
+    std::size_t expected = hoardlab::pal::kPageSize / block;
+    if (expected < 1) expected = 1;
+    if (expected > refill) expected = refill;
+    on_new_thread([&] {
+      void* p = hl_malloc(size);
+      ASSERT_NE(p, nullptr);
+      EXPECT_EQ(mem::tl_cache->bin(cls).count() + 1, expected) << size << "-byte blocks";
+      hl_free(p);
+    });
+  }
+}
+
+// The refills of a class that is new to a thread add up to no more than its capacity, so the
+// blocks of a working set that fits it, freed back, all fit in the bin: from its second round on,
+// every allocation is a hit. (Refills of the whole capacity at each doubling, 1 + 2 + ... + 32 +
+// 32 for 4 KiB blocks, overshot a capacity of 64 and every round paid a refill and a flush.)
+TEST(ThreadCache, AWorkingSetThatFitsTheCapacityIsAllHitsFromItsSecondRound) {
+  const std::size_t largest = threshold();
+  for (std::size_t size : {64, 256, 1024, 4096}) {
+    if (!batch_fits(size) || size > largest) continue;
+    for (std::size_t working_set : {1, 5, 17, 33, 48, 64}) {
+      on_new_thread([size, working_set] {
+        std::vector<void*> blocks(working_set);
+        hl_stats before{};
+        for (int round = 0; round < 6; ++round) {
+          if (round == 1) before = stats();
+          for (void*& p : blocks)
+            p = hl_malloc(size);
+          for (void* p : blocks)
+            hl_free(p);
+        }
+        const hl_stats after = stats();
+        EXPECT_EQ(after.cache_hits - before.cache_hits, after.allocations - before.allocations)
+            << working_set << " blocks of " << size << " bytes";
+      });
+    }
   }
 }
 
