@@ -484,6 +484,10 @@ void set_cache_bounds(std::size_t shared, std::size_t per_thread) noexcept {
   large_thread_cache::set_bound(per_thread < shared ? per_thread : shared);
 }
 
+void set_huge_min(std::size_t bytes) noexcept {
+  large_cache::set_huge_min(bytes);
+}
+
 void thread_exit() noexcept {
   large_thread_cache::thread_exit();
 }

@@ -63,6 +63,8 @@ Stats stats() noexcept;
 // large.cache_bytes (the shards' hard ceiling) and large.thread_cache_bytes (each thread's, at
 // most the former).
 void set_cache_bounds(std::size_t shared, std::size_t per_thread) noexcept;
+// large.huge_min (large_cache.h).
+void set_huge_min(std::size_t bytes) noexcept;
 // Gives the calling thread's cached runs to the shards (large_thread_cache.h).
 void thread_exit() noexcept;
 

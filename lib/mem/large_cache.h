@@ -49,6 +49,9 @@ std::size_t release_idle(std::uint64_t now_ms, std::uint64_t delay_ms,
 void sweep_if_due(std::uint64_t now_ms) noexcept;
 std::uint64_t cached_bytes() noexcept;
 void set_bound(std::size_t bytes) noexcept;
+// large.huge_min: fresh runs mapped alone of at least this many bytes are transparent huge pages
+// (pal::map_huge); 0: none.
+void set_huge_min(std::size_t bytes) noexcept;
 
 // Called for every run this file unmaps, before it unmaps it (large.cpp keeps the mapped-bytes
 // counters, and in the hardened build clears the run's freed-start bits, which must not outlive

@@ -98,6 +98,24 @@ void* map(std::size_t bytes) noexcept {
   return p == MAP_FAILED ? nullptr : p;
 }
 
+void* map_huge(std::size_t bytes) noexcept {
+  ErrnoKeeper keep;
+  // Over-mapped by the alignment less a page, the unaligned head and the tail given back.
+  const std::size_t padded = bytes + kHugePageSize - kPageSize;
+  if (padded < bytes) return nullptr;
+  void* m = ::mmap(nullptr, padded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return nullptr;
+  const std::uintptr_t start = reinterpret_cast<std::uintptr_t>(m);
+  const std::uintptr_t aligned = (start + kHugePageSize - 1) & ~(kHugePageSize - 1);
+  if (aligned != start) ::munmap(m, aligned - start);
+  const std::uintptr_t end = start + padded;
+  if (end != aligned + bytes)
+    ::munmap(reinterpret_cast<void*>(aligned + bytes), end - (aligned + bytes));
+  // Advice only: a kernel without THP refuses it and the pages stay small.
+  (void)::madvise(reinterpret_cast<void*>(aligned), bytes, MADV_HUGEPAGE);
+  return reinterpret_cast<void*>(aligned);
+}
+
 void unmap(void* p, std::size_t bytes) noexcept {
   ErrnoKeeper keep;
   ::munmap(p, bytes);

@@ -34,6 +34,12 @@ bool make_guard(void* p, std::size_t bytes) noexcept;
 std::size_t max_map_count() noexcept;
 // A fresh read-write anonymous mapping; nullptr on failure.
 void* map(std::size_t bytes) noexcept;
+// The size of a transparent huge page on x86-64 (a PMD), and the alignment map_huge gives.
+inline constexpr std::size_t kHugePageSize = std::size_t{2} << 20;
+// A fresh read-write anonymous mapping aligned to kHugePageSize and advised for transparent huge
+// pages (MADV_HUGEPAGE: the kernel faults its aligned 2 MiB parts in whole where it can, under
+// THP's "madvise" mode as under "always"); nullptr when the padded mapping is refused.
+void* map_huge(std::size_t bytes) noexcept;
 void unmap(void* p, std::size_t bytes) noexcept;
 // Gives the pages back to the OS; the range stays mapped and reads as zero afterwards. False
 // when the OS refused (locked pages under mlock/mlockall, say): then the range keeps its
