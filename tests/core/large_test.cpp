@@ -64,6 +64,70 @@ bool intact(const Block& b, std::size_t bytes, bool whole = true) {
   return !whole || b.p[words - 1] == word_for(b.tag, words - 1);
 }
 
+// What the concurrent tests below count: objects whose contents changed, and failed requests.
+struct Faults {
+  std::atomic<long> damaged{0};
+  std::atomic<long> failed{0};
+};
+
+// A new object of `bytes`, stamped, kept in `mine`; counted as failed when malloc fails.
+void allocate_into(std::vector<Block>& mine, std::size_t bytes, std::uint64_t tag, Faults& f) {
+  Block b{static_cast<std::uint64_t*>(hl_malloc(bytes)), bytes, tag};
+  if (b.p == nullptr) {
+    f.failed.fetch_add(1);
+    return;
+  }
+  stamp(b);
+  mine.push_back(b);
+}
+
+// Reallocates b to `to` bytes: the bytes it keeps must be intact; then stamped anew (its last
+// word moved).
+void resize(Block& b, std::size_t to, Faults& f) {
+  auto* q = static_cast<std::uint64_t*>(hl_realloc(b.p, to));
+  if (q == nullptr) {
+    f.failed.fetch_add(1);
+    return;
+  }
+  const std::size_t kept = to < b.bytes ? to : b.bytes;
+  b.p = q;
+  b.bytes = to;
+  if (!intact(b, kept, false)) f.damaged.fetch_add(1);
+  stamp(b);
+}
+
+// mine[i] leaves `mine` (the last one takes its place).
+void drop(std::vector<Block>& mine, std::size_t i) {
+  mine[i] = mine.back();
+  mine.pop_back();
+}
+
+// Frees each of `blocks` after checking it.
+void free_checked(const std::vector<Block>& blocks, Faults& f) {
+  for (const Block& b : blocks) {
+    if (!intact(b, b.bytes)) f.damaged.fetch_add(1);
+    hl_free(b.p);
+  }
+}
+
+// Objects in transit between threads: given by one, taken by another.
+struct Exchange {
+  std::mutex lock;
+  std::vector<Block> blocks;
+  void give(std::vector<Block>& mine, std::size_t i) {
+    std::lock_guard<std::mutex> guard(lock);
+    blocks.push_back(mine[i]);
+    drop(mine, i);
+  }
+  void take(std::vector<Block>& mine, std::size_t max_live) {
+    std::lock_guard<std::mutex> guard(lock);
+    if (!blocks.empty() && mine.size() < max_live) {
+      mine.push_back(blocks.back());
+      blocks.pop_back();
+    }
+  }
+};
+
 // Threads allocate, free, grow and shrink large objects, and pass some to each other, so that
 // runs are freed into shards that are not the freeing thread's and taken from shards that are not
 // the allocating thread's. Each object's contents are checked before every operation on it: a
@@ -79,10 +143,8 @@ TEST(LargeObjects, ConcurrentAllocFreeReallocAcrossThreadsKeepEveryObjectsConten
   constexpr std::size_t kMaxBytes = 2 * kMiB;
   constexpr double kSeconds = 1.5;
 #endif
-  std::mutex exchange_lock;
-  std::vector<Block> exchange; // objects in transit between threads
-  std::atomic<long> damaged{0};
-  std::atomic<long> failed{0};
+  Exchange exchange;
+  Faults f;
   std::atomic<long> unowned{0};
   std::vector<std::thread> ts;
   for (int t = 0; t < kThreads; ++t)
@@ -93,63 +155,32 @@ TEST(LargeObjects, ConcurrentAllocFreeReallocAcrossThreadsKeepEveryObjectsConten
       for (long n = 0; !d.passed() || n < 200; ++n) {
         const std::uint64_t op = r.below(8);
         if (mine.empty() || (op < 3 && mine.size() < kMaxLive)) {
-          Block b{nullptr, log_uniform(r, kMaxBytes), r.next() | 1};
-          b.p = static_cast<std::uint64_t*>(hl_malloc(b.bytes));
-          if (b.p == nullptr) {
-            failed.fetch_add(1);
-            continue;
-          }
-          stamp(b);
-          mine.push_back(b);
+          allocate_into(mine, log_uniform(r, kMaxBytes), r.next() | 1, f);
           continue;
         }
         const std::size_t i = r.below(mine.size());
         Block& b = mine[i];
-        if (!intact(b, b.bytes)) damaged.fetch_add(1);
+        if (!intact(b, b.bytes)) f.damaged.fetch_add(1);
         if (hl_owns(b.p) == 0) unowned.fetch_add(1);
         if (op < 5) { // realloc up or down
-          const std::size_t to = log_uniform(r, kMaxBytes);
-          auto* q = static_cast<std::uint64_t*>(hl_realloc(b.p, to));
-          if (q == nullptr) {
-            failed.fetch_add(1);
-            continue;
-          }
-          const std::size_t kept = to < b.bytes ? to : b.bytes;
-          b.p = q;
-          b.bytes = to;
-          if (!intact(b, kept, false)) damaged.fetch_add(1);
-          stamp(b);           // its last word moved
+          resize(b, log_uniform(r, kMaxBytes), f);
         } else if (op == 5) { // to another thread
-          std::lock_guard<std::mutex> lock(exchange_lock);
-          exchange.push_back(b);
-          b = mine.back();
-          mine.pop_back();
+          exchange.give(mine, i);
         } else if (op == 6) { // from another thread
-          std::lock_guard<std::mutex> lock(exchange_lock);
-          if (!exchange.empty() && mine.size() < kMaxLive) {
-            mine.push_back(exchange.back());
-            exchange.pop_back();
-          }
+          exchange.take(mine, kMaxLive);
         } else {
           hl_free(b.p);
-          b = mine.back();
-          mine.pop_back();
+          drop(mine, i);
         }
       }
-      for (const Block& b : mine) {
-        if (!intact(b, b.bytes)) damaged.fetch_add(1);
-        hl_free(b.p);
-      }
+      free_checked(mine, f);
     });
   for (auto& th : ts)
     th.join();
-  for (const Block& b : exchange) {
-    if (!intact(b, b.bytes)) damaged.fetch_add(1);
-    hl_free(b.p);
-  }
-  EXPECT_EQ(damaged.load(), 0) << "an object's contents changed under it";
+  free_checked(exchange.blocks, f);
+  EXPECT_EQ(f.damaged.load(), 0) << "an object's contents changed under it";
   EXPECT_EQ(unowned.load(), 0) << "a live large object was not recognised as one";
-  EXPECT_EQ(failed.load(), 0) << "a large malloc or realloc failed";
+  EXPECT_EQ(f.failed.load(), 0) << "a large malloc or realloc failed";
   EXPECT_EQ(hl_check_invariants(), 0);
 }
 
@@ -172,10 +203,8 @@ TEST(LargeObjects, ThreadCachedRunsAreNeverHandedOutTwiceUnderConcurrentUse) {
 #else
   constexpr double kSeconds = 1.0;
 #endif
-  std::mutex exchange_lock;
-  std::vector<Block> exchange;
-  std::atomic<long> damaged{0};
-  std::atomic<long> failed{0};
+  Exchange exchange;
+  Faults f;
   std::atomic<bool> done{false};
   std::thread collector([&] {
     while (!done.load()) {
@@ -192,77 +221,44 @@ TEST(LargeObjects, ThreadCachedRunsAreNeverHandedOutTwiceUnderConcurrentUse) {
       for (long n = 0; !d.passed() || n < 400; ++n) {
         const std::uint64_t op = r.below(8);
         if (op == 0) { // a malloc/free loop of one size, patterned each time
-          Block b{nullptr, 16 * kKiB + 4 * kKiB * (1 + r.below(12)), r.next() | 1};
+          const std::size_t bytes = 16 * kKiB + 4 * kKiB * (1 + r.below(12));
+          const std::uint64_t tag = r.next() | 1;
+          std::vector<Block> one;
           for (int k = 0; k < 8; ++k) {
-            b.p = static_cast<std::uint64_t*>(hl_malloc(b.bytes));
-            if (b.p == nullptr) {
-              failed.fetch_add(1);
-              break;
-            }
-            stamp(b);
-            if (!intact(b, b.bytes)) damaged.fetch_add(1);
-            hl_free(b.p);
+            allocate_into(one, bytes, tag, f);
+            if (one.empty()) break;
+            free_checked(one, f);
+            one.clear();
           }
           continue;
         }
         if (mine.empty() || (op < 4 && mine.size() < kMaxLive)) {
-          Block b{nullptr, log_uniform(r, 256 * kKiB), r.next() | 1};
-          b.p = static_cast<std::uint64_t*>(hl_malloc(b.bytes));
-          if (b.p == nullptr) {
-            failed.fetch_add(1);
-            continue;
-          }
-          stamp(b);
-          mine.push_back(b);
+          allocate_into(mine, log_uniform(r, 256 * kKiB), r.next() | 1, f);
           continue;
         }
         const std::size_t i = r.below(mine.size());
         Block& b = mine[i];
-        if (!intact(b, b.bytes)) damaged.fetch_add(1);
+        if (!intact(b, b.bytes)) f.damaged.fetch_add(1);
         if (op == 4) { // grow or shrink: tails go to this thread's cache, growth takes from it
-          const std::size_t to = log_uniform(r, 256 * kKiB);
-          auto* q = static_cast<std::uint64_t*>(hl_realloc(b.p, to));
-          if (q == nullptr) {
-            failed.fetch_add(1);
-            continue;
-          }
-          const std::size_t kept = to < b.bytes ? to : b.bytes;
-          b.p = q;
-          b.bytes = to;
-          if (!intact(b, kept, false)) damaged.fetch_add(1);
-          stamp(b);
+          resize(b, log_uniform(r, 256 * kKiB), f);
         } else if (op == 5) {
-          std::lock_guard<std::mutex> lock(exchange_lock);
-          exchange.push_back(b);
-          b = mine.back();
-          mine.pop_back();
+          exchange.give(mine, i);
         } else if (op == 6) {
-          std::lock_guard<std::mutex> lock(exchange_lock);
-          if (!exchange.empty() && mine.size() < kMaxLive) {
-            mine.push_back(exchange.back());
-            exchange.pop_back();
-          }
+          exchange.take(mine, kMaxLive);
         } else {
           hl_free(b.p);
-          b = mine.back();
-          mine.pop_back();
+          drop(mine, i);
         }
       }
-      for (const Block& b : mine) {
-        if (!intact(b, b.bytes)) damaged.fetch_add(1);
-        hl_free(b.p);
-      }
+      free_checked(mine, f);
     });
   for (auto& th : ts)
     th.join();
   done.store(true);
   collector.join();
-  for (const Block& b : exchange) {
-    if (!intact(b, b.bytes)) damaged.fetch_add(1);
-    hl_free(b.p);
-  }
-  EXPECT_EQ(damaged.load(), 0) << "an object's contents changed under it";
-  EXPECT_EQ(failed.load(), 0) << "a large malloc or realloc failed";
+  free_checked(exchange.blocks, f);
+  EXPECT_EQ(f.damaged.load(), 0) << "an object's contents changed under it";
+  EXPECT_EQ(f.failed.load(), 0) << "a large malloc or realloc failed";
   EXPECT_EQ(hl_check_invariants(), 0);
 }
 

@@ -10,12 +10,14 @@
 #include <thread>
 #include <vector>
 
+#include "batches.h"
 #include "hoardlab/hoardlab.h"
 #include "mem/internal.h"
 
 namespace {
 
 namespace mem = hoardlab::mem;
+using hoardlab::test::batch;
 
 constexpr std::uint64_t kKiB = 1024;
 constexpr int kIdlers = 40;
@@ -68,19 +70,6 @@ private:
   std::promise<void> done_;
   std::vector<std::thread> threads_;
 };
-
-void batch(std::size_t size, int rounds) {
-  void* blocks[64];
-  for (int r = 0; r < rounds; ++r) {
-    for (void*& p : blocks) {
-      p = hl_malloc(size);
-      ASSERT_NE(p, nullptr);
-      static_cast<char*>(p)[size - 1] = 1;
-    }
-    for (void* p : blocks)
-      hl_free(p);
-  }
-}
 
 // Warms the calling thread's bins in several classes: with the whole 256 KiB bound they hold
 // 64 blocks of each, 85 KiB in all.

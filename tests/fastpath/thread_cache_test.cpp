@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "batches.h"
 #include "hoardlab/hoardlab.h"
 #include "mem/fast_path.h"
 #include "pal/pal.h"
@@ -17,6 +18,7 @@
 namespace {
 
 namespace mem = hoardlab::mem;
+using hoardlab::test::batch;
 
 template <class F>
 void on_new_thread(F f) {
@@ -27,19 +29,6 @@ hl_stats stats() {
   hl_stats s{};
   hl_stats_get(&s);
   return s;
-}
-
-void batch(std::size_t size, int rounds) {
-  void* blocks[64];
-  for (int r = 0; r < rounds; ++r) {
-    for (void*& p : blocks) {
-      p = hl_malloc(size);
-      ASSERT_NE(p, nullptr);
-      static_cast<char*>(p)[size - 1] = 1;
-    }
-    for (void* p : blocks)
-      hl_free(p);
-  }
 }
 
 // The largest small request (init runs on the first allocation).

@@ -57,4 +57,21 @@ __attribute__((unused)) static void on_thread(void* (*fn)(void*), void* arg) {
   pthread_join(t, NULL);
 }
 
+/* Stages of a program's threads: one waits for a stage, another sets it. */
+static pthread_mutex_t misuse_stage_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t misuse_stage_cond = PTHREAD_COND_INITIALIZER;
+static int misuse_stage;
+__attribute__((unused)) static void wait_for(int s) {
+  pthread_mutex_lock(&misuse_stage_lock);
+  while (misuse_stage != s)
+    pthread_cond_wait(&misuse_stage_cond, &misuse_stage_lock);
+  pthread_mutex_unlock(&misuse_stage_lock);
+}
+__attribute__((unused)) static void go(int s) {
+  pthread_mutex_lock(&misuse_stage_lock);
+  misuse_stage = s;
+  pthread_cond_broadcast(&misuse_stage_cond);
+  pthread_mutex_unlock(&misuse_stage_lock);
+}
+
 #endif
