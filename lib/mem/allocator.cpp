@@ -105,9 +105,9 @@ __attribute__((noinline)) void free_small_slow(Superblock* sb, void* p) noexcept
 __attribute__((noinline)) void free_other(void* p) noexcept {
   ErrnoGuard keep;
   if (p == nullptr || in_boot(p)) return; // bootstrap blocks are never reused
-  if (large::owns(p)) {
+  if (std::size_t usable = 0; large::release(p, &usable)) {
     // Counted by the free that claims the object: of two at once, the other releases nothing.
-    if (const std::size_t usable = large::deallocate(p); usable != 0) {
+    if (usable != 0) {
       count_free(counting_cache());
       count_large_in_use(0, usable);
     }
