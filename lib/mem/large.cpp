@@ -505,7 +505,9 @@ Stats stats() noexcept {
           large_cache::cached_bytes() + large_thread_cache::held_bytes()};
 }
 
+// Called at each publish of the options, after large.decay_ms is stored.
 void set_cache_bounds(std::size_t shared, std::size_t per_thread) noexcept {
+  large_cache::decay_changed();
   large_cache::set_bound(shared);
   large_thread_cache::set_bound(per_thread < shared ? per_thread : shared);
 }

@@ -65,7 +65,8 @@ struct Stats {
 };
 Stats stats() noexcept;
 // large.cache_bytes (the shards' hard ceiling) and large.thread_cache_bytes (each thread's, at
-// most the former).
+// most the former). Called at each publish of the options, so it also has the next large free
+// sweep for decay (large.decay_ms may have been lowered).
 void set_cache_bounds(std::size_t shared, std::size_t per_thread) noexcept;
 // large.huge_min (large_cache.h).
 void set_huge_min(std::size_t bytes) noexcept;
