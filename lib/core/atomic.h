@@ -45,6 +45,10 @@ public:
   T fetch_add_relaxed(T v) noexcept { return value_.fetch_add(v, std::memory_order_relaxed); }
   T fetch_sub_relaxed(T v) noexcept { return value_.fetch_sub(v, std::memory_order_relaxed); }
   T fetch_add_acq_rel(T v) noexcept { return value_.fetch_add(v, std::memory_order_acq_rel); }
+  // Bit sets and clears of a word other threads change too: one locked instruction where a CAS
+  // loop would retry (x86: lock or; lock btr when the caller tests the one bit it clears).
+  T fetch_or_acq_rel(T v) noexcept { return value_.fetch_or(v, std::memory_order_acq_rel); }
+  T fetch_and_acq_rel(T v) noexcept { return value_.fetch_and(v, std::memory_order_acq_rel); }
 
   // A counter bumped by its one writer and read by any thread: a plain load and store, no RMW.
   void add_single_writer(T v) noexcept { store_relaxed(load_relaxed() + v); }

@@ -101,18 +101,23 @@ __attribute__((noinline)) void free_small_slow(Superblock* sb, void* p) noexcept
   free_direct(tc, sb, p);
 }
 
+// Frees p when it is the start of a live large object (large::release). Counted by the free
+// that claims the object: of two at once, the other releases nothing.
+bool release_large(void* p) noexcept {
+  std::size_t usable = 0;
+  if (!large::release(p, &usable)) return false;
+  if (usable != 0) {
+    count_free(counting_cache());
+    count_large_in_use(0, usable);
+  }
+  return true;
+}
+
 // Kept out of line: inlined, it would give the fast path a stack frame.
 __attribute__((noinline)) void free_other(void* p) noexcept {
   ErrnoGuard keep;
   if (p == nullptr || in_boot(p)) return; // bootstrap blocks are never reused
-  if (large::owns(p)) {
-    // Counted by the free that claims the object: of two at once, the other releases nothing.
-    if (const std::size_t usable = large::deallocate(p); usable != 0) {
-      count_free(counting_cache());
-      count_large_in_use(0, usable);
-    }
-    return;
-  }
+  if (release_large(p)) return;
 #ifdef HOARDLAB_HARDENED
   // A freed large object's start or a page of a live one's run (large.cpp, P2/P3).
   if (large::reported(p, MisuseOp::kFree)) return;
@@ -142,7 +147,7 @@ bool bad_small_pointer(const Superblock* sb, const void* p) noexcept {
 Owner owner_of(const void* p) noexcept {
   if (in_small_range(p)) return Owner::kOurs;
   if (in_boot(p)) return Owner::kBootstrap;
-  if (large::owns(p)) return Owner::kOurs;
+  if (large::owns(p)) return Owner::kLarge;
 #ifdef HOARDLAB_HARDENED
   // A freed large object's start or a page of a live one's run: free and realloc report it.
   if (large::knows(p)) return Owner::kOurs;
@@ -235,6 +240,14 @@ void deallocate(void* p) noexcept {
     return;
   }
   free_other(p);
+}
+
+void deallocate_large(void* p) noexcept {
+  {
+    ErrnoGuard keep;
+    if (release_large(p)) return;
+  }
+  free_other(p); // another free claimed it since owner_of looked: what is p now?
 }
 
 void deallocate_sized(void* p, std::size_t size_hint) noexcept {

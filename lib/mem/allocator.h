@@ -8,10 +8,11 @@
 
 namespace hoardlab::mem {
 
-// Who a pointer belongs to. kOurs: a block of a superblock or a large object; kBootstrap: a
+// Who a pointer belongs to. kOurs: a block of a superblock (or, hardened, a pointer the large
+// layer knows); kLarge: the start of a live large object when owner_of looked; kBootstrap: a
 // block served from the static bootstrap arena during init; kForeign: anything else (glibc's
 // blocks when the shim was loaded late, or garbage).
-enum class Owner { kOurs, kBootstrap, kForeign };
+enum class Owner { kOurs, kLarge, kBootstrap, kForeign };
 Owner owner_of(const void* p) noexcept;
 
 // nullptr on failure (the caller sets errno). size 0 is served as the smallest class.
@@ -21,11 +22,14 @@ void* allocate(std::size_t size) noexcept;
 void* allocate_zeroed(std::size_t size) noexcept;
 // alignment: a power of two; the result is a block start (usable with deallocate/usable_size).
 void* allocate_aligned(std::size_t alignment, std::size_t size) noexcept;
-// p must be kOurs or kBootstrap.
+// p must be kOurs, kLarge or kBootstrap.
 void deallocate(void* p) noexcept;
+// p was kLarge: deallocate without the tests for the other owners, which owner_of made already
+// (a free of p racing this one is told apart here, by the claim).
+void deallocate_large(void* p) noexcept;
 // Like deallocate; size_hint is checked against the block, never trusted.
 void deallocate_sized(void* p, std::size_t size_hint) noexcept;
-// p must be kOurs or kBootstrap; nullptr on failure (p then still valid).
+// p must be kOurs, kLarge or kBootstrap; nullptr on failure (p then still valid).
 void* reallocate(void* p, std::size_t size) noexcept;
 std::size_t usable_size(const void* p) noexcept;
 

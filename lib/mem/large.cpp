@@ -32,20 +32,25 @@ constexpr std::size_t kPage = pal::kPageSize;
 // second free there is a double free).
 ///
 /// Protocol:   install (allocate, realloc's copy) sets an object's start bit once its run is the
-///             caller's. Free claims it: claim() clears it by a CAS, and only the caller whose CAS
-///             cleared it releases the run; the other of two frees at once finds it clear and
-///             leaves p alone (hardened: reports a double free). owns() is a filter in front of
-///             the claim, never the decision. realloc clears the bit of the object it moves (its
-///             caller owns p, no claim). Hardened: run-page and freed-start bits change only with
-///             the run, by the thread that holds it: set and cleared when it becomes live
-///             (install, growth in place, mremap), cleared and set before it leaves for a cache
-///             (deallocate, shrink's tail), freed starts cleared before the cache unmaps it
-///             (count_unmapped).
+///             caller's. Free claims it: claim() clears it by an atomic and, and only the caller
+///             whose and found it set releases the run; the other of two frees at once finds it
+///             clear and leaves p alone (hardened: reports a double free). owns() is a filter in
+///             front of the claim, never the decision; free() in the default build skips it and
+///             lets the claim filter (release()): a claim that finds the bit clear reads as owns()
+///             false, which the old pair of owns() then claim also gave whenever the other free
+///             claimed before owns() ran. realloc clears the bit of the object it moves (its
+///             caller owns p, no claim). The set at install cannot be a plain store although the
+///             run is the installing thread's alone: the word holds 63 other pages' bits, which
+///             other threads set and clear at the same time. Hardened: run-page and freed-start
+///             bits change only with the run, by the thread that holds it: set and cleared when it
+///             becomes live (install, growth in place, mremap), cleared and set before it leaves
+///             for a cache (deallocate, shrink's tail), freed starts cleared before the cache
+///             unmaps it (count_unmapped).
 /// Invariants: (P1) a start bit is set <=> its page starts a live large object; hardened:
 ///             (P2) run-page bit set <=> the page is in a live object's run; (P3) a freed-start
 ///             bit is set only on a page of a cached run, never on a live or unmapped one, so a
 ///             mapping made by anyone else after ours never reads as a freed object.
-/// Ordering:   [PM1]/[PM2] publish a leaf. [LF1] the claim's CAS (acq_rel): the RMWs of one word
+/// Ordering:   [PM1]/[PM2] publish a leaf. [LF1] the claim's and (acq_rel): the RMWs of one word
 ///             are totally ordered, so of two claims of one bit exactly one reads it set; the
 ///             header it then reads was written before the program could hand p to a freeing
 ///             thread (no ordering through the bitmap is needed for that). [LF2] install's set.
@@ -87,14 +92,13 @@ core::Atomic<std::uint64_t>* bit_word(std::uintptr_t a, bool create, std::uint64
   return &(*leaf)[map][page / 64];
 }
 
-// A leaf word is shared by 64 pages, of neighbouring objects too: a CAS loop, on the large path
-// only.
+// A leaf word is shared by 64 pages, of neighbouring objects too, which other threads mark and
+// claim at the same time: an atomic or/and, never a plain store (it would undo their changes).
 void update(core::Atomic<std::uint64_t>* w, std::uint64_t bits, bool on) noexcept {
-  std::uint64_t old = w->load_relaxed();
-  for (;;) {
-    std::uint64_t desired = on ? (old | bits) : (old & ~bits);
-    if (w->cas_weak_acq_rel(old, desired)) return; // [LF2] when it sets a start bit
-  }
+  if (on)
+    w->fetch_or_acq_rel(bits); // [LF2] when it sets a start bit
+  else
+    w->fetch_and_acq_rel(~bits);
 }
 
 bool mark(std::uintptr_t a, bool on, Bitmap map = kStarts) noexcept {
@@ -116,11 +120,8 @@ bool marked(std::uintptr_t a, Bitmap map) noexcept {
 bool claim(std::uintptr_t a) noexcept {
   std::uint64_t bit = 0;
   core::Atomic<std::uint64_t>* w = bit_word(a, false, &bit);
-  if (w == nullptr) return false;
-  std::uint64_t old = w->load_relaxed();
-  while ((old & bit) != 0)
-    if (w->cas_weak_acq_rel(old, old & ~bit)) return true; // [LF1]
-  return false;
+  // Clearing a bit already clear changes nothing, so the and needs no load and test before it.
+  return w != nullptr && (w->fetch_and_acq_rel(~bit) & bit) != 0; // [LF1]
 }
 
 #ifdef HOARDLAB_HARDENED
@@ -346,14 +347,11 @@ bool reported(const void* p, MisuseOp op) noexcept {
   return false;
 }
 
-std::size_t deallocate(void* p) noexcept {
-  if (!claim(core::addr(p))) { // [LF1] another free of p came first
-#ifdef HOARDLAB_HARDENED
-    report_pointer_misuse("double free", p,
-                          "a large object (page run) another thread freed at the same time");
-#endif
-    return 0;
-  }
+namespace {
+
+// Releases the run of the object at p, whose start bit this thread has just cleared; its usable
+// size, 0 when the header was overwritten.
+std::size_t release_claimed(void* p) noexcept {
   Header* h = header_of(p);
   // The header sits below the object: an underflow from it may have overwritten the run's
   // extent, which is then not trusted (the run leaks).
@@ -368,6 +366,34 @@ std::size_t deallocate(void* p) noexcept {
 #endif
   release_run(home_of(h), base, bytes);
   return usable;
+}
+
+} // namespace
+
+std::size_t deallocate(void* p) noexcept {
+  if (!claim(core::addr(p))) { // [LF1] another free of p came first
+#ifdef HOARDLAB_HARDENED
+    report_pointer_misuse("double free", p,
+                          "a large object (page run) another thread freed at the same time");
+#endif
+    return 0;
+  }
+  return release_claimed(p);
+}
+
+bool release(void* p, std::size_t* usable) noexcept {
+#ifdef HOARDLAB_HARDENED
+  // The filter first, so that a free losing the claim to another at the same time is told from
+  // a pointer that was no live start, and reported as a double free.
+  if (!owns(p)) return false;
+  *usable = deallocate(p);
+  return true;
+#else
+  const std::uintptr_t a = core::addr(p);
+  if ((a & (kPage - 1)) != 0 || a == 0 || !claim(a)) return false; // [LF1]
+  *usable = release_claimed(p);
+  return true;
+#endif
 }
 
 std::size_t usable_size(const void* p) noexcept {
@@ -479,7 +505,9 @@ Stats stats() noexcept {
           large_cache::cached_bytes() + large_thread_cache::held_bytes()};
 }
 
+// Called at each publish of the options, after large.decay_ms is stored.
 void set_cache_bounds(std::size_t shared, std::size_t per_thread) noexcept {
+  large_cache::decay_changed();
   large_cache::set_bound(shared);
   large_thread_cache::set_bound(per_thread < shared ? per_thread : shared);
 }

@@ -33,6 +33,10 @@ bool owns(const void* p) noexcept;
 // bit) and returns its usable size; 0 when another free claimed it first (hardened: reported as a
 // double free), so that the caller counts the object freed once.
 std::size_t deallocate(void* p) noexcept;
+// free()'s filter and claim in one: false when p is not the start of a live large object (left
+// to the caller), else deallocate()'s result in *usable. The default build reads the pagemap
+// once for both; hardened, owns() comes first, so that losing the claim is reported.
+bool release(void* p, std::size_t* usable) noexcept;
 // Hardened: p, which owns() rejected, is still known to the pagemap: the start of an object freed
 // before (its pages cached), or inside a live object's run. Default build: false.
 bool knows(const void* p) noexcept;
@@ -61,7 +65,8 @@ struct Stats {
 };
 Stats stats() noexcept;
 // large.cache_bytes (the shards' hard ceiling) and large.thread_cache_bytes (each thread's, at
-// most the former).
+// most the former). Called at each publish of the options, so it also has the next large free
+// sweep for decay (large.decay_ms may have been lowered).
 void set_cache_bounds(std::size_t shared, std::size_t per_thread) noexcept;
 // large.huge_min (large_cache.h).
 void set_huge_min(std::size_t bytes) noexcept;

@@ -102,11 +102,16 @@ constinit core::Atomic<std::uint64_t> g_shard_count{0}; // shards created (each 
 constinit core::Atomic<std::uint64_t> g_cached{0};
 constinit core::Atomic<std::uint64_t> g_bound{std::uint64_t{1} << 30};
 constinit core::Atomic<std::uint64_t> g_huge_min{std::uint64_t{4} << 20}; // large.huge_min
+} // namespace
+
 // Without the purge thread, a large free sweeps every shard for runs idle for large.decay_ms
-// when half a delay has passed since the last sweep (the delay read afresh, so a lowered one
-// applies at once), so that runs of shards nobody frees into any more (their threads exited)
-// also decay.
-constinit core::Atomic<std::uint64_t> g_last_sweep_ms{0};
+// when half a delay has passed since the last sweep, so that runs of shards nobody frees into
+// any more (their threads exited) also decay. The time of the next sweep is kept rather than
+// the last one's, so that the check at each free is one load and compare; it is reset at each
+// publish of the options (decay_changed), so a lowered delay applies at once.
+constinit core::Atomic<std::uint64_t> g_sweep_due_ms{0};
+
+namespace {
 
 std::uint32_t hash(std::uintptr_t a) noexcept {
   return static_cast<std::uint32_t>(((a >> 12) * 0x9E3779B97F4A7C15ull) >> (64 - kBucketBits));
@@ -524,16 +529,23 @@ void put(std::uint32_t home, char* base, std::size_t bytes) noexcept {
   sweep_if_due(now);
 }
 
-void sweep_if_due(std::uint64_t now) noexcept {
-  if (purge_thread::active()) return;
+void sweep_due(std::uint64_t now) noexcept {
   // Inline decay, at most twice a delay: the sweep's cost (a lock per shard in use) is spread
-  // over the frees of half a delay.
+  // over the frees of half a delay. The delay is read before the claim, so a sweep racing a
+  // publish may set the next one half the old delay ahead, once.
   const std::uint64_t delay = g.tune.large_decay_ms.load_relaxed();
-  std::uint64_t last = g_last_sweep_ms.load_relaxed();
-  if (now < last + (delay / 2 == 0 ? 1 : delay / 2)) return;
-  if (!g_last_sweep_ms.cas_strong_acq_rel(last, now)) return; // another thread sweeps
+  std::uint64_t due = g_sweep_due_ms.load_relaxed();
+  if (now < due) return;
+  // A relaxed counter of time (a request, as [TC1]): the runs move under the shards' locks.
+  if (!g_sweep_due_ms.cas_strong_acq_rel(due, now + (delay / 2 == 0 ? 1 : delay / 2)))
+    return;                           // another thread sweeps
+  if (purge_thread::active()) return; // it decays the shards; the check stays one compare
   std::uint64_t next = 0;
   release_idle(now, delay, &next);
+}
+
+void decay_changed() noexcept {
+  g_sweep_due_ms.store_relaxed(0);
 }
 
 char* map_fresh(std::uint32_t shard, std::size_t bytes) noexcept {

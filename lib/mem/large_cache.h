@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/atomic.h"
+
 namespace hoardlab::mem::large_cache {
 
 // Shards are numbered node * kShardsPerNode + k; a run's shard is fixed for its life (its
@@ -45,8 +47,15 @@ std::size_t give_back_address_space() noexcept;
 std::size_t release_idle(std::uint64_t now_ms, std::uint64_t delay_ms,
                          std::uint64_t* next_due_ms) noexcept;
 // Without the purge thread: a decay sweep (release_idle) when half a delay has passed since the
-// last one. Called at every free into the cache, the threads' own included.
-void sweep_if_due(std::uint64_t now_ms) noexcept;
+// last one. Called at every free into the cache, the threads' own included, so the check is
+// inline: one load and compare until the sweep falls due.
+extern core::Atomic<std::uint64_t> g_sweep_due_ms;
+void sweep_due(std::uint64_t now_ms) noexcept;
+inline void sweep_if_due(std::uint64_t now_ms) noexcept {
+  if (now_ms >= g_sweep_due_ms.load_relaxed()) sweep_due(now_ms);
+}
+// large.decay_ms may have changed: the next free sweeps, and sets the next sweep by it.
+void decay_changed() noexcept;
 std::uint64_t cached_bytes() noexcept;
 void set_bound(std::size_t bytes) noexcept;
 // large.huge_min: fresh runs mapped alone of at least this many bytes are transparent huge pages

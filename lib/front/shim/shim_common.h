@@ -45,8 +45,10 @@ inline void* allocate_or_fail(std::size_t size) noexcept {
 // arena, foreign pointers, a full bin, a thread without a cache.
 [[gnu::noinline]] inline void free_unbuffered(void* p) noexcept {
   if (p == nullptr) return;
-  if (mem::owner_of(p) == mem::Owner::kForeign) [[unlikely]]
+  const mem::Owner owner = mem::owner_of(p);
+  if (owner == mem::Owner::kForeign) [[unlikely]]
     return foreign_free(p);
+  if (owner == mem::Owner::kLarge) return mem::deallocate_large(p); // owner_of's pagemap test
   mem::deallocate(p);
 }
 
