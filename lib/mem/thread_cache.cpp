@@ -212,7 +212,10 @@ std::uint64_t thread_share(std::uint64_t total, std::uint32_t live) noexcept {
 
 void set_thread_bound_locked() noexcept {
   const std::uint32_t live = g.live_threads.load_relaxed();
-  const bool crowded = live > g.pus;
+  // g.pus is do_init's, written before g.state turns ready (its release store): an option set
+  // while another thread initialises reads it only after that, and until then no thread counts
+  // as crowded (the next thread start or exit sets the flag).
+  const bool crowded = g.state.load_acquire() == kStateReady && live > g.pus;
   if (g.crowded.load_relaxed() != crowded) g.crowded.store_relaxed(crowded);
   Tunables& t = g.tune;
   std::uint64_t bound = t.cache_option.load_relaxed();
