@@ -18,27 +18,10 @@ namespace {
 
 namespace mem = hoardlab::mem;
 using hoardlab::test::batch;
+using hoardlab::test::OptionScope;
 
 constexpr std::uint64_t kKiB = 1024;
 constexpr int kIdlers = 40;
-
-// Sets an option for one test and puts back the value it had.
-class OptionScope {
-public:
-  OptionScope(const char* name, const char* value) : name_(name) {
-    char text[64];
-    EXPECT_EQ(hl_option_get(name, text, sizeof(text)), 0);
-    before_ = text;
-    EXPECT_EQ(hl_option_set(name, value), 0) << name << " = " << value;
-  }
-  ~OptionScope() { EXPECT_EQ(hl_option_set(name_, before_.c_str()), 0); }
-  OptionScope(const OptionScope&) = delete;
-  OptionScope& operator=(const OptionScope&) = delete;
-
-private:
-  const char* name_;
-  std::string before_;
-};
 
 // Threads that each make a cache (one small block through it) and stay alive until destroyed.
 class Idlers {

@@ -19,6 +19,7 @@ namespace {
 
 namespace mem = hoardlab::mem;
 using hoardlab::test::batch;
+using hoardlab::test::OptionScope;
 
 template <class F>
 void on_new_thread(F f) {
@@ -43,24 +44,6 @@ bool batch_fits(std::size_t size) {
   return 64 * size <= mem::g.tune.cache_bytes.load_relaxed() && size <= largest &&
          4 * mem::g.tune.cache_batch.load_relaxed() >= 64;
 }
-
-// Sets an option for one test and puts back the value it had.
-class OptionScope {
-public:
-  OptionScope(const char* name, const char* value) : name_(name) {
-    char text[64];
-    EXPECT_EQ(hl_option_get(name, text, sizeof(text)), 0);
-    before_ = text;
-    EXPECT_EQ(hl_option_set(name, value), 0);
-  }
-  ~OptionScope() { EXPECT_EQ(hl_option_set(name_, before_.c_str()), 0); }
-  OptionScope(const OptionScope&) = delete;
-  OptionScope& operator=(const OptionScope&) = delete;
-
-private:
-  const char* name_;
-  std::string before_;
-};
 
 // Bytes in the calling thread's bins, counted from the bins themselves.
 std::uint64_t bin_bytes() {
