@@ -26,9 +26,14 @@ endif()
 
 # Flags for the allocator itself (DESIGN, "Being a drop-in malloc" / Compiler):
 #  -fno-builtin: gcc would turn calloc's malloc+memset into a call to calloc (infinite recursion);
-#  hidden visibility with an explicit export list; no semantic interposition; no PLT.
+#  hidden visibility with an explicit export list; no semantic interposition; no PLT;
+#  -fno-exceptions: the allocator never throws, and without it every noexcept function that
+#  calls another gets an exception table naming libstdc++'s personality routine, which the
+#  malloc shim must not need (lib/front/shim/cxx_runtime.h). Unwind tables stay (x86-64's
+#  default), so an exception can still pass through these frames.
 set(HOARDLAB_LIB_FLAGS
     -fno-builtin
+    -fno-exceptions
     -fvisibility=hidden
     -fvisibility-inlines-hidden
     -fno-semantic-interposition

@@ -792,9 +792,10 @@ void report(const Messages& messages, bool strict) noexcept {
 void load_and_report(const char* const* environment, Options& options,
                      Provenance (&provenance)[kOptionCount]) noexcept {
   // Static: this runs inside malloc's init, where a large stack frame is unwelcome and nothing
-  // may allocate. Single use at init, so no lock.
+  // may allocate. Single use at init, so no lock. constinit: no guard variable, whose
+  // __cxa_guard_acquire would need the C++ runtime (the shim links none, cxx_runtime.h).
   static constinit char file_buffer[64 * 1024];
-  static Messages messages;
+  static constinit Messages messages;
   messages.clear();
   load_into(environment, options, provenance, messages, file_buffer, sizeof(file_buffer));
   report(messages, options.general_strict_config);

@@ -53,7 +53,7 @@ const char* describe(Source source) noexcept;
 struct Messages {
   static constexpr std::size_t kCapacity = 8192;
   static constexpr std::size_t kNoticeRoom = 80; // "hoardlab: config: N more messages ..."
-  char text[kCapacity];
+  char text[kCapacity] = {};                     // initialised, so that a record can be constinit
   TextSink sink{text, kCapacity - kNoticeRoom};
   unsigned count = 0;    // messages produced, kept or dropped
   unsigned dropped = 0;  // of those, the ones not kept

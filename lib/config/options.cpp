@@ -111,7 +111,8 @@ void load() noexcept {
 
 void reject_loaded_option(OptionId id, const char* why) noexcept {
   // Static: called inside malloc's init (the topology's build); under the lock, so one user.
-  static Messages messages;
+  // constinit: no guard, as load_and_report's.
+  static constinit Messages messages;
   bool strict = false;
   {
     LockGuard guard;

@@ -2,12 +2,6 @@
 
 namespace hoardlab::config {
 
-TextSink::TextSink(char* buffer, std::size_t capacity, FlushFn flush, void* context) noexcept
-    : buffer_(buffer), capacity_(capacity > 0 ? capacity - 1 : 0), flush_(flush),
-      context_(context) {
-  buffer_[0] = '\0';
-}
-
 void TextSink::clear() noexcept {
   size_ = 0;
   truncated_ = false;

@@ -16,8 +16,13 @@ class TextSink {
 public:
   using FlushFn = void (*)(void* context, const char* data, std::size_t size);
 
-  TextSink(char* buffer, std::size_t capacity, FlushFn flush = nullptr,
-           void* context = nullptr) noexcept;
+  // constexpr: a constinit record may hold a sink over its own buffer (config::Messages).
+  constexpr TextSink(char* buffer, std::size_t capacity, FlushFn flush = nullptr,
+                     void* context = nullptr) noexcept
+      : buffer_(buffer), capacity_(capacity > 0 ? capacity - 1 : 0), flush_(flush),
+        context_(context) {
+    buffer_[0] = '\0';
+  }
   TextSink(const TextSink&) = delete;
   TextSink& operator=(const TextSink&) = delete;
 

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <string>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -102,6 +103,51 @@ TEST(Dlopen, GlibcBlocksFreedThroughALateLoadedShimGoBackToGlibc) {
        at = r.err.find("left alone", at + 1))
     ++reports;
   EXPECT_EQ(reports, 1u) << r.err;
+}
+
+// The shim links no C++ runtime (lib/front/shim/cxx_runtime.h): a C program preloaded with it
+// maps only what the program itself needs.
+TEST(CProgram, PreloadedWithTheShimMapsNoCxxRuntime) {
+  if (!library_is_hoardlab()) GTEST_SKIP() << "what the library under test links is its own";
+  const ProcessResult r = run_preloaded({build_program("dropin_c_program")}, "c-program", 30);
+  ASSERT_FALSE(r.timed_out) << r.err;
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("object " + library_under_test()), std::string::npos)
+      << "the library under test is not loaded, so the test proves nothing:\n"
+      << r.out;
+  EXPECT_NE(r.out.find("ok\n"), std::string::npos) << r.out << r.err;
+}
+
+// Nobody can catch a bad_alloc without a C++ runtime: operator new called from C says why on
+// stderr and aborts, rather than returning null to a caller that does not test for it.
+TEST(CProgram, OperatorNewFailingWithNoCxxRuntimeLoadedSaysSoAndAborts) {
+  if (!library_is_hoardlab()) GTEST_SKIP() << "the message is hoardlab's";
+  const ProcessResult r = run_preloaded({build_program("dropin_c_program"), "new-without-runtime"},
+                                        "c-program-new", 30);
+  ASSERT_FALSE(r.timed_out) << r.err;
+  EXPECT_EQ(r.exit_code, 128 + SIGABRT) << r.out << r.err;
+  EXPECT_NE(r.err.find("operator new: out of memory, and no C++ runtime loaded to throw "
+                       "std::bad_alloc\n"),
+            std::string::npos)
+      << r.err;
+}
+
+// A C host (as Python is) dlopens a C++ library RTLD_LOCAL: that library's operator new is the
+// shim's, and its C++ runtime is in no scope the shim sees through RTLD_DEFAULT, yet its
+// `catch (const std::bad_alloc&)` catches operator new's failure and nothrow new returns null.
+TEST(CProgram, ACxxLibraryItLoadsLocallyCatchesBadAllocFromTheShimsOperatorNew) {
+  const ProcessResult r =
+      run_preloaded({build_program("dropin_c_program"), "dlopen", HOARDLAB_DROPIN_CXX_LOCAL_PLUGIN},
+                    "c-program-dlopen", 30);
+  ASSERT_FALSE(r.timed_out) << r.err;
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("ok\n"), std::string::npos) << r.out << r.err;
+  if (library_is_hoardlab()) {
+    EXPECT_NE(r.out.find("runtime in the global scope: no"), std::string::npos)
+        << "the shim brought the C++ runtime into the global scope, so the local case is not "
+           "tested:\n"
+        << r.out;
+  }
 }
 
 TEST(OneInstance, AProgramLinkedWithLibhoardlabAndPreloadedWithTheShimHasOneAllocator) {

@@ -15,6 +15,7 @@
 #include <malloc.h>
 #include <new>
 #include <set>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <vector>
 
@@ -364,6 +365,62 @@ TEST(OperatorNew, NothrowFormsReturnNullWhenTheHandlerThrows) {
   EXPECT_EQ(g_handler_calls, 4);
   std::set_new_handler(nullptr);
   EXPECT_EQ(::operator new(opaque(SIZE_MAX - 4096), std::nothrow), nullptr);
+}
+
+// A handler that makes room lets the retry succeed, in the throwing and the nothrow forms (the
+// shim's nothrow forms run the handler loop inside the C++ runtime's catch, cxx_runtime.h).
+// The room is address space: RLIMIT_AS a little above what the process maps, lifted by the
+// handler.
+rlimit g_saved_address_limit{};
+void room_making_handler() {
+  ++g_handler_calls;
+  setrlimit(RLIMIT_AS, &g_saved_address_limit);
+}
+
+std::size_t mapped_bytes() {
+  const std::string status = read_file("/proc/self/status");
+  const std::size_t at = status.find("VmSize:");
+  return at == std::string::npos ? 0 : std::strtoull(status.c_str() + at + 7, nullptr, 10) << 10;
+}
+
+TEST(OperatorNew, TheRetryAfterAHandlerThatMadeRoomSucceedsInEveryForm) {
+  ASSERT_EQ(getrlimit(RLIMIT_AS, &g_saved_address_limit), 0);
+  const std::size_t size = std::size_t{1} << 30;
+  const auto al = std::align_val_t{256};
+  using Form = void* (*)(std::size_t);
+  const Form forms[] = {
+      [](std::size_t n) { return ::operator new(n); },
+      [](std::size_t n) { return ::operator new[](n, std::nothrow); },
+      [](std::size_t n) { return ::operator new (n, std::align_val_t{256}); },
+      [](std::size_t n) { return ::operator new[](n, std::align_val_t{256}, std::nothrow); },
+  };
+  for (int i = 0; i < 4; ++i) {
+    const std::size_t mapped = mapped_bytes();
+    ASSERT_GT(mapped, 0u);
+    const rlimit tight{mapped + (std::size_t{64} << 20), g_saved_address_limit.rlim_max};
+    ASSERT_EQ(setrlimit(RLIMIT_AS, &tight), 0);
+    g_handler_calls = 0;
+    std::set_new_handler(room_making_handler);
+    void* p = forms[i](opaque(size));
+    std::set_new_handler(nullptr);
+    setrlimit(RLIMIT_AS, &g_saved_address_limit);
+    EXPECT_NE(p, nullptr) << "form " << i;
+    EXPECT_EQ(g_handler_calls, 1) << "form " << i;
+    switch (i) {
+    case 0:
+      ::operator delete(p);
+      break;
+    case 1:
+      ::operator delete[](p);
+      break;
+    case 2:
+      ::operator delete(p, al);
+      break;
+    default:
+      ::operator delete[](p, al);
+      break;
+    }
+  }
 }
 
 TEST(OperatorNew, AllEightFormsAllocateAndAllTwelveDeletesFree) {
