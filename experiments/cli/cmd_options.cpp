@@ -42,7 +42,8 @@ int print_table() {
 
   const char* path = config::config_path(environ);
   fmt::print("hoardlab options: environment variable, file key ([section] key), default, allowed "
-             "values, when it applies.\nCurrent values from the environment{}.\n\n",
+             "values, when it applies.\nCurrent values from the environment{}. HOARDLAB_PEER_* "
+             "variables name the harness's peer allocators and are no options.\n\n",
              path != nullptr && *path != '\0' ? fmt::format(" and {}", path) : std::string());
   for (std::size_t i = 0; i < config::kOptionCount; ++i) {
     const config::OptionInfo& info = config::kOptions[i];

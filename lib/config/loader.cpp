@@ -555,6 +555,23 @@ bool apply_file(const char* path, char* buffer, std::size_t capacity, Options& o
   return true;
 }
 
+namespace {
+
+// HOARDLAB_PEER_<NAME> is the experiment harness's namespace, not the allocator's: it names a
+// locally built peer allocator (HOARDLAB_PEER_SNMALLOC=/path/libsnmallocshim.so) for
+// experiments/configs and paper_notes, so it is set in the shell that runs every program,
+// hoardlab's included, and is no misspelt option.
+bool is_peer_variable(const char* name, std::size_t name_size) noexcept {
+  constexpr char kPeerPrefix[] = "HOARDLAB_PEER_";
+  constexpr std::size_t kPeerPrefixSize = sizeof(kPeerPrefix) - 1;
+  if (name_size < kPeerPrefixSize) return false;
+  for (std::size_t i = 0; i < kPeerPrefixSize; ++i)
+    if (name[i] != kPeerPrefix[i]) return false;
+  return true;
+}
+
+} // namespace
+
 void apply_environment(const char* const* environment, Options& options,
                        Provenance (&provenance)[kOptionCount], Messages& messages) noexcept {
   if (environment == nullptr) return;
@@ -573,6 +590,7 @@ void apply_environment(const char* const* environment, Options& options,
     if (e[name_size] != '=') continue;
     if (text_equal(e, name_size, "HOARDLAB_CONFIG") || text_equal(e, name_size, kOptionsName))
       continue;
+    if (is_peer_variable(e, name_size)) continue;
     const char* text = e + name_size + 1;
     const std::size_t size = text_length(text);
     const int index = find_option_by_env(e, name_size);

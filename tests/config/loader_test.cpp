@@ -297,6 +297,23 @@ TEST(StrictMode, ThroughTheProcessEnvironmentAndLoad) {
       ::testing::ExitedWithCode(2), "cannot read the config file");
 }
 
+// HOARDLAB_PEER_* names the harness's locally built peers and is set in the shell that runs
+// hoardlab too: not an unknown variable, so no message and no strict-mode exit.
+TEST(StrictMode, TheHarnesssPeerVariablesAreNotTheAllocatorsAndPass) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      load_then_exit("HOARDLAB_STRICT_CONFIG=1", "HOARDLAB_PEER_SNMALLOC=/opt/libsnmallocshim.so"),
+      ::testing::ExitedWithCode(0), "^$");
+}
+
+TEST(Environment, PeerVariablesAreSkippedWhileAMisspeltNameNearThemIsStillReported) {
+  const auto l =
+      from_environment({"HOARDLAB_PEER_MIMALLOC_V3=/opt/libmimalloc.so", "HOARDLAB_PEER=x"});
+  const std::string out = l->text();
+  EXPECT_EQ(l->count(), 1u) << out;
+  EXPECT_NE(out.find("environment HOARDLAB_PEER: unknown variable"), std::string::npos) << out;
+}
+
 TEST(StrictMode, WithoutErrorsTheProgramRunsOn) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(load_then_exit("HOARDLAB_STRICT_CONFIG=1", "HOARDLAB_HEAP_EMPTINESS_K=3"),
