@@ -512,8 +512,8 @@ void set_cache_bounds(std::size_t shared, std::size_t per_thread) noexcept {
   large_thread_cache::set_bound(per_thread < shared ? per_thread : shared);
 }
 
-void set_huge_min(std::size_t bytes) noexcept {
-  large_cache::set_huge_min(bytes);
+void set_huge_pages(std::size_t min, std::size_t after) noexcept {
+  large_cache::set_huge_pages(min, after);
 }
 
 void thread_exit() noexcept {

@@ -10,6 +10,7 @@
 #include "core/spin_lock.h"
 #include "mem/fork_held_guard.h"
 #include "mem/internal.h"
+#include "mem/large.h"
 #include "mem/large_thread_cache.h"
 #include "mem/purge_thread.h"
 #include "mem/state.h"
@@ -102,6 +103,7 @@ constinit core::Atomic<std::uint64_t> g_shard_count{0}; // shards created (each 
 constinit core::Atomic<std::uint64_t> g_cached{0};
 constinit core::Atomic<std::uint64_t> g_bound{std::uint64_t{1} << 30};
 constinit core::Atomic<std::uint64_t> g_huge_min{std::uint64_t{4} << 20}; // large.huge_min
+constinit core::Atomic<std::uint64_t> g_huge_after{0};                    // large.huge_chunks_after
 } // namespace
 
 // Without the purge thread, a large free sweeps every shard for runs idle for large.decay_ms
@@ -379,6 +381,17 @@ char* map_pages(std::size_t bytes) noexcept {
   return static_cast<char*>(pal::map(bytes));
 }
 
+// A fresh chunk to carve runs from: on huge pages once the large objects have
+// large.huge_chunks_after bytes mapped (options.def: the first chunks stay on small pages, so
+// that a program with a few large objects does not hold a part-used 2 MiB page for each). Not
+// under an address-space limit, as map_pages.
+char* map_chunk() noexcept {
+  const std::uint64_t after = g_huge_after.load_relaxed();
+  if (after != 0 && large::stats().mapped_bytes >= after && pal::address_space_limit() == SIZE_MAX)
+    if (void* p = pal::map_huge(kCarveChunk)) return static_cast<char*>(p);
+  return static_cast<char*>(pal::map(kCarveChunk));
+}
+
 char* map_once(Shard* s, std::size_t bytes) noexcept {
   if (bytes > kCarveMax || s == nullptr) return map_pages(bytes);
   {
@@ -394,7 +407,7 @@ char* map_once(Shard* s, std::size_t bytes) noexcept {
     if (limit < mapped || (limit - mapped) / 8 < kCarveChunk)
       return static_cast<char*>(pal::map(bytes));
   }
-  char* chunk = static_cast<char*>(pal::map(kCarveChunk));
+  char* chunk = map_chunk();
   if (chunk == nullptr) return static_cast<char*>(pal::map(bytes));
   char* p = nullptr;
   char* tail = nullptr;
@@ -605,8 +618,9 @@ void set_bound(std::size_t bytes) noexcept {
   g_bound.store_relaxed(bytes);
 }
 
-void set_huge_min(std::size_t bytes) noexcept {
-  g_huge_min.store_relaxed(bytes);
+void set_huge_pages(std::size_t min, std::size_t after) noexcept {
+  g_huge_min.store_relaxed(min);
+  g_huge_after.store_relaxed(after);
 }
 
 void fork_prepare() noexcept {

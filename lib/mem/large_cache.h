@@ -59,8 +59,9 @@ void decay_changed() noexcept;
 std::uint64_t cached_bytes() noexcept;
 void set_bound(std::size_t bytes) noexcept;
 // large.huge_min: fresh runs mapped alone of at least this many bytes are transparent huge pages
-// (pal::map_huge); 0: none.
-void set_huge_min(std::size_t bytes) noexcept;
+// (pal::map_huge); 0: none. large.huge_chunks_after: the carving chunks are too, once the large
+// objects have this many bytes mapped; 0: never.
+void set_huge_pages(std::size_t min, std::size_t after) noexcept;
 
 // Called for every run this file unmaps, before it unmaps it (large.cpp keeps the mapped-bytes
 // counters, and in the hardened build clears the run's freed-start bits, which must not outlive

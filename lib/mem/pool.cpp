@@ -225,8 +225,12 @@ void guard_superblock(char* start) noexcept {
 // An arena's next step (pool.h): a quarter of what it holds, so that at most a fifth of the
 // small-object address space is reserved ahead of use (what RLIMIT_AS charges for and nothing
 // carves yet) while the number of steps, and of mbind calls, grows with the logarithm of use.
+// A multiple of 2 MiB as well as of S: the steps extend the first in place, so their commit
+// chunks then start on 2 MiB boundaries and can be huge pages whole (heap.huge_pages_after); with
+// steps of a quarter rounded to S, half of each chunk past the fourth step was out of alignment.
 std::size_t next_step(const Arena& ar) noexcept {
-  std::size_t step = core::round_down(ar.reserved / 4, g.sb_size);
+  const std::size_t unit = g.sb_size > pal::kHugePageSize ? g.sb_size : pal::kHugePageSize;
+  std::size_t step = core::round_down(ar.reserved / 4, unit);
   std::size_t first = kArenaFirstStep > g.sb_size ? kArenaFirstStep : g.sb_size;
   if (step < first) step = first;
   return step < kArenaMaxStep ? step : kArenaMaxStep;
@@ -262,6 +266,13 @@ Superblock* carve_from(unsigned node, bool grow) noexcept {
     std::size_t chunk = kCommitChunk > g.sb_size ? kCommitChunk : g.sb_size;
     if (ar.committed + chunk > ar.limit) chunk = static_cast<std::size_t>(ar.limit - ar.committed);
     if (!pal::commit(ar.committed, chunk)) return nullptr;
+#ifndef HOARDLAB_HARDENED // (its guard pages split every 2 MiB: no huge page could form)
+    // Past heap.huge_pages_after, the chunk on transparent huge pages (options.def): one fault
+    // per 2 MiB instead of 512. Purging a superblock inside one later splits it (MADV_DONTNEED).
+    if (const std::uint64_t after = g.tune.huge_pages_after.load_relaxed();
+        after != 0 && ar.committed_bytes.load_relaxed() >= after)
+      pal::advise_huge(ar.committed, chunk);
+#endif
     // Before any superblock of the chunk is carved (R4, [SR1]); on failure the chunk is
     // committed again, harmlessly, by the next try.
     if (!extend_readable(ar.committed, ar.committed + chunk)) return nullptr;

@@ -74,6 +74,7 @@ struct Tunables {
   core::Atomic<std::uint64_t> retain_superblocks{0};
   core::Atomic<std::uint64_t> purge_delay_ms{0};
   core::Atomic<std::uint64_t> large_decay_ms{0};
+  core::Atomic<std::uint64_t> huge_pages_after{0}; // heap.huge_pages_after (0: never)
 };
 
 /// The bytes in remote lists and heap-queue messages not yet drained, summed on demand from

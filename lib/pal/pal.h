@@ -40,6 +40,9 @@ inline constexpr std::size_t kHugePageSize = std::size_t{2} << 20;
 // pages (MADV_HUGEPAGE: the kernel faults its aligned 2 MiB parts in whole where it can, under
 // THP's "madvise" mode as under "always"); nullptr when the padded mapping is refused.
 void* map_huge(std::size_t bytes) noexcept;
+// Advises the kHugePageSize-aligned part of [p, p + bytes) for transparent huge pages (advice
+// only: nothing when the range holds no aligned 2 MiB or the kernel refuses).
+void advise_huge(void* p, std::size_t bytes) noexcept;
 void unmap(void* p, std::size_t bytes) noexcept;
 // Gives the pages back to the OS; the range stays mapped and reads as zero afterwards. False
 // when the OS refused (locked pages under mlock/mlockall, say): then the range keeps its

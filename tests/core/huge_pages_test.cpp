@@ -1,0 +1,120 @@
+// Transparent huge pages past a threshold (heap.huge_pages_after, large.huge_chunks_after): the
+// chunks mapped once the threshold is passed carry the kernel's "hg" flag (MADV_HUGEPAGE, in
+// /proc/self/smaps), the first ones do not, and a threshold of 0 advises nothing. Each test runs
+// in a process of its own (gtest_discover_tests), so the arena and the large objects start empty.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "hoardlab/hoardlab.h"
+
+namespace {
+
+bool thp_supported() {
+  std::FILE* f = std::fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+  if (f == nullptr) return false;
+  std::fclose(f);
+  return true;
+}
+
+// The VmFlags line of the mapping that holds p, or "" when no mapping does.
+std::string vm_flags_at(const void* p) {
+  const auto a = reinterpret_cast<std::uintptr_t>(p);
+  std::FILE* f = std::fopen("/proc/self/smaps", "r");
+  if (f == nullptr) return "";
+  char line[512];
+  bool inside = false;
+  std::string flags;
+  while (std::fgets(line, sizeof(line), f) != nullptr) {
+    unsigned long lo = 0, hi = 0;
+    if (std::sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && std::strchr(line, ':') != nullptr &&
+        std::strncmp(line, "VmFlags", 7) != 0) {
+      inside = a >= lo && a < hi;
+    } else if (inside && std::strncmp(line, "VmFlags:", 8) == 0) {
+      flags = line + 8;
+      break;
+    }
+  }
+  std::fclose(f);
+  return flags;
+}
+
+bool advised_huge(const void* p) {
+  return vm_flags_at(p).find(" hg") != std::string::npos;
+}
+
+// Keeps `bytes` of blocks of `size` live; returns them in allocation order.
+std::vector<void*> hold(std::size_t size, std::size_t bytes) {
+  std::vector<void*> blocks;
+  for (std::size_t held = 0; held < bytes; held += size) {
+    void* p = hl_malloc(size);
+    EXPECT_NE(p, nullptr);
+    if (p == nullptr) break;
+    static_cast<char*>(p)[0] = 1;
+    blocks.push_back(p);
+  }
+  return blocks;
+}
+
+// Of the blocks from index `from` on (every 16th), the share in mappings advised for huge pages.
+double advised_share(const std::vector<void*>& blocks, std::size_t from) {
+  std::size_t sampled = 0, advised = 0;
+  for (std::size_t i = from; i < blocks.size(); i += 16, ++sampled)
+    advised += advised_huge(blocks[i]);
+  return sampled == 0 ? 0.0 : static_cast<double>(advised) / static_cast<double>(sampled);
+}
+
+void release(const std::vector<void*>& blocks) {
+  for (void* p : blocks)
+    hl_free(p);
+}
+
+TEST(HugePages, ArenaChunksCommittedPastTheThresholdAreAdvisedAndTheFirstAreNot) {
+  if (!thp_supported()) GTEST_SKIP() << "kernel without transparent huge pages";
+  ASSERT_EQ(hl_option_set("heap.huge_pages_after", "4MiB"), 0);
+  // 4 MiB chunks: the first is committed at 0 bytes, the second at 4 MiB (advised), and so on;
+  // only their 2 MiB-aligned parts are advised, and a chunk clipped at the end of a step of
+  // address space may hold none, so most blocks past 8 MiB are advised, not all.
+  const std::vector<void*> blocks = hold(1024, 24u << 20);
+  ASSERT_FALSE(blocks.empty());
+  ASSERT_FALSE(vm_flags_at(blocks.front()).empty()) << "no mapping found in /proc/self/smaps";
+  EXPECT_FALSE(advised_huge(blocks.front())) << vm_flags_at(blocks.front());
+  EXPECT_GE(advised_share(blocks, (8u << 20) / 1024), 0.5);
+  release(blocks);
+}
+
+TEST(HugePages, NoArenaChunkIsAdvisedWhenTheThresholdIsZero) {
+  if (!thp_supported()) GTEST_SKIP() << "kernel without transparent huge pages";
+  ASSERT_EQ(hl_option_set("heap.huge_pages_after", "0"), 0);
+  const std::vector<void*> blocks = hold(1024, 24u << 20);
+  ASSERT_FALSE(blocks.empty());
+  EXPECT_EQ(advised_share(blocks, 0), 0.0);
+  release(blocks);
+}
+
+TEST(HugePages, LargeRunsAreCarvedFromAdvisedChunksPastTheThresholdAndNotBefore) {
+  if (!thp_supported()) GTEST_SKIP() << "kernel without transparent huge pages";
+  ASSERT_EQ(hl_option_set("large.huge_chunks_after", "2MiB"), 0);
+  // 64 KiB runs are carved from 4 MiB chunks; the first chunk is mapped at 0 bytes mapped.
+  const std::vector<void*> blocks = hold(64u << 10, 24u << 20);
+  ASSERT_FALSE(blocks.empty());
+  ASSERT_FALSE(vm_flags_at(blocks.front()).empty()) << "no mapping found in /proc/self/smaps";
+  EXPECT_FALSE(advised_huge(blocks.front())) << vm_flags_at(blocks.front());
+  EXPECT_GE(advised_share(blocks, (8u << 20) / (64u << 10)), 0.5);
+  release(blocks);
+}
+
+TEST(HugePages, NoLargeRunChunkIsAdvisedWhenTheThresholdIsZero) {
+  if (!thp_supported()) GTEST_SKIP() << "kernel without transparent huge pages";
+  ASSERT_EQ(hl_option_set("large.huge_chunks_after", "0"), 0);
+  const std::vector<void*> blocks = hold(64u << 10, 24u << 20);
+  ASSERT_FALSE(blocks.empty());
+  EXPECT_EQ(advised_share(blocks, 0), 0.0);
+  release(blocks);
+}
+
+} // namespace
