@@ -309,6 +309,11 @@ void thread_exit() noexcept {
   set_thread_bound_locked();
 }
 
+// Takes every lock of the allocator in the one order all other paths respect: the options
+// record, the thread registry, each heap, each pool's pass flags (purging, sweeping), each
+// arena's lock, then the large objects' (large.cpp). A path holding one of them takes only those
+// after it (a heap's slow step carves under the arena lock; a purge pass releases superblocks
+// under their arena's lock; carving gives large runs back under a shard's lock).
 void fork_prepare() noexcept {
   // Already held: these handlers were registered twice (init redone in a fork child).
   if (tl_holds_all) return;
@@ -325,10 +330,13 @@ void fork_prepare() noexcept {
   for (unsigned i = 0; i < g.heap_count; ++i)
     while (!g.heaps[i].try_acquire())
       pal::yield();
+  // The pools' pass flags before the arena locks: a purge pass holds its flag while it takes its
+  // arena's lock for each superblock it releases, so taking the arenas first and then waiting for
+  // the flags deadlocked a fork against a pass in flight (tests/core/purge_test.cpp).
+  purge_fork_prepare();
   for (unsigned n = 0; n < g.nodes; ++n)
     g.arenas[n].lock.lock();
   large::fork_prepare();
-  purge_fork_prepare();
   // Prepare handlers registered before ours (before the allocator's first use) run after it, and
   // parent and child handlers registered before ours run before ours: they may allocate, on this
   // thread, while it holds everything. It keeps using the heaps it holds, and enters the locked

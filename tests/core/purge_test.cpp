@@ -4,7 +4,9 @@
 // a forked child gets a purge thread of its own.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <sys/wait.h>
 #include <thread>
@@ -151,6 +153,66 @@ TEST(PurgeThread, AForkedChildStartsItsOwnAndPurgesThroughIt) {
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0) << "1: the child saw a running thread; 2: none started; "
                                        "4: the child's thread purged nothing";
+}
+
+// A purge pass holds its pool's pass flag and takes the arena's lock for each superblock it
+// releases; fork_prepare took every arena lock and then waited for the pass flags, so a fork in the
+// middle of a pass waited for the purge thread, which waited for the forking thread's arena lock.
+// Here one thread empties superblocks without pause (purge.delay_ms = 1, nothing retained, so the
+// purge thread is in a pass most of the time; at 0 the freeing thread purges them itself) while
+// the main thread forks again and again. The old order deadlocked in each of three runs.
+// The loop runs in a process of its own, so that a deadlock fails the test instead of hanging it.
+TEST(PurgeThread, AForkWhileThePurgeThreadIsInAPassDoesNotDeadlock) {
+#ifdef HOARDLAB_TEST_UNDER_TSAN
+  GTEST_SKIP() << "TSan cannot start threads in the child of a multi-threaded fork";
+#endif
+  pid_t runner = fork();
+  ASSERT_GE(runner, 0);
+  if (runner == 0) {
+    if (hl_option_set("purge.delay_ms", "1") != 0 ||
+        hl_option_set("purge.retain_superblocks", "0") != 0)
+      _exit(2);
+    hl_free(hl_malloc(100000)); // starts this process's purge thread
+    std::atomic<bool> stop{false};
+    std::thread churn([&stop] {
+      std::vector<void*> ps;
+      while (!stop.load(std::memory_order_relaxed)) {
+        for (int i = 0; i < 16000; ++i) // 16 MB: passes of hundreds of superblocks
+          ps.push_back(hl_malloc(1000));
+        for (void* p : ps)
+          hl_free(p);
+        ps.clear();
+      }
+    });
+    const auto until = Clock::now() + std::chrono::seconds(2);
+    int forks = 0;
+    while (Clock::now() < until) {
+      pid_t child = fork();
+      if (child < 0) _exit(3);
+      if (child == 0) _exit(0);
+      int status = 0;
+      if (waitpid(child, &status, 0) != child || !WIFEXITED(status)) _exit(4);
+      ++forks;
+    }
+    stop.store(true);
+    churn.join();
+    _exit(forks > 0 ? 0 : 5);
+  }
+  // 30 s for a 2-second loop: a runner still alive then is stuck (ctest's own timeout is later).
+  int status = 0;
+  pid_t done = 0;
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  while ((done = waitpid(runner, &status, WNOHANG)) == 0 && Clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (done == 0) {
+    kill(runner, SIGKILL);
+    waitpid(runner, &status, 0);
+    FAIL() << "the forking loop was still running after 30 s: a fork deadlocked";
+  }
+  ASSERT_EQ(done, runner);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "2: options refused; 3: fork failed; 4: a child failed; "
+                                       "5: no fork in 2 s";
 }
 
 } // namespace
