@@ -73,48 +73,49 @@ void release(const std::vector<void*>& blocks) {
     hl_free(p);
 }
 
-TEST(HugePages, ArenaChunksCommittedPastTheThresholdAreAdvisedAndTheFirstAreNot) {
-  if (!thp_supported()) GTEST_SKIP() << "kernel without transparent huge pages";
-  ASSERT_EQ(hl_option_set("heap.huge_pages_after", "4MiB"), 0);
-  // 4 MiB chunks: the first is committed at 0 bytes, the second at 4 MiB (advised), and so on;
-  // only their 2 MiB-aligned parts are advised, and a chunk clipped at the end of a step of
-  // address space may hold none, so most blocks past 8 MiB are advised, not all.
-  const std::vector<void*> blocks = hold(1024, 24u << 20);
+// Sets `option` to `threshold`, keeps 24 MiB of `block`-byte blocks live, and checks that the
+// first block is on small pages and most from `advised_from` bytes on are advised: only a chunk's
+// 2 MiB-aligned part is advised, and an arena chunk clipped at the end of a step of address space
+// may hold none, so not all of them.
+void expect_advised_past(const char* option, const char* threshold, std::size_t block,
+                         std::size_t advised_from) {
+  ASSERT_EQ(hl_option_set(option, threshold), 0);
+  const std::vector<void*> blocks = hold(block, 24u << 20);
   ASSERT_FALSE(blocks.empty());
   ASSERT_FALSE(vm_flags_at(blocks.front()).empty()) << "no mapping found in /proc/self/smaps";
   EXPECT_FALSE(advised_huge(blocks.front())) << vm_flags_at(blocks.front());
-  EXPECT_GE(advised_share(blocks, (8u << 20) / 1024), 0.5);
+  EXPECT_GE(advised_share(blocks, advised_from / block), 0.5);
   release(blocks);
+}
+
+void expect_never_advised(const char* option, std::size_t block) {
+  ASSERT_EQ(hl_option_set(option, "0"), 0);
+  const std::vector<void*> blocks = hold(block, 24u << 20);
+  ASSERT_FALSE(blocks.empty());
+  EXPECT_EQ(advised_share(blocks, 0), 0.0);
+  release(blocks);
+}
+
+TEST(HugePages, ArenaChunksCommittedPastTheThresholdAreAdvisedAndTheFirstAreNot) {
+  if (!thp_supported()) GTEST_SKIP() << "kernel without transparent huge pages";
+  // 4 MiB chunks: the first is committed at 0 bytes, the second at 4 MiB (advised), and so on.
+  expect_advised_past("heap.huge_pages_after", "4MiB", 1024, 8u << 20);
 }
 
 TEST(HugePages, NoArenaChunkIsAdvisedWhenTheThresholdIsZero) {
   if (!thp_supported()) GTEST_SKIP() << "kernel without transparent huge pages";
-  ASSERT_EQ(hl_option_set("heap.huge_pages_after", "0"), 0);
-  const std::vector<void*> blocks = hold(1024, 24u << 20);
-  ASSERT_FALSE(blocks.empty());
-  EXPECT_EQ(advised_share(blocks, 0), 0.0);
-  release(blocks);
+  expect_never_advised("heap.huge_pages_after", 1024);
 }
 
 TEST(HugePages, LargeRunsAreCarvedFromAdvisedChunksPastTheThresholdAndNotBefore) {
   if (!thp_supported()) GTEST_SKIP() << "kernel without transparent huge pages";
-  ASSERT_EQ(hl_option_set("large.huge_chunks_after", "2MiB"), 0);
   // 64 KiB runs are carved from 4 MiB chunks; the first chunk is mapped at 0 bytes mapped.
-  const std::vector<void*> blocks = hold(64u << 10, 24u << 20);
-  ASSERT_FALSE(blocks.empty());
-  ASSERT_FALSE(vm_flags_at(blocks.front()).empty()) << "no mapping found in /proc/self/smaps";
-  EXPECT_FALSE(advised_huge(blocks.front())) << vm_flags_at(blocks.front());
-  EXPECT_GE(advised_share(blocks, (8u << 20) / (64u << 10)), 0.5);
-  release(blocks);
+  expect_advised_past("large.huge_chunks_after", "2MiB", 64u << 10, 8u << 20);
 }
 
 TEST(HugePages, NoLargeRunChunkIsAdvisedWhenTheThresholdIsZero) {
   if (!thp_supported()) GTEST_SKIP() << "kernel without transparent huge pages";
-  ASSERT_EQ(hl_option_set("large.huge_chunks_after", "0"), 0);
-  const std::vector<void*> blocks = hold(64u << 10, 24u << 20);
-  ASSERT_FALSE(blocks.empty());
-  EXPECT_EQ(advised_share(blocks, 0), 0.0);
-  release(blocks);
+  expect_never_advised("large.huge_chunks_after", 64u << 10);
 }
 
 } // namespace
