@@ -23,7 +23,7 @@ namespace {
 void* allocate_large(std::size_t size, std::size_t alignment, bool zeroed) noexcept {
   void* p = large::allocate(size, alignment, zeroed);
   if (p != nullptr)
-    count_large_in_use(large::usable_size(p), 0);
+    count_large_added(large::home_shard(p), large::usable_size(p));
   else if (size < pal::address_space_limit())
     report_address_space_refusal("a large object", size);
   return p;
@@ -105,10 +105,11 @@ __attribute__((noinline)) void free_small_slow(Superblock* sb, void* p) noexcept
 // that claims the object: of two at once, the other releases nothing.
 bool release_large(void* p) noexcept {
   std::size_t usable = 0;
-  if (!large::release(p, &usable)) return false;
+  std::uint32_t home = 0;
+  if (!large::release(p, &usable, &home)) return false;
   if (usable != 0) {
     count_free(counting_cache());
-    count_large_in_use(0, usable);
+    count_large_removed(home, usable);
   }
   return true;
 }
@@ -283,8 +284,12 @@ void* reallocate(void* p, std::size_t size) noexcept {
     // Stay in place when the block fits and is not more than twice what is needed.
     if (size <= old && (size > old / 2 || old <= 64)) return p;
   } else if (!in_boot(p) && size > g.threshold && large::owns(p)) { // a foreign p: copy nothing
+    const std::uint32_t home = large::home_shard(p);
     void* q = large::reallocate(p, size);
-    if (q != nullptr) count_large_in_use(large::usable_size(q), old);
+    if (q != nullptr) {
+      count_large_added(large::home_shard(q), large::usable_size(q));
+      count_large_removed(home, old);
+    }
     return q;
   }
   void* q = allocate(size);

@@ -385,12 +385,26 @@ std::uint64_t pool_passes() noexcept;
 // since), so that an empty look means the pools were empty [PS1].
 bool no_pass_hid_superblocks(std::uint64_t before) noexcept;
 
-// ---- in-use figures kept beside the heaps' u_i (stats.cpp; slow paths only) ----
+// ---- in-use figures kept beside the heaps' u_i (stats.cpp sums them) ----
 // Bytes of blocks in use in pooled superblocks: + when a heap gives a superblock with used
 // blocks to a pool, - when a heap adopts it or a pooled drain takes blocks back.
 void count_pooled_in_use(std::int64_t delta) noexcept;
-// Large objects in use at their usable size: `added` bytes came and `removed` went (realloc
-// passes both; the new size is counted before the old one leaves, so the peak is never low).
-void count_large_in_use(std::uint64_t added, std::uint64_t removed) noexcept;
+// Raises a shared high-water mark to `value`: one CAS loop where the count it follows was just
+// changed by an RMW, so a peak lasts in it however briefly it was reached.
+inline void raise_shared_peak(core::Atomic<std::uint64_t>& peak, std::uint64_t value) noexcept {
+  std::uint64_t seen = peak.load_relaxed();
+  while (value > seen && !peak.cas_weak_acq_rel(seen, value)) {
+  }
+}
+// Large objects in use at their usable size, in their home shard's count (LargeInUse, state.h).
+// Inline: once per large malloc and free. A realloc counts the new object before the old one
+// leaves, so that the peak is never low.
+inline void count_large_added(std::uint32_t home, std::uint64_t bytes) noexcept {
+  LargeInUse& c = g.large_use[home];
+  raise_shared_peak(c.peak, c.bytes.fetch_add_relaxed(bytes) + bytes);
+}
+inline void count_large_removed(std::uint32_t home, std::uint64_t bytes) noexcept {
+  g.large_use[home].bytes.fetch_sub_relaxed(bytes);
+}
 
 } // namespace hoardlab::mem

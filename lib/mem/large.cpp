@@ -181,8 +181,8 @@ void count_mapped(std::uint32_t node, std::size_t bytes, bool add) noexcept {
   }
 }
 
-Header* header_of(const void* p) noexcept {
-  return reinterpret_cast<Header*>(const_cast<char*>(static_cast<const char*>(p)) - sizeof(Header));
+Header* header_of(void* p) noexcept {
+  return reinterpret_cast<Header*>(static_cast<char*>(p) - sizeof(Header));
 }
 
 // The page run an object of `size` bytes needs: its header page, the padding up to `alignment`
@@ -351,7 +351,7 @@ namespace {
 
 // Releases the run of the object at p, whose start bit this thread has just cleared; its usable
 // size, 0 when the header was overwritten.
-std::size_t release_claimed(void* p) noexcept {
+std::size_t release_claimed(void* p, std::uint32_t* home) noexcept {
   Header* h = header_of(p);
   // The header sits below the object: an underflow from it may have overwritten the run's
   // extent, which is then not trusted (the run leaks).
@@ -364,13 +364,14 @@ std::size_t release_claimed(void* p) noexcept {
   mark(core::addr(p), true, kFreedStarts); // its leaf exists: p was marked
   mark_pages(kRunPages, core::addr(base), bytes, false);
 #endif
-  release_run(home_of(h), base, bytes);
+  *home = home_of(h);
+  release_run(*home, base, bytes);
   return usable;
 }
 
 } // namespace
 
-std::size_t deallocate(void* p) noexcept {
+std::size_t deallocate(void* p, std::uint32_t* home) noexcept {
   if (!claim(core::addr(p))) { // [LF1] another free of p came first
 #ifdef HOARDLAB_HARDENED
     report_pointer_misuse("double free", p,
@@ -378,26 +379,22 @@ std::size_t deallocate(void* p) noexcept {
 #endif
     return 0;
   }
-  return release_claimed(p);
+  return release_claimed(p, home);
 }
 
-bool release(void* p, std::size_t* usable) noexcept {
+bool release(void* p, std::size_t* usable, std::uint32_t* home) noexcept {
 #ifdef HOARDLAB_HARDENED
   // The filter first, so that a free losing the claim to another at the same time is told from
   // a pointer that was no live start, and reported as a double free.
   if (!owns(p)) return false;
-  *usable = deallocate(p);
+  *usable = deallocate(p, home);
   return true;
 #else
   const std::uintptr_t a = core::addr(p);
   if ((a & (kPage - 1)) != 0 || a == 0 || !claim(a)) return false; // [LF1]
-  *usable = release_claimed(p);
+  *usable = release_claimed(p, home);
   return true;
 #endif
-}
-
-std::size_t usable_size(const void* p) noexcept {
-  return header_of(p)->usable;
 }
 
 void* reallocate(void* p, std::size_t size) noexcept {
@@ -439,7 +436,8 @@ void* reallocate(void* p, std::size_t size) noexcept {
   if (char* run = take_run(node, copy_bytes, &copy_home)) {
     if (char* user = install(run, copy_bytes, size, kPage, copy_home)) {
       std::memcpy(user, p, h->usable); // all the old object may hold: size is beyond it
-      deallocate(p);
+      std::uint32_t old_home = 0;      // the caller moves the count from p's home to user's
+      deallocate(p, &old_home);
       return user;
     }
   }
@@ -465,7 +463,8 @@ void* reallocate(void* p, std::size_t size) noexcept {
     void* q = allocate(size, kPage, false);
     if (q == nullptr) return nullptr;
     std::memcpy(q, p, h->usable); // all the old object may hold: size is beyond it
-    deallocate(p);
+    std::uint32_t old_home = 0;   // as above
+    deallocate(p, &old_home);
     return q;
   }
   char* user = base + offset;

@@ -30,13 +30,13 @@ void* allocate(std::size_t size, std::size_t alignment, bool zeroed) noexcept;
 // p is the start of a live large object (a filter: deallocate's claim decides).
 bool owns(const void* p) noexcept;
 // Releases the object at p, a pointer owns() accepted, when this call claims it (clears its start
-// bit) and returns its usable size; 0 when another free claimed it first (hardened: reported as a
-// double free), so that the caller counts the object freed once.
-std::size_t deallocate(void* p) noexcept;
+// bit) and returns its usable size, its home shard in *home; 0 when another free claimed it first
+// (hardened: reported as a double free), so that the caller counts the object freed once.
+std::size_t deallocate(void* p, std::uint32_t* home) noexcept;
 // free()'s filter and claim in one: false when p is not the start of a live large object (left
 // to the caller), else deallocate()'s result in *usable. The default build reads the pagemap
 // once for both; hardened, owns() comes first, so that losing the claim is reported.
-bool release(void* p, std::size_t* usable) noexcept;
+bool release(void* p, std::size_t* usable, std::uint32_t* home) noexcept;
 // Hardened: p, which owns() rejected, is still known to the pagemap: the start of an object freed
 // before (its pages cached), or inside a live object's run. Default build: false.
 bool knows(const void* p) noexcept;
@@ -44,7 +44,18 @@ bool knows(const void* p) noexcept;
 // start of a large object)", or their realloc forms) and returns true: the caller leaves p alone
 // (report_pointer_misuse aborts unless hardened.on_error=report). false when p is not known.
 bool reported(const void* p, MisuseOp op) noexcept;
-std::size_t usable_size(const void* p) noexcept;
+// Inline: the free and malloc paths read them once per large object.
+inline const Header* header_of(const void* p) noexcept {
+  return reinterpret_cast<const Header*>(static_cast<const char*>(p) - sizeof(Header));
+}
+inline std::size_t usable_size(const void* p) noexcept {
+  return header_of(p)->usable;
+}
+// The live object's home shard (large_cache.h): where its run goes back, and where its bytes are
+// counted in use (stats.cpp).
+inline std::uint32_t home_shard(const void* p) noexcept {
+  return static_cast<std::uint32_t>(header_of(p)->reserved[1]);
+}
 // Grows in place when the run has room, else by mremap, else by a copy; nullptr on failure (p
 // still valid).
 void* reallocate(void* p, std::size_t size) noexcept;

@@ -9,6 +9,7 @@
 #include "core/size_classes.h"
 #include "core/spin_lock.h"
 #include "mem/heap.h"
+#include "mem/large_cache.h"
 #include "mem/pool.h"
 #include "mem/small_range.h"
 #include "mem/thread_cache.h"
@@ -76,6 +77,20 @@ struct Tunables {
   core::Atomic<std::uint64_t> large_decay_ms{0};
   core::Atomic<std::uint64_t> huge_pages_after{0}; // heap.huge_pages_after (0: never)
 };
+
+/// Large objects in use at their usable size, counted in the object's home shard of the run cache
+/// (large_cache.h) from its allocation to its free, whichever threads make them: one line per
+/// shard, each with its own high-water mark raised by the RMW that raised its count. One global
+/// pair was a read-modify-write of one line shared by every thread at every large malloc and free
+/// (paper_notes/contention.md); a shard's line is shared only by the threads whose objects live
+/// there, which already share the shard's lock when they miss their own run cache. A free adds
+/// nothing to a shard its allocation did not count in, so no count goes below zero. The total is
+/// the sum, and the sum of the shards' peaks bounds the total's peak from above.
+struct alignas(kLine) LargeInUse {
+  core::Atomic<std::uint64_t> bytes{0};
+  core::Atomic<std::uint64_t> peak{0};
+};
+inline constexpr std::uint32_t kLargeHomes = numa::kMaxNodes * large_cache::kShardsPerNode;
 
 /// The bytes in remote lists and heap-queue messages not yet drained, summed on demand from
 /// shards (remote.cpp): a remote free adds to the shard of the heap that owned the superblock
@@ -181,8 +196,7 @@ struct Globals {
   // raised the count, so that no peak between two readings is missed.
   core::Atomic<std::int64_t> pooled_in_use{0};
   core::Atomic<std::uint64_t> pooled_peak{0};
-  core::Atomic<std::uint64_t> large_in_use{0};
-  core::Atomic<std::uint64_t> large_peak{0};
+  LargeInUse large_use[kLargeHomes]; // large objects, per home shard
   core::Atomic<std::uint32_t> reported_foreign{0};
   // Cross-node traffic, one row per node of the threads that cause it (NodeTraffic).
   NodeTraffic traffic[numa::kMaxNodes];

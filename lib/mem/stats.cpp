@@ -11,14 +11,6 @@ namespace hoardlab::mem {
 
 namespace {
 
-// Raises a shared high-water mark to `value` (slow paths only: one CAS loop where the count it
-// follows was just changed by an RMW, so a peak lasts in it however briefly it was reached).
-void raise_shared_peak(core::Atomic<std::uint64_t>& peak, std::uint64_t value) noexcept {
-  std::uint64_t seen = peak.load_relaxed();
-  while (value > seen && !peak.cas_weak_acq_rel(seen, value)) {
-  }
-}
-
 std::uint64_t non_negative(std::int64_t v) noexcept {
   return v > 0 ? static_cast<std::uint64_t>(v) : 0;
 }
@@ -30,11 +22,6 @@ void count_pooled_in_use(std::int64_t delta) noexcept {
   if (delta > 0) raise_shared_peak(g.pooled_peak, non_negative(now));
 }
 
-void count_large_in_use(std::uint64_t added, std::uint64_t removed) noexcept {
-  if (added != 0) raise_shared_peak(g.large_peak, g.large_in_use.fetch_add_relaxed(added) + added);
-  if (removed != 0) g.large_in_use.fetch_sub_relaxed(removed);
-}
-
 // The figures and how exact each is (README, "Statistics"):
 // - handed out = sum_i u_i + pooled_in_use: every block a heap handed out and got not back,
 //   wherever its superblock is now. Each u_i as its heap published it at the end of its last
@@ -44,10 +31,11 @@ void count_large_in_use(std::uint64_t added, std::uint64_t removed) noexcept {
 //   exact for it. Exited threads flushed theirs.
 // - pending_bytes: blocks freed into remote lists and heap queues, not yet back.
 // - in use = handed out - cached - pending + large objects: what the program holds.
-// - peak = sum_i peak(u_i) + peak(pooled_in_use) + peak(large): each part is exact (raised where
-//   its count grows), and the peak of a sum is at most the sum of the peaks, so this bounds the
-//   largest handed out + large from above, hence the largest in use too; it exceeds the latter by
-//   what caches and remote lists held at that moment and by parts whose peaks fell apart in time.
+// - peak = sum_i peak(u_i) + peak(pooled_in_use) + sum_s peak(large_s), s a home shard: each part
+//   is exact (raised where its count grows), and the peak of a sum is at most the sum of the peaks,
+//   so this bounds the largest handed out + large from above, hence the largest in use too; it
+//   exceeds the latter by what caches and remote lists held at that moment and by parts whose peaks
+//   fell apart in time.
 void stats_total(TotalStats* out) noexcept {
   *out = TotalStats{};
   if (g.state.load_acquire() != kStateReady) return;
@@ -100,7 +88,11 @@ void stats_total(TotalStats* out) noexcept {
   // at zero rather than let a momentary skew wrap around.
   const std::uint64_t handed_out = u + non_negative(g.pooled_in_use.load_relaxed());
   const std::uint64_t not_program = t.cached_bytes + t.pending_bytes;
-  t.large_in_use_bytes = g.large_in_use.load_relaxed();
+  std::uint64_t large_peak = 0;
+  for (const LargeInUse& c : g.large_use) {
+    t.large_in_use_bytes += c.bytes.load_relaxed();
+    large_peak += c.peak.load_relaxed();
+  }
   t.bytes_in_use = (handed_out > not_program ? handed_out - not_program : 0) + t.large_in_use_bytes;
   // The pools hold unpurged superblocks only: one purged is released to its arena (Arena A1),
   // held by no one, so it is in neither pool_bytes nor bytes_held. It stays in os_bytes_mapped
@@ -111,7 +103,7 @@ void stats_total(TotalStats* out) noexcept {
   t.os_bytes_mapped = mapped + ls.mapped_bytes;
   t.os_bytes_resident = (mapped > released ? mapped - released : 0) + ls.mapped_bytes;
   t.os_bytes_purged = g.purged_bytes.load_relaxed();
-  t.peak_bytes_in_use = peak + g.pooled_peak.load_relaxed() + g.large_peak.load_relaxed();
+  t.peak_bytes_in_use = peak + g.pooled_peak.load_relaxed() + large_peak;
   t.heaps = g.heap_count;
   t.nodes = g.nodes;
   t.superblock_size = g.sb_size;

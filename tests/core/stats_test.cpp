@@ -7,6 +7,7 @@
 #include "hoardlab/hoardlab.h"
 
 #include <cstdint>
+#include <latch>
 #include <thread>
 #include <vector>
 
@@ -138,6 +139,48 @@ TEST(StatsInUse, LargeObjectsCountAtTheirUsableSizeAndKeepTheirPeak) {
   EXPECT_EQ(s.large_bytes_in_use, 0u);
   EXPECT_EQ(s.bytes_in_use, 0u);
   EXPECT_GE(s.peak_bytes_in_use, grown);
+}
+
+// Large objects count in their home shard's line (LargeInUse, state.h), and their free takes them
+// out of that shard whichever thread frees: threads of several shards allocate, the main thread
+// frees, twice over. The total is exact at each step, and the peak (the sum of the shards'
+// peaks) stays at one round's live bytes: a free counted in the freeing thread's shard would
+// leave the allocating shards high and raise the sum in the second round.
+TEST(StatsInUse, LargeObjectsFreedByAnotherThreadLeaveTheirHomeShardsCountAndPeakExact) {
+  constexpr int kThreads = 4;
+  constexpr int kEach = 8;
+  constexpr std::size_t kSize = std::size_t{64} << 10;
+  std::uint64_t live = 0;
+  for (int round = 0; round < 2; ++round) {
+    std::vector<std::vector<void*>> kept(kThreads);
+    std::vector<std::thread> threads;
+    std::latch all_have_caches(kThreads);
+    for (int t = 0; t < kThreads; ++t)
+      threads.emplace_back([&kept, &all_have_caches, t] {
+        // A thread cache each, alive at once: their creation order picks the threads' shards (an
+        // exited thread's cache is reused, with its place in that order).
+        hl_free(hl_malloc(16));
+        all_have_caches.arrive_and_wait();
+        for (int i = 0; i < kEach; ++i)
+          kept[t].push_back(hl_malloc(kSize));
+      });
+    for (auto& th : threads)
+      th.join();
+    live = 0;
+    for (auto& v : kept)
+      for (void* p : v)
+        live += hl_usable_size(p);
+    hl_stats s = stats();
+    EXPECT_EQ(s.large_bytes_in_use, live) << "round " << round;
+    for (auto& v : kept)
+      for (void* p : v)
+        hl_free(p);
+    s = stats();
+    EXPECT_EQ(s.large_bytes_in_use, 0u) << "round " << round;
+  }
+  const hl_stats s = stats();
+  EXPECT_GE(s.peak_bytes_in_use, live);
+  EXPECT_LE(s.peak_bytes_in_use, live + live / 4) << "live " << live;
 }
 
 } // namespace
