@@ -243,12 +243,10 @@ void deallocate(void* p) noexcept {
   free_other(p);
 }
 
-void deallocate_large(void* p) noexcept {
-  {
-    ErrnoGuard keep;
-    if (release_large(p)) return;
-  }
-  free_other(p); // another free claimed it since owner_of looked: what is p now?
+bool free_if_large(void* p) noexcept {
+  if (in_small_range(p)) return false;
+  ErrnoGuard keep;
+  return release_large(p);
 }
 
 void deallocate_sized(void* p, std::size_t size_hint) noexcept {

@@ -24,9 +24,11 @@ void* allocate_zeroed(std::size_t size) noexcept;
 void* allocate_aligned(std::size_t alignment, std::size_t size) noexcept;
 // p must be kOurs, kLarge or kBootstrap.
 void deallocate(void* p) noexcept;
-// p was kLarge: deallocate without the tests for the other owners, which owner_of made already
-// (a free of p racing this one is told apart here, by the claim).
-void deallocate_large(void* p) noexcept;
+// Frees p and returns true when it is the start of a live large object (one pagemap read, the
+// claim, large.h); false, touching nothing, for anything else, which the caller hands to
+// owner_of. The free path asks this first for every pointer outside the small range: there a
+// large object is by far the commonest case, and owner_of would read the pagemap again.
+bool free_if_large(void* p) noexcept;
 // Like deallocate; size_hint is checked against the block, never trusted.
 void deallocate_sized(void* p, std::size_t size_hint) noexcept;
 // p must be kOurs, kLarge or kBootstrap; nullptr on failure (p then still valid).

@@ -44,11 +44,9 @@ inline void* allocate_or_fail(std::size_t size) noexcept {
 // The frees that neither the bins nor the remote buffer take: NULL, large blocks, the bootstrap
 // arena, foreign pointers, a full bin, a thread without a cache.
 [[gnu::noinline]] inline void free_unbuffered(void* p) noexcept {
-  if (p == nullptr) return;
-  const mem::Owner owner = mem::owner_of(p);
-  if (owner == mem::Owner::kForeign) [[unlikely]]
+  if (p == nullptr || mem::free_if_large(p)) return;
+  if (mem::owner_of(p) == mem::Owner::kForeign) [[unlikely]]
     return foreign_free(p);
-  if (owner == mem::Owner::kLarge) return mem::deallocate_large(p); // owner_of's pagemap test
   mem::deallocate(p);
 }
 
