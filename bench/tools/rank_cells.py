@@ -43,7 +43,9 @@ print(f"cells over 1.25 in time: {over125} of {len(lt)}; cells over 1.5 in RSS: 
 # ranking: per allocator geomean of ratio to fastest, and RSS to lowest
 series = sorted({s for c in cells.values() for s in c})
 print()
-print("| allocator | time: geomean of ratio to the fastest | T1 / T2 / T4 | cells won | peak RSS: geomean of ratio to the lowest |")
+thread_counts = sorted({t for _, t in order})
+by_threads = " / ".join(f"T{t}" for t in thread_counts)
+print(f"| allocator | time: geomean of ratio to the fastest | {by_threads} | cells won | peak RSS: geomean of ratio to the lowest |")
 print("|---|---|---|---|---|")
 res = []
 for s in series:
