@@ -148,7 +148,7 @@ bool bad_small_pointer(const Superblock* sb, const void* p) noexcept {
 Owner owner_of(const void* p) noexcept {
   if (in_small_range(p)) return Owner::kOurs;
   if (in_boot(p)) return Owner::kBootstrap;
-  if (large::owns(p)) return Owner::kLarge;
+  if (large::owns(p)) return Owner::kOurs;
 #ifdef HOARDLAB_HARDENED
   // A freed large object's start or a page of a live one's run: free and realloc report it.
   if (large::knows(p)) return Owner::kOurs;

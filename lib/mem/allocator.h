@@ -8,11 +8,10 @@
 
 namespace hoardlab::mem {
 
-// Who a pointer belongs to. kOurs: a block of a superblock (or, hardened, a pointer the large
-// layer knows); kLarge: the start of a live large object when owner_of looked; kBootstrap: a
-// block served from the static bootstrap arena during init; kForeign: anything else (glibc's
-// blocks when the shim was loaded late, or garbage).
-enum class Owner { kOurs, kLarge, kBootstrap, kForeign };
+// Who a pointer belongs to. kOurs: a block of a superblock or a large object (or, hardened, a
+// pointer the large layer knows); kBootstrap: a block served from the static bootstrap arena
+// during init; kForeign: anything else (glibc's blocks when the shim was loaded late, or garbage).
+enum class Owner { kOurs, kBootstrap, kForeign };
 Owner owner_of(const void* p) noexcept;
 
 // nullptr on failure (the caller sets errno). size 0 is served as the smallest class.
@@ -22,7 +21,7 @@ void* allocate(std::size_t size) noexcept;
 void* allocate_zeroed(std::size_t size) noexcept;
 // alignment: a power of two; the result is a block start (usable with deallocate/usable_size).
 void* allocate_aligned(std::size_t alignment, std::size_t size) noexcept;
-// p must be kOurs, kLarge or kBootstrap.
+// p must be kOurs or kBootstrap.
 void deallocate(void* p) noexcept;
 // Frees p and returns true when it is the start of a live large object (one pagemap read, the
 // claim, large.h); false, touching nothing, for anything else, which the caller hands to
@@ -31,7 +30,7 @@ void deallocate(void* p) noexcept;
 bool free_if_large(void* p) noexcept;
 // Like deallocate; size_hint is checked against the block, never trusted.
 void deallocate_sized(void* p, std::size_t size_hint) noexcept;
-// p must be kOurs, kLarge or kBootstrap; nullptr on failure (p then still valid).
+// p must be kOurs or kBootstrap; nullptr on failure (p then still valid).
 void* reallocate(void* p, std::size_t size) noexcept;
 std::size_t usable_size(const void* p) noexcept;
 

@@ -163,14 +163,6 @@ constinit core::Atomic<std::uint64_t> g_mapped_bytes{0};
 // Live and cached mapped bytes per logical node (relaxed counters, read as a snapshot).
 constinit core::Atomic<std::uint64_t> g_node_mapped[numa::kMaxNodes] = {};
 
-// The header's reserved words hold the run's logical node and its home shard in the cache
-// (large_cache.h), where the run goes back when freed.
-std::uint32_t node_of(const Header* h) noexcept {
-  return static_cast<std::uint32_t>(h->reserved[0]);
-}
-std::uint32_t home_of(const Header* h) noexcept {
-  return static_cast<std::uint32_t>(h->reserved[1]);
-}
 void count_mapped(std::uint32_t node, std::size_t bytes, bool add) noexcept {
   if (add) {
     g_mapped_bytes.fetch_add_relaxed(bytes);
@@ -179,10 +171,6 @@ void count_mapped(std::uint32_t node, std::size_t bytes, bool add) noexcept {
     g_mapped_bytes.fetch_sub_relaxed(bytes);
     g_node_mapped[node].fetch_sub_relaxed(bytes);
   }
-}
-
-Header* header_of(void* p) noexcept {
-  return reinterpret_cast<Header*>(static_cast<char*>(p) - sizeof(Header));
 }
 
 // The page run an object of `size` bytes needs: its header page, the padding up to `alignment`
@@ -311,29 +299,40 @@ bool owns(const void* p) noexcept {
   return marked(a, kStarts);
 }
 
-bool knows(const void* p) noexcept {
+namespace {
+
+// What the hardened pagemap knows of a pointer owns() rejected, in the order of P1-P3: a freed
+// start first (its page may since be inside a live run again, and that is what it is then), then
+// a page of a live run.
+enum class Known { kNothing, kFreedStart, kInsideRun };
+
+Known classify(const void* p) noexcept {
 #ifdef HOARDLAB_HARDENED
   const std::uintptr_t a = core::addr(p);
-  if (a == 0) return false;
-  return ((a & (kPage - 1)) == 0 && marked(a, kFreedStarts)) || marked(a, kRunPages);
+  if (a == 0) return Known::kNothing;
+  if ((a & (kPage - 1)) == 0 && marked(a, kFreedStarts)) return Known::kFreedStart;
+  if (marked(a, kRunPages)) return Known::kInsideRun;
 #else
   (void)p;
-  return false;
 #endif
+  return Known::kNothing;
+}
+
+} // namespace
+
+bool knows(const void* p) noexcept {
+  return classify(p) != Known::kNothing;
 }
 
 bool reported(const void* p, MisuseOp op) noexcept {
 #ifdef HOARDLAB_HARDENED
-  // Classified in the order of P1-P3: a freed start (its page may since be inside a live run
-  // again, and that is what it is then), then a page of a live run.
-  const std::uintptr_t a = core::addr(p);
-  if (a == 0) return false;
-  if ((a & (kPage - 1)) == 0 && marked(a, kFreedStarts)) {
+  const Known known = classify(p);
+  if (known == Known::kFreedStart) {
     report_pointer_misuse(op == MisuseOp::kFree ? "double free" : "realloc of a freed block", p,
                           "a large object (page run) freed before");
     return true;
   }
-  if (marked(a, kRunPages)) {
+  if (known == Known::kInsideRun) {
     report_pointer_misuse(op == MisuseOp::kFree
                               ? "invalid free (not the start of a large object)"
                               : "realloc of an invalid pointer (not the start of a large object)",

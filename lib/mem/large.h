@@ -45,16 +45,26 @@ bool knows(const void* p) noexcept;
 // (report_pointer_misuse aborts unless hardened.on_error=report). false when p is not known.
 bool reported(const void* p, MisuseOp op) noexcept;
 // Inline: the free and malloc paths read them once per large object.
+inline Header* header_of(void* p) noexcept {
+  return reinterpret_cast<Header*>(static_cast<char*>(p) - sizeof(Header));
+}
 inline const Header* header_of(const void* p) noexcept {
-  return reinterpret_cast<const Header*>(static_cast<const char*>(p) - sizeof(Header));
+  return header_of(const_cast<void*>(p));
+}
+// The header's reserved words: the run's logical node, and its home shard in the cache
+// (large_cache.h), where the run goes back when freed and where the object's bytes are counted
+// in use (stats.cpp).
+inline std::uint32_t node_of(const Header* h) noexcept {
+  return static_cast<std::uint32_t>(h->reserved[0]);
+}
+inline std::uint32_t home_of(const Header* h) noexcept {
+  return static_cast<std::uint32_t>(h->reserved[1]);
 }
 inline std::size_t usable_size(const void* p) noexcept {
   return header_of(p)->usable;
 }
-// The live object's home shard (large_cache.h): where its run goes back, and where its bytes are
-// counted in use (stats.cpp).
 inline std::uint32_t home_shard(const void* p) noexcept {
-  return static_cast<std::uint32_t>(header_of(p)->reserved[1]);
+  return home_of(header_of(p));
 }
 // Grows in place when the run has room, else by mremap, else by a copy; nullptr on failure (p
 // still valid).
