@@ -29,6 +29,18 @@ private:
 
 constinit pthread_key_t g_key = 0;
 constinit bool g_key_ready = false;
+
+// Of a mapping m of `padded` bytes (at least bytes + align - kPageSize), keeps `bytes` from its
+// first multiple of align and gives back the unaligned head and the tail.
+void* keep_aligned(void* m, std::size_t padded, std::size_t bytes, std::size_t align) noexcept {
+  const std::uintptr_t start = reinterpret_cast<std::uintptr_t>(m);
+  const std::uintptr_t aligned = (start + align - 1) & ~(align - 1);
+  if (aligned != start) ::munmap(m, aligned - start);
+  const std::uintptr_t end = start + padded;
+  if (end != aligned + bytes)
+    ::munmap(reinterpret_cast<void*>(aligned + bytes), end - (aligned + bytes));
+  return reinterpret_cast<void*>(aligned);
+}
 } // namespace
 
 void* reserve_at(void* at, std::size_t bytes) noexcept {
@@ -58,13 +70,7 @@ void* reserve_aligned(std::size_t bytes, std::size_t align, void* hint) noexcept
   const std::size_t padded = bytes + align - kPageSize;
   p = ::mmap(hint, padded, PROT_NONE, flags, -1, 0);
   if (p == MAP_FAILED) return nullptr;
-  const std::uintptr_t start = reinterpret_cast<std::uintptr_t>(p);
-  const std::uintptr_t aligned = (start + align - 1) & ~(align - 1);
-  if (aligned != start) ::munmap(p, aligned - start);
-  const std::uintptr_t end = start + padded;
-  if (end != aligned + bytes)
-    ::munmap(reinterpret_cast<void*>(aligned + bytes), end - (aligned + bytes));
-  return reinterpret_cast<void*>(aligned);
+  return keep_aligned(p, padded, bytes, align);
 }
 
 bool commit(void* p, std::size_t bytes) noexcept {
@@ -100,20 +106,15 @@ void* map(std::size_t bytes) noexcept {
 
 void* map_huge(std::size_t bytes) noexcept {
   ErrnoKeeper keep;
-  // Over-mapped by the alignment less a page, the unaligned head and the tail given back.
+  // Over-mapped by the alignment less a page (keep_aligned).
   const std::size_t padded = bytes + kHugePageSize - kPageSize;
   if (padded < bytes) return nullptr;
   void* m = ::mmap(nullptr, padded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED) return nullptr;
-  const std::uintptr_t start = reinterpret_cast<std::uintptr_t>(m);
-  const std::uintptr_t aligned = (start + kHugePageSize - 1) & ~(kHugePageSize - 1);
-  if (aligned != start) ::munmap(m, aligned - start);
-  const std::uintptr_t end = start + padded;
-  if (end != aligned + bytes)
-    ::munmap(reinterpret_cast<void*>(aligned + bytes), end - (aligned + bytes));
+  void* aligned = keep_aligned(m, padded, bytes, kHugePageSize);
   // Advice only: a kernel without THP refuses it and the pages stay small.
-  (void)::madvise(reinterpret_cast<void*>(aligned), bytes, MADV_HUGEPAGE);
-  return reinterpret_cast<void*>(aligned);
+  (void)::madvise(aligned, bytes, MADV_HUGEPAGE);
+  return aligned;
 }
 
 void advise_huge(void* p, std::size_t bytes) noexcept {
