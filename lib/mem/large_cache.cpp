@@ -369,27 +369,28 @@ void drop_reservations() noexcept {
   }
 }
 
-// A fresh run mapped alone. Huge pages from large.huge_min on: a run of 4 KiB pages faults each
-// page alone and costs a TLB entry per page; large-loop took 65,000-69,000 faults and 0.45 s of
-// user time in 500 steps on small pages, 11,400 and 0.1 s with huge ones (the notes). Not under
-// an address-space limit, where the padding (up to 2 MiB) may be what is missing.
-char* map_pages(std::size_t bytes) noexcept {
-  const std::uint64_t huge_min = g_huge_min.load_relaxed();
-  if (huge_min != 0 && bytes >= huge_min && bytes >= pal::kHugePageSize &&
-      pal::address_space_limit() == SIZE_MAX)
+// A fresh mapping, on transparent huge pages when `huge` (pal::map_huge), else on 4 KiB pages.
+// Not huge under an address-space limit, where the padding (up to 2 MiB) may be what is missing.
+char* map_fresh(std::size_t bytes, bool huge) noexcept {
+  if (huge && pal::address_space_limit() == SIZE_MAX)
     if (void* p = pal::map_huge(bytes)) return static_cast<char*>(p);
   return static_cast<char*>(pal::map(bytes));
 }
 
+// A fresh run mapped alone. Huge pages from large.huge_min on: a run of 4 KiB pages faults each
+// page alone and costs a TLB entry per page; large-loop took 65,000-69,000 faults and 0.45 s of
+// user time in 500 steps on small pages, 11,400 and 0.1 s with huge ones (the notes).
+char* map_pages(std::size_t bytes) noexcept {
+  const std::uint64_t huge_min = g_huge_min.load_relaxed();
+  return map_fresh(bytes, huge_min != 0 && bytes >= huge_min && bytes >= pal::kHugePageSize);
+}
+
 // A fresh chunk to carve runs from: on huge pages once the large objects have
 // large.huge_chunks_after bytes mapped (options.def: the first chunks stay on small pages, so
-// that a program with a few large objects does not hold a part-used 2 MiB page for each). Not
-// under an address-space limit, as map_pages.
+// that a program with a few large objects does not hold a part-used 2 MiB page for each).
 char* map_chunk() noexcept {
   const std::uint64_t after = g_huge_after.load_relaxed();
-  if (after != 0 && large::stats().mapped_bytes >= after && pal::address_space_limit() == SIZE_MAX)
-    if (void* p = pal::map_huge(kCarveChunk)) return static_cast<char*>(p);
-  return static_cast<char*>(pal::map(kCarveChunk));
+  return map_fresh(kCarveChunk, after != 0 && large::stats().mapped_bytes >= after);
 }
 
 char* map_once(Shard* s, std::size_t bytes) noexcept {
