@@ -533,9 +533,10 @@ void put(std::uint32_t home, char* base, std::size_t bytes) noexcept {
   if (!kept) { // joined, it exceeds the bound by itself
     count_unmapped(node, base, bytes);
     pal::unmap(base, bytes);
-    return;
   }
+  // Also when not kept: the bound may have been lowered, and the other shards' runs meet it here.
   if (g_cached.load_relaxed() > bound) evict_over_bound(home);
+  if (!kept) return;
   if (purge_thread::active()) {
     if (was_empty) purge_thread::post_large_cached();
     return;

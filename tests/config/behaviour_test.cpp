@@ -523,6 +523,28 @@ TEST(OptionEffect, LargeCacheKeepsManyMappingsAndMeetsALoweredBound) {
   });
 }
 
+// A lowered bound is met also at a free whose run, joined with its cached neighbours, is longer
+// than the bound by itself: that run is unmapped, and the other runs cached must still go. The
+// freed object sits between cached runs carved beside it, so the join spans its chunk.
+TEST(OptionEffect, ALoweredLargeCacheBoundIsMetWhenTheFreedRunJoinsPastIt) {
+  const Environment env = {{"HOARDLAB_LARGE_THREAD_CACHE_BYTES", "0"}};
+  EXPECT_CASE(env, [] {
+    constexpr std::size_t kLarge = 120 << 10;
+    constexpr std::size_t kCount = 64;
+    constexpr std::size_t kMiddle = 5;
+    std::vector<void*> blocks;
+    for (std::size_t i = 0; i < kCount; ++i)
+      blocks.push_back(hl_malloc(kLarge));
+    for (std::size_t i = 0; i < kCount; ++i)
+      if (i != kMiddle) hl_free(blocks[i]);
+    if (stats().large_cached_bytes < 2 * (1u << 20)) return report(false, "too little cached");
+    if (hl_option_set("large.cache_bytes", "1MiB") != 0) return report(false, "set 1MiB");
+    hl_free(blocks[kMiddle]);
+    return report(stats().large_cached_bytes <= (1u << 20),
+                  "the free that joined past the lowered bound left the other runs cached");
+  });
+}
+
 // ---- numa.policy ----
 // A synthetic two-node machine and one heap, on node 0: `local` carves every superblock from
 // node 0's arena; `interleave` deals them over both nodes, so node 1's arena gets memory too.
