@@ -282,7 +282,7 @@ void* allocate(std::size_t size, std::size_t alignment, bool zeroed) noexcept {
   bool fresh = false;
   if (base == nullptr) {
     home = large_cache::shard_for_thread(node);
-    base = large_cache::map_fresh(home, bytes);
+    base = large_cache::map_fresh(home, &bytes);
     if (base == nullptr) return nullptr;
     fresh = true;
     numa::place_large(base, bytes, static_cast<int>(node), policy); // before the first touch

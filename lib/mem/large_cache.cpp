@@ -54,6 +54,14 @@ constexpr std::size_t kUnmapChunk = 16;
 // pieces carved side by side come back to the same shard, where they are joined when freed.
 constexpr std::size_t kCarveChunk = std::size_t{4} << 20;
 constexpr std::size_t kCarveMax = kCarveChunk / 16;
+// Once the chunks are on huge pages (large.huge_chunks_after), runs up to kBigCarveMax are carved
+// too, from kBigChunk reservations: mapped alone on 4 KiB pages, large-loop's 256 KiB-4 MiB runs
+// took 6,400 of its 11,300 faults (mimalloc v3, whose arenas are huge pages throughout, 316 in
+// all); mapped alone on huge pages, each would round up to whole 2 MiB pages (a 2.5 MiB run
+// holds 4 MiB), where runs carved side by side share them. At most a quarter of a chunk, so that
+// the tail left when a run does not fit (unmapped untouched) is at most a quarter too.
+constexpr std::size_t kBigChunk = std::size_t{16} << 20;
+constexpr std::size_t kBigCarveMax = kBigChunk / 4;
 
 struct Run {
   char* base;
@@ -379,36 +387,48 @@ char* map_fresh(std::size_t bytes, bool huge) noexcept {
 
 // A fresh run mapped alone. Huge pages from large.huge_min on: a run of 4 KiB pages faults each
 // page alone and costs a TLB entry per page; large-loop took 65,000-69,000 faults and 0.45 s of
-// user time in 500 steps on small pages, 11,400 and 0.1 s with huge ones (the notes).
-char* map_pages(std::size_t bytes) noexcept {
+// user time in 500 steps on small pages, 11,400 and 0.1 s with huge ones (the notes). *bytes is
+// then rounded up to whole huge pages: the last part page of a run mapped alone faults 4 KiB at a
+// time (4,900 of large-loop's faults once the shorter runs were carved), and the run keeps the
+// rounding, so the object may grow into it and the cache reuses it whole.
+char* map_pages(std::size_t* bytes) noexcept {
   const std::uint64_t huge_min = g_huge_min.load_relaxed();
-  return map_fresh(bytes, huge_min != 0 && bytes >= huge_min && bytes >= pal::kHugePageSize);
+  const bool huge = huge_min != 0 && *bytes >= huge_min && *bytes >= pal::kHugePageSize &&
+                    pal::address_space_limit() == SIZE_MAX;
+  if (huge) *bytes = core::round_up(*bytes, pal::kHugePageSize);
+  return map_fresh(*bytes, huge);
 }
 
-// A fresh chunk to carve runs from: on huge pages once the large objects have
-// large.huge_chunks_after bytes mapped (options.def: the first chunks stay on small pages, so
-// that a program with a few large objects does not hold a part-used 2 MiB page for each).
-char* map_chunk() noexcept {
+// Whether fresh chunks are on huge pages: once the large objects have large.huge_chunks_after
+// bytes mapped (options.def: the first chunks stay on small pages, so that a program with a few
+// large objects does not hold a part-used 2 MiB page for each), and not under an address-space
+// limit (map_fresh).
+bool huge_chunks() noexcept {
   const std::uint64_t after = g_huge_after.load_relaxed();
-  return map_fresh(kCarveChunk, after != 0 && large::stats().mapped_bytes >= after);
+  return after != 0 && large::stats().mapped_bytes >= after &&
+         pal::address_space_limit() == SIZE_MAX;
 }
 
-char* map_once(Shard* s, std::size_t bytes) noexcept {
-  if (bytes > kCarveMax || s == nullptr) return map_pages(bytes);
+char* map_once(Shard* s, std::size_t* run_bytes) noexcept {
+  if (*run_bytes > kBigCarveMax || s == nullptr) return map_pages(run_bytes);
+  const bool huge = huge_chunks();
+  if (*run_bytes > kCarveMax && !huge) return map_pages(run_bytes);
+  const std::size_t bytes = *run_bytes;
   {
     ForkHeldGuard guard(s->lock);
     if (char* p = carve(*s, bytes)) return p;
   }
+  const std::size_t chunk_bytes = huge ? kBigChunk : kCarveChunk;
   // Mapped outside the lock. Under an address-space limit the chunk may be refused where the
   // object alone is not: then the object is mapped alone. Nor is a chunk taken that would use
   // more than an eighth of the room the limit leaves: libstdc++'s 73 KiB emergency pool, at
   // start, took 4 MiB of a tight limit for good, and a later 4 MiB malloc found no room.
   if (const std::size_t limit = pal::address_space_limit(); limit != SIZE_MAX) {
     const std::size_t mapped = pal::address_space_mapped();
-    if (limit < mapped || (limit - mapped) / 8 < kCarveChunk)
+    if (limit < mapped || (limit - mapped) / 8 < chunk_bytes)
       return static_cast<char*>(pal::map(bytes));
   }
-  char* chunk = map_chunk();
+  char* chunk = map_fresh(chunk_bytes, huge);
   if (chunk == nullptr) return static_cast<char*>(pal::map(bytes));
   char* p = nullptr;
   char* tail = nullptr;
@@ -420,12 +440,12 @@ char* map_once(Shard* s, std::size_t bytes) noexcept {
       tail = s->carve_next;
       tail_bytes = static_cast<std::size_t>(s->carve_end - s->carve_next);
       s->carve_next = chunk + bytes;
-      s->carve_end = chunk + kCarveChunk;
+      s->carve_end = chunk + chunk_bytes;
       p = chunk;
       chunk = nullptr;
     }
   }
-  if (chunk != nullptr) pal::unmap(chunk, kCarveChunk);
+  if (chunk != nullptr) pal::unmap(chunk, chunk_bytes);
   if (tail_bytes != 0) pal::unmap(tail, tail_bytes);
   return p;
 }
@@ -563,12 +583,12 @@ void decay_changed() noexcept {
   g_sweep_due_ms.store_relaxed(0);
 }
 
-char* map_fresh(std::uint32_t shard, std::size_t bytes) noexcept {
+char* map_fresh(std::uint32_t shard, std::size_t* bytes) noexcept {
   Shard* s = get_or_create(shard);
   if (char* p = map_once(s, bytes)) return p;
   // A request longer than all that could be given back (impossible sizes, alignments of 2^62)
   // fails without emptying the cache.
-  if (bytes > g_cached.load_relaxed() + g_shard_count.load_relaxed() * kCarveChunk) return nullptr;
+  if (*bytes > g_cached.load_relaxed() + g_shard_count.load_relaxed() * kBigChunk) return nullptr;
   // The address space (RLIMIT_AS, vm.max_map_count, overcommit) is short: what the cache holds
   // and the shards' uncarved reservations go back first. Empty superblocks are not a source:
   // the pools purge them with madvise and their arenas stay reserved, which frees no address

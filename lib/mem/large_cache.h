@@ -32,10 +32,11 @@ bool extend(std::uint32_t home, char* end, std::size_t extra) noexcept;
 // A freed run of home's: cached (joined with its cached neighbours), or unmapped when the
 // cache is off or over its hard bound.
 void put(std::uint32_t home, char* base, std::size_t bytes) noexcept;
-// A fresh zeroed run of `bytes` for `shard` (carved from its reservation, or mapped alone when
-// large). On failure every cached run and every shard's uncarved reservation is given back and
+// A fresh zeroed run of *bytes for `shard` (carved from its reservation, or mapped alone when
+// large; *bytes is then rounded up to whole huge pages when it is on them, and the run is that
+// long). On failure every cached run and every shard's uncarved reservation is given back and
 // the mapping tried once more; nullptr if that fails too. The caller counts it as mapped.
-char* map_fresh(std::uint32_t shard, std::size_t bytes) noexcept;
+char* map_fresh(std::uint32_t shard, std::size_t* bytes) noexcept;
 // Unmaps (and uncounts, through count_unmapped) every cached run; returns the bytes.
 std::size_t trim() noexcept;
 // For a mapping the address space refused (the small-object range's next step, a large run):

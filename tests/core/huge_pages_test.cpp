@@ -118,4 +118,37 @@ TEST(HugePages, NoLargeRunChunkIsAdvisedWhenTheThresholdIsZero) {
   expect_never_advised("large.huge_chunks_after", 64u << 10);
 }
 
+TEST(HugePages, RunsUpToFourMebibytesAreCarvedFromAdvisedChunksPastTheThreshold) {
+  if (!thp_supported()) GTEST_SKIP() << "kernel without transparent huge pages";
+  // Below the threshold a 1 MiB run is mapped alone on small pages; past it, it is carved from
+  // a 16 MiB chunk on huge pages (mapped alone, each such run faulted its pages one by one).
+  expect_advised_past("large.huge_chunks_after", "2MiB", 1u << 20, 8u << 20);
+}
+
+TEST(HugePages, NoRunBelowFourMebibytesIsAdvisedWhenTheThresholdIsZero) {
+  if (!thp_supported()) GTEST_SKIP() << "kernel without transparent huge pages";
+  expect_never_advised("large.huge_chunks_after", 1u << 20);
+}
+
+// A run mapped alone on huge pages (large.huge_min, 4 MiB, on) is whole huge pages: its last part
+// page would be faulted 4 KiB at a time, so the run takes the rest of it, and the object may grow
+// into it. A 5 MiB object and its header page take three huge pages.
+TEST(HugePages, ARunMappedAloneOnHugePagesEndsOnAHugePageBoundary) {
+  if (!thp_supported()) GTEST_SKIP() << "kernel without transparent huge pages";
+  constexpr std::size_t kHuge = 2u << 20;
+  void* p = hl_malloc(5u << 20);
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(advised_huge(p)) << vm_flags_at(p);
+  const auto start = reinterpret_cast<std::uintptr_t>(p) - 4096; // the header page
+  EXPECT_EQ(start % kHuge, 0u);
+  EXPECT_EQ(hl_usable_size(p), 3 * kHuge - 4096);
+  std::memset(p, 0xA5, hl_usable_size(p));
+  hl_free(p);
+  ASSERT_EQ(hl_option_set("large.huge_min", "0"), 0);
+  void* plain = hl_malloc(5u << 20);
+  ASSERT_NE(plain, nullptr);
+  EXPECT_EQ(hl_usable_size(plain), std::size_t{5} << 20);
+  hl_free(plain);
+}
+
 } // namespace

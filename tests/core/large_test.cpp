@@ -451,13 +451,15 @@ bool has_flag(const std::string& flags, const char* flag) {
 
 // A fresh run of large.huge_min (4 MiB) or more starts on a 2 MiB boundary and is advised for
 // transparent huge pages ("hg" in its VmFlags), so that its aligned parts are faulted 2 MiB at a
-// time; one below it, or any run with large.huge_min = 0, stays on small pages. Mapped with a
-// plain mmap, an 8 MiB object's pages were faulted one by one (large-loop: 65,000-69,000 faults
-// in 500 steps).
+// time; one below it mapped alone, or any run with large.huge_min = 0, stays on small pages.
+// Mapped with a plain mmap, an 8 MiB object's pages were faulted one by one (large-loop:
+// 65,000-69,000 faults in 500 steps). Runs below 4 MiB are carved from huge chunks past
+// large.huge_chunks_after (tests/core/huge_pages_test.cpp), here off.
 TEST(LargeObjects, AFreshRunOfFourMebibytesOrMoreIsAdvisedForHugePages) {
   if (!std::ifstream("/sys/kernel/mm/transparent_hugepage/enabled").good())
     GTEST_SKIP() << "no transparent huge pages in this kernel";
   hl_collect(); // no cached run: the next ones are fresh mappings
+  ASSERT_EQ(hl_option_set("large.huge_chunks_after", "0"), 0);
   void* big = hl_malloc(8 * kMiB);
   ASSERT_NE(big, nullptr);
   // The header page is the run's first: the run starts one page before the object.
@@ -471,6 +473,7 @@ TEST(LargeObjects, AFreshRunOfFourMebibytesOrMoreIsAdvisedForHugePages) {
   ASSERT_NE(plain, nullptr);
   EXPECT_FALSE(has_flag(vm_flags_at(plain), "hg")) << vm_flags_at(plain);
   ASSERT_EQ(hl_option_set("large.huge_min", "4MiB"), 0);
+  ASSERT_EQ(hl_option_set("large.huge_chunks_after", "4MiB"), 0);
   hl_free(big);
   hl_free(small);
   hl_free(plain);
