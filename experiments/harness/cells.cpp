@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <numeric>
+#include <random>
 #include <regex>
 
 namespace hoardlab::harness {
@@ -66,6 +68,34 @@ std::vector<Cell> filter_cells(const std::vector<Cell>& cells, const std::string
   for (const auto& c : cells)
     if (std::regex_search(c.id, re)) out.push_back(c);
   return out;
+}
+
+std::vector<std::size_t> round_order(const std::vector<Cell>& cells, bool shuffle,
+                                     std::uint64_t seed, int round) {
+  std::vector<std::size_t> order(cells.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  if (!shuffle) return order;
+  // Fisher-Yates over mt19937_64, whose output the standard fixes, with a bounded draw by
+  // rejection: std::shuffle and uniform_int_distribution differ between standard libraries,
+  // and the order must be the same wherever the run is resumed.
+  std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(round + 1000));
+  auto draw = [&rng](std::uint64_t bound) {
+    const std::uint64_t limit = UINT64_MAX - UINT64_MAX % bound; // draws below it are unbiased
+    std::uint64_t x = rng();
+    while (x >= limit)
+      x = rng();
+    return static_cast<std::size_t>(x % bound);
+  };
+  for (std::size_t first = 0; first < cells.size();) {
+    std::size_t end = first + 1;
+    while (end < cells.size() && cells[end].benchmark_index == cells[first].benchmark_index &&
+           cells[end].threads == cells[first].threads)
+      ++end;
+    for (std::size_t n = end - first; n > 1; --n)
+      std::swap(order[first + n - 1], order[first + draw(n)]);
+    first = end;
+  }
+  return order;
 }
 
 std::string slug(const std::string& id) {

@@ -3,6 +3,8 @@
 
 #include "harness/experiment.h"
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,6 +32,18 @@ std::vector<Cell> expand_cells(const Experiment& ex);
 // Keeps the cells whose id matches the ECMAScript regular expression (searched, not anchored).
 // Throws ConfigError for a bad expression.
 std::vector<Cell> filter_cells(const std::vector<Cell>& cells, const std::string& regex);
+
+// The order in which round `round` (negative: a warm-up) runs `cells` (in expand_cells' order):
+// as they are, or with `shuffle` each group of one benchmark and thread count kept together (so
+// the runs a ratio pairs stay seconds apart) and its cells in an order drawn from (seed, round,
+// group), the same each time, so that a resumed run skips what it finds done. Why shuffled by
+// default: a run pays for the memory state the run before it left (on a virtual machine, a
+// fault on a page another process just gave back cost several times one on a page long free:
+// large-loop's system time under hoardlab and mimalloc v3 went from 0.02-0.04 s to 0.2-0.5 s
+// right after glibc's run), and in a fixed order each allocator always follows the same
+// neighbour, a bias no number of repetitions averages out.
+std::vector<std::size_t> round_order(const std::vector<Cell>& cells, bool shuffle,
+                                     std::uint64_t seed, int round);
 
 // A file-name-safe form of an id.
 std::string slug(const std::string& id);

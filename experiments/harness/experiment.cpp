@@ -282,6 +282,11 @@ Experiment parse_experiment(const std::string& text, const std::string& source) 
       bool list = !ex.pin.empty() && ex.pin.find_first_not_of("0123456789,-") == std::string::npos;
       if (ex.pin != "none" && ex.pin != "compact" && !list)
         rd.fail(v, key, "must be \"none\", \"compact\" (first N CPUs) or a CPU list like \"0-3\"");
+    } else if (key == "order") {
+      const std::string order = rd.string(v, key);
+      if (order != "shuffled" && order != "fixed")
+        rd.fail(v, key, "must be \"shuffled\" (each round in its own seeded order) or \"fixed\"");
+      ex.shuffle = order == "shuffled";
     } else if (key == "allocators")
       allocators_node = &v;
     else if (key == "allocator_paths" || key == "hoardlab" || key == "grid" || key == "benchmark")
@@ -289,7 +294,7 @@ Experiment parse_experiment(const std::string& text, const std::string& source) 
     else
       rd.fail(v, key,
               "unknown key (allowed: name, description, repetitions, warmup, timeout_s, "
-              "run_seconds, baseline, noisy_threshold, seed, threads, pin, allocators, "
+              "run_seconds, baseline, noisy_threshold, seed, threads, pin, order, allocators, "
               "allocator_paths, "
               "hoardlab, grid, benchmark)");
   }

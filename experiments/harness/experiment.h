@@ -56,6 +56,7 @@ struct Experiment {
   std::optional<double> run_seconds; // typical seconds of one run, for the estimate up front
   std::string baseline = "glibc";
   std::string pin = "none";      // none | compact | a CPU list "0-3,6"
+  bool shuffle = true;           // order = "shuffled": each round's cells in a seeded order
   double noisy_threshold = 0.10; // a cell whose CI half-width exceeds this share of the median
   std::uint64_t seed = 1;        // for bootstrap resampling and benchmarks' --seed
   std::vector<int> threads{1};

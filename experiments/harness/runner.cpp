@@ -595,9 +595,12 @@ int Runner::run() {
   std::map<std::string, std::string> warmup_failure;
   bool interrupted = false;
   // Repetition-major order: every cell's run r before any cell's run r+1, so allocators
-  // alternate and slow drift (thermal, background load) spreads over all of them alike.
+  // alternate and slow drift (thermal, background load) spreads over all of them alike; within
+  // a benchmark and thread count, the allocators in a seeded order of the round's own
+  // (round_order: what each run follows changes from round to round).
   for (int round = -ex_.warmup; round < ex_.repetitions && !interrupted; ++round) {
-    for (const auto& c : cells_) {
+    for (const std::size_t index : round_order(cells_, ex_.shuffle, ex_.seed, round)) {
+      const Cell& c = cells_[index];
       if (stop_requested()) {
         interrupted = true;
         break;

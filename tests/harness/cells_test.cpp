@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
+#include <vector>
 
 namespace hoardlab::harness {
 namespace {
@@ -77,6 +79,57 @@ TEST(CellExpansion, FilterKeepsMatchingIds) {
 TEST(CellExpansion, BadFilterIsAClearError) {
   auto cells = expand_cells(parse_experiment(kSweep, "sweep.toml"));
   EXPECT_THROW(filter_cells(cells, "([a"), ConfigError);
+}
+
+TEST(RoundOrder, FixedRunsTheCellsInTheirStableOrder) {
+  const auto cells = expand_cells(parse_experiment(kSweep, "sweep.toml"));
+  const std::vector<std::size_t> order = round_order(cells, false, 1, 2);
+  for (std::size_t i = 0; i < order.size(); ++i)
+    EXPECT_EQ(order[i], i);
+}
+
+// Every cell once, each benchmark and thread count's cells together in their place (the runs a
+// ratio pairs stay next to each other), and the same order again for the same seed and round.
+TEST(RoundOrder, ShuffledRunsEveryCellOnceKeepingEachBenchmarkAndThreadCountTogether) {
+  const auto cells = expand_cells(parse_experiment(kSweep, "sweep.toml"));
+  for (int round = -1; round < 4; ++round) {
+    const std::vector<std::size_t> order = round_order(cells, true, 7, round);
+    ASSERT_EQ(order.size(), cells.size());
+    EXPECT_EQ(std::set<std::size_t>(order.begin(), order.end()).size(), cells.size());
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      EXPECT_EQ(cells[order[i]].benchmark_index, cells[i].benchmark_index) << i;
+      EXPECT_EQ(cells[order[i]].threads, cells[i].threads) << i;
+    }
+    EXPECT_EQ(order, round_order(cells, true, 7, round)); // a resumed run finds it again
+  }
+}
+
+// What matters is what each cell follows: in a fixed order each cell always follows the same
+// one. Shuffled, over four rounds no cell of a group of eight follows the same neighbour every
+// time.
+TEST(RoundOrder, ShuffledRoundsGiveEachCellOtherPredecessors) {
+  const auto cells = expand_cells(parse_experiment(R"(name = "peers"
+threads = [1]
+allocators = ["hoardlab", "glibc", "jemalloc", "tcmalloc", "mimalloc", "tbb"]
+[allocator_paths]
+a = "/opt/a.so"
+b = "/opt/b.so"
+[[benchmark]]
+name = "threadtest"
+)",
+                                                   "peers.toml"));
+  ASSERT_EQ(cells.size(), 8u);
+  std::vector<std::set<std::size_t>> before(cells.size());
+  for (int round = 0; round < 4; ++round) {
+    const std::vector<std::size_t> order = round_order(cells, true, 1, round);
+    for (std::size_t i = 1; i < order.size(); ++i)
+      before[order[i]].insert(order[i - 1]);
+  }
+  std::size_t always_same = 0;
+  for (const auto& b : before)
+    always_same += b.size() <= 1;
+  EXPECT_EQ(always_same, 0u);
+  EXPECT_NE(round_order(cells, true, 1, 0), round_order(cells, true, 2, 0));
 }
 
 TEST(CellExpansion, SlugIsFileNameSafe) {

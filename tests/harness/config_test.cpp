@@ -50,6 +50,15 @@ TEST(ExperimentFile, UnknownTopLevelKeyNamesFileLineAndKey) {
   EXPECT_NE(e.find("unknown key"), std::string::npos) << e;
 }
 
+TEST(ExperimentFile, OrderIsShuffledUnlessFixedAndAnythingElseIsNamed) {
+  EXPECT_TRUE(parse_experiment(kHeader, "exp.toml").shuffle);
+  EXPECT_FALSE(parse_experiment(std::string("order = \"fixed\"\n") + kHeader, "exp.toml").shuffle);
+  auto e = error_of(std::string("order = \"random\"\n") + kHeader);
+  EXPECT_NE(e.find("exp.toml:1:"), std::string::npos) << e;
+  EXPECT_NE(e.find("'order'"), std::string::npos) << e;
+  EXPECT_NE(e.find("\"fixed\""), std::string::npos) << e;
+}
+
 TEST(ExperimentFile, SyntaxErrorNamesFileAndLine) {
   auto e = error_of(std::string(kHeader) + "args = [1, \n");
   EXPECT_NE(e.find("exp.toml:5:"), std::string::npos) << e;
