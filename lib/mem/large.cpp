@@ -504,9 +504,11 @@ Stats stats() noexcept {
 }
 
 // Called at each publish of the options, after large.decay_ms is stored.
-void set_cache_bounds(std::size_t shared, std::size_t per_thread) noexcept {
+void set_cache_bounds(std::size_t shared, std::size_t per_thread,
+                      std::uint32_t share_percent) noexcept {
   large_cache::decay_changed();
   large_cache::set_bound(shared);
+  large_cache::set_share(share_percent);
   large_thread_cache::set_bound(per_thread < shared ? per_thread : shared);
 }
 

@@ -88,7 +88,8 @@ Stats stats() noexcept;
 // large.cache_bytes (the shards' hard ceiling) and large.thread_cache_bytes (each thread's, at
 // most the former). Called at each publish of the options, so it also has the next large free
 // sweep for decay (large.decay_ms may have been lowered).
-void set_cache_bounds(std::size_t shared, std::size_t per_thread) noexcept;
+void set_cache_bounds(std::size_t shared, std::size_t per_thread,
+                      std::uint32_t share_percent) noexcept;
 // large.huge_min and large.huge_chunks_after (large_cache.h).
 void set_huge_pages(std::size_t min, std::size_t after) noexcept;
 // Gives the calling thread's cached runs to the shards (large_thread_cache.h).

@@ -110,6 +110,7 @@ constinit core::SpinLock g_create_lock;
 constinit core::Atomic<std::uint64_t> g_shard_count{0}; // shards created (each may hold a chunk)
 constinit core::Atomic<std::uint64_t> g_cached{0};
 constinit core::Atomic<std::uint64_t> g_bound{std::uint64_t{1} << 30};
+constinit core::Atomic<std::uint64_t> g_share{0};                         // large.cache_share
 constinit core::Atomic<std::uint64_t> g_huge_min{std::uint64_t{4} << 20}; // large.huge_min
 constinit core::Atomic<std::uint64_t> g_huge_after{0};                    // large.huge_chunks_after
 } // namespace
@@ -583,9 +584,37 @@ void decay_changed() noexcept {
   g_sweep_due_ms.store_relaxed(0);
 }
 
+// large.cache_share: a run the cache could not serve was just mapped (`bytes`, not yet counted):
+// of the bytes cached past the share of the live ones, as many as it took go back, the oldest
+// runs of this shard first, then of the others. Decay alone would keep every run freed in the
+// last large.decay_ms, however little of it the program reuses: a window of blocks of random
+// sizes misses whenever the new one is longer than any cached, and each miss added its run to
+// what the process holds.
+void give_back_for_fresh(std::uint32_t shard, std::size_t bytes) noexcept {
+  const std::uint64_t share = g_share.load_relaxed();
+  if (share == 0) return;
+  const large::Stats st = large::stats();
+  const std::uint64_t held = st.mapped_bytes + bytes; // counters read apart may cross
+  const std::uint64_t live = held > st.cached_bytes ? held - st.cached_bytes : 0;
+  const std::uint64_t allowed = live / 100 * share;
+  if (st.cached_bytes <= allowed) return;
+  std::uint64_t left = st.cached_bytes - allowed < bytes ? st.cached_bytes - allowed : bytes;
+  auto some = [&left](const Run& r) {
+    if (left == 0) return false;
+    left -= r.bytes < left ? r.bytes : left;
+    return true;
+  };
+  for (std::uint32_t k = 0; k < kShards && left != 0; ++k)
+    release_shard((shard + k) % kShards,
+                  [&](Shard& sh, Taken* out) { return take_oldest(sh, out, some); });
+}
+
 char* map_fresh(std::uint32_t shard, std::size_t* bytes) noexcept {
   Shard* s = get_or_create(shard);
-  if (char* p = map_once(s, bytes)) return p;
+  if (char* p = map_once(s, bytes)) {
+    give_back_for_fresh(shard, *bytes);
+    return p;
+  }
   // A request longer than all that could be given back (impossible sizes, alignments of 2^62)
   // fails without emptying the cache.
   if (*bytes > g_cached.load_relaxed() + g_shard_count.load_relaxed() * kBigChunk) return nullptr;
@@ -638,6 +667,10 @@ std::uint64_t cached_bytes() noexcept {
 
 void set_bound(std::size_t bytes) noexcept {
   g_bound.store_relaxed(bytes);
+}
+
+void set_share(std::uint32_t percent) noexcept {
+  g_share.store_relaxed(percent);
 }
 
 void set_huge_pages(std::size_t min, std::size_t after) noexcept {

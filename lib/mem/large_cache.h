@@ -59,6 +59,9 @@ inline void sweep_if_due(std::uint64_t now_ms) noexcept {
 void decay_changed() noexcept;
 std::uint64_t cached_bytes() noexcept;
 void set_bound(std::size_t bytes) noexcept;
+// large.cache_share: after each fresh run, cached bytes past this percentage of the live large
+// bytes go back, oldest first, up to as many as the run took (0: none).
+void set_share(std::uint32_t percent) noexcept;
 // large.huge_min: fresh runs mapped alone of at least this many bytes are transparent huge pages
 // (pal::map_huge); 0: none. large.huge_chunks_after: the carving chunks are too, once the large
 // objects have this many bytes mapped; 0: never.

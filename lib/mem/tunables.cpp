@@ -70,7 +70,8 @@ void publish_options() noexcept {
     t.purge_delay_ms.store_relaxed(static_cast<std::uint64_t>(o.purge_delay_ms));
     t.large_decay_ms.store_relaxed(static_cast<std::uint64_t>(o.large_decay_ms));
     large::set_cache_bounds(static_cast<std::size_t>(o.large_cache_bytes),
-                            static_cast<std::size_t>(o.large_thread_cache_bytes));
+                            static_cast<std::size_t>(o.large_thread_cache_bytes),
+                            static_cast<std::uint32_t>(o.large_cache_share));
     t.huge_pages_after.store_relaxed(static_cast<std::uint64_t>(o.heap_huge_pages_after));
     large::set_huge_pages(static_cast<std::size_t>(o.large_huge_min),
                           static_cast<std::size_t>(o.large_huge_chunks_after));

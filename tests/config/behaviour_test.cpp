@@ -545,6 +545,42 @@ TEST(OptionEffect, ALoweredLargeCacheBoundIsMetWhenTheFreedRunJoinsPastIt) {
   });
 }
 
+// large.cache_share: ten 8 MiB objects live and ten cached between them (no two cached runs
+// adjacent, so none joins into one that fits), each run 10 MiB (8 MiB and a header page, rounded
+// to huge pages). A fresh 32 MiB object (a 34 MiB run) makes 134 MiB live: at 50 the excess over
+// half of it is 33 MiB, so the four oldest cached runs go back; at 0, none. Returns the cached
+// bytes that went, or -1 if the setup failed.
+std::int64_t given_back_by_a_fresh_run(const char* share) {
+  constexpr std::size_t kMiB = 1 << 20;
+  if (hl_option_set("large.cache_share", share) != 0) return -1;
+  std::vector<void*> blocks;
+  for (int i = 0; i < 20; ++i)
+    blocks.push_back(hl_malloc(8 * kMiB));
+  for (int i = 1; i < 20; i += 2)
+    hl_free(blocks[i]);
+  const std::uint64_t before = stats().large_cached_bytes;
+  void* fresh = hl_malloc(32 * kMiB);
+  const std::uint64_t after = stats().large_cached_bytes;
+  hl_free(fresh);
+  for (int i = 0; i < 20; i += 2)
+    hl_free(blocks[i]);
+  if (before < 80 * kMiB || after > before) return -1;
+  return static_cast<std::int64_t>(before - after);
+}
+
+TEST(OptionEffect, LargeCacheShareGivesBackAsMuchAsAFreshRunTakesPastTheShare) {
+  const Environment env = {{"HOARDLAB_LARGE_THREAD_CACHE_BYTES", "0"}};
+  EXPECT_CASE(env, [] {
+    const std::int64_t gone = given_back_by_a_fresh_run("50");
+    return report(gone >= (33 << 20) && gone <= (50 << 20),
+                  "at large.cache_share = 50 a fresh run did not send back what it took");
+  });
+  EXPECT_CASE(env, [] {
+    return report(given_back_by_a_fresh_run("0") == 0,
+                  "at large.cache_share = 0 a fresh run sent cached runs back");
+  });
+}
+
 // ---- numa.policy ----
 // A synthetic two-node machine and one heap, on node 0: `local` carves every superblock from
 // node 0's arena; `interleave` deals them over both nodes, so node 1's arena gets memory too.
