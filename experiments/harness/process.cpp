@@ -173,6 +173,8 @@ ProcessResult run_process(const ProcessSpec& spec) {
   r.user_s = static_cast<double>(ru.ru_utime.tv_sec) + ru.ru_utime.tv_usec / 1e6;
   r.sys_s = static_cast<double>(ru.ru_stime.tv_sec) + ru.ru_stime.tv_usec / 1e6;
   r.max_rss_kib = ru.ru_maxrss;
+  r.minor_faults = ru.ru_minflt;
+  r.major_faults = ru.ru_majflt;
   return r;
 }
 

@@ -33,6 +33,7 @@ struct ProcessResult {
   bool interrupted = false; // the harness was asked to stop (SIGINT/SIGTERM)
   double wall_s = 0, user_s = 0, sys_s = 0;
   long max_rss_kib = 0;
+  long minor_faults = 0, major_faults = 0; // the benchmark's, wait4's ru_minflt and ru_majflt
 };
 
 ProcessResult run_process(const ProcessSpec& spec);

@@ -48,6 +48,8 @@ nlohmann::json to_json(const RunRecord& r) {
           {"user_s", r.user_s},
           {"sys_s", r.sys_s},
           {"max_rss_kib", r.max_rss_kib},
+          {"minor_faults", r.minor_faults},
+          {"major_faults", r.major_faults},
           {"ops_per_s", number_or_null(r.ops_per_s)},
           {"live_peak_bytes", number_or_null(r.live_peak_bytes)},
           {"sampled_rss_peak_kib", r.sampled_rss_peak_kib},
@@ -81,6 +83,8 @@ RunRecord run_from_json(const nlohmann::json& j) {
   r.user_s = j.value("user_s", 0.0);
   r.sys_s = j.value("sys_s", 0.0);
   r.max_rss_kib = j.value("max_rss_kib", 0L);
+  r.minor_faults = j.value("minor_faults", -1L);
+  r.major_faults = j.value("major_faults", -1L);
   r.ops_per_s = number_of(j, "ops_per_s");
   r.live_peak_bytes = number_of(j, "live_peak_bytes");
   r.sampled_rss_peak_kib = j.value("sampled_rss_peak_kib", -1L);
@@ -197,7 +201,7 @@ std::vector<CellSummary> aggregate(const std::vector<RunRecord>& runs, double no
     c.threads = first.threads;
     c.params = first.params;
     c.reps_total = static_cast<int>(rs.size());
-    std::vector<double> wall, user, sys, live, sampled, bound, exit_blowup, exit_bound;
+    std::vector<double> wall, user, sys, live, sampled, bound, exit_blowup, exit_bound, faults;
     for (const auto* r : rs) {
       if (!r->ok) {
         if (c.reason.empty()) c.reason = r->reason;
@@ -211,6 +215,7 @@ std::vector<CellSummary> aggregate(const std::vector<RunRecord>& runs, double no
       wall.push_back(r->wall_s);
       user.push_back(r->user_s);
       sys.push_back(r->sys_s);
+      if (r->minor_faults >= 0) faults.push_back(static_cast<double>(r->minor_faults));
       if (std::isfinite(r->live_peak_bytes)) live.push_back(r->live_peak_bytes);
       if (double b = hoard_bound_ratio(r->hoardlab_stats, r->live_peak_bytes); std::isfinite(b))
         bound.push_back(b);
@@ -237,6 +242,7 @@ std::vector<CellSummary> aggregate(const std::vector<RunRecord>& runs, double no
       c.wall_median_s = median(wall);
       c.user_median_s = median(user);
       c.sys_median_s = median(sys);
+      if (!faults.empty()) c.minor_faults_median = median(faults);
       if (!live.empty()) c.live_peak_median_bytes = median(live);
       if (!sampled.empty()) c.sampled_rss_peak_median_kib = median(sampled);
       if (!bound.empty()) c.hoard_bound = median(bound);

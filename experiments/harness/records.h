@@ -29,7 +29,10 @@ struct RunRecord {
   int exit_code = -1, signal = 0;
   bool timed_out = false;
   double wall_s = 0, user_s = 0, sys_s = 0;
-  long max_rss_kib = 0;           // wait4
+  long max_rss_kib = 0; // wait4
+  // Page faults (wait4): on a machine where a fault costs more than the allocator's work around
+  // it, the count explains a time; -1 in records written before it was kept.
+  long minor_faults = -1, major_faults = -1;
   double ops_per_s = NAN;         // the benchmark's own figure
   double live_peak_bytes = NAN;   // blowup's peak live bytes
   long sampled_rss_peak_kib = -1; // max over samples of Rss - LazyFree (blowup runs)
@@ -63,6 +66,7 @@ struct CellSummary {
   double ops_min = NAN, ops_max = NAN;
   bool noisy = false;
   double rss_median_kib = NAN, wall_median_s = NAN, user_median_s = NAN, sys_median_s = NAN;
+  double minor_faults_median = NAN; // of the repetitions that recorded it
   double live_peak_median_bytes = NAN;
   double sampled_rss_peak_median_kib = NAN;
   double blowup = NAN; // peak RSS / peak live bytes (blowup runs)

@@ -340,6 +340,8 @@ RunRecord Runner::execute(const Cell& c, int rep, const std::string& run_dir) {
   r.user_s = p.user_s;
   r.sys_s = p.sys_s;
   r.max_rss_kib = p.max_rss_kib;
+  r.minor_faults = p.minor_faults;
+  r.major_faults = p.major_faults;
   r.exit_code = p.exit_code;
   r.signal = p.signal;
   r.timed_out = p.timed_out;

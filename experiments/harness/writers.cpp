@@ -47,7 +47,7 @@ const std::vector<std::string>& csv_columns() {
       "peak_rss_kib", "wall_s",          "user_s",
       "sys_s",        "live_peak_bytes", "sampled_rss_kib",
       "blowup",       "hoard_bound",     "reason",
-      "exit_blowup",  "exit_heap_bound"};
+      "exit_blowup",  "exit_heap_bound", "minor_faults"};
   return cols;
 }
 
@@ -82,7 +82,8 @@ void write_cells_csv(const std::string& path, const std::vector<CellSummary>& ce
                                   num(c.hoard_bound, 4),
                                   c.reason,
                                   num(c.exit_blowup, 4),
-                                  num(c.exit_heap_bound, 4)};
+                                  num(c.exit_heap_bound, 4),
+                                  num(c.minor_faults_median, 12)};
     for (std::size_t i = 0; i < f.size(); ++i)
       out << (i ? "," : "") << csv_field(f[i]);
     out << '\n';
@@ -121,7 +122,8 @@ nlohmann::json cells_json(const std::vector<CellSummary>& cells) {
                    {"blowup", finite(c.blowup)},
                    {"hoard_bound", finite(c.hoard_bound)},
                    {"exit_blowup", finite(c.exit_blowup)},
-                   {"exit_heap_bound", finite(c.exit_heap_bound)}});
+                   {"exit_heap_bound", finite(c.exit_heap_bound)},
+                   {"minor_faults", finite(c.minor_faults_median)}});
   }
   return arr;
 }

@@ -155,6 +155,36 @@ TEST_F(HarnessEndToEnd, OneBenchmarkUnderGlibcAndHoardlabGivesCsvRowsAndPlots) {
   EXPECT_LT(up_front, r.text.find("Throughput")) << r.text;
 }
 
+// Each run records its page faults (wait4), and each cell the median: a benchmark that touches
+// 16 MiB more (4,096 pages, each faulted alone) shows at least 3,500 more.
+TEST_F(HarnessEndToEnd, EachRunRecordsItsPageFaults) {
+  auto exp =
+      write_experiment("name = \"faults\"\nrepetitions = 2\nwarmup = 0\nthreads = [1]\n"
+                       "timeout_s = 20\nallocators = [\"glibc\"]\n" +
+                       fake_benchmark("quiet", "args = { iterations = 10 }\n") +
+                       fake_benchmark("touch", "args = { iterations = 10, touch-mib = 16 }\n"));
+  auto out = dir_ / "out";
+  auto r = hoardlab("run " + exp.string() + " --out " + out.string());
+  ASSERT_EQ(r.status, 0) << r.text;
+  std::map<std::string, double> faults;
+  for (auto& row : read_csv(out / "cells.csv")) {
+    ASSERT_FALSE(row["minor_faults"].empty()) << row["cell"];
+    faults[row["benchmark"]] = std::stod(row["minor_faults"]);
+  }
+  EXPECT_GT(faults["quiet"], 0);
+  EXPECT_GE(faults["touch"], faults["quiet"] + 3500) << faults["touch"] << " " << faults["quiet"];
+  std::ifstream runs(out / "runs.jsonl");
+  std::string line;
+  int records = 0;
+  while (std::getline(runs, line)) {
+    auto j = nlohmann::json::parse(line);
+    EXPECT_GT(j.at("minor_faults").get<long>(), 0) << line.substr(0, 200);
+    EXPECT_GE(j.at("major_faults").get<long>(), 0) << line.substr(0, 200);
+    ++records;
+  }
+  EXPECT_EQ(records, 4);
+}
+
 TEST_F(HarnessEndToEnd, FailuresAreRecordedWithTheirReasonAndTheRunGoesOnButFails) {
   auto exp = write_experiment(
       "name = \"fail\"\nrepetitions = 2\nwarmup = 1\nthreads = [1]\ntimeout_s = 20\n"

@@ -3,8 +3,10 @@
 // on the real workloads' run times.
 //   --mode ok|crash|hang|selfcheck|noline|badflag|complain   (default ok)
 //   --check-flags: check the flags and exit, as bench/common's programs do
+//   --touch-mib N: also writes one byte in each 4 KiB page of N MiB it maps (page faults)
 #include <dlfcn.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -40,6 +42,7 @@ void work(int iterations, std::size_t* ops) {
 int main(int argc, char** argv) {
   int threads = 1, iterations = 2000;
   long seed = 1;
+  long touch_mib = 0;
   std::string mode = "ok";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -58,6 +61,8 @@ int main(int argc, char** argv) {
       seed = std::atol(next());
     else if (a == "--mode")
       mode = next();
+    else if (a == "--touch-mib")
+      touch_mib = std::atol(next());
     else if (a == "--check-flags")
       return 0; // the flags before it parsed; the harness puts it last
     else {
@@ -77,6 +82,15 @@ int main(int argc, char** argv) {
   if (mode == "hang")
     for (;;)
       pause();
+  if (touch_mib > 0) {
+    const std::size_t bytes = static_cast<std::size_t>(touch_mib) << 20;
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return 1;
+    madvise(p, bytes, MADV_NOHUGEPAGE); // a fault per 4 KiB page, whatever the THP setting
+    for (std::size_t off = 0; off < bytes; off += 4096)
+      static_cast<volatile char*>(p)[off] = 1;
+    munmap(p, bytes);
+  }
   auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> pool;
   std::vector<std::size_t> ops(threads, 0);
