@@ -379,23 +379,29 @@ void drop_reservations() noexcept {
 }
 
 // A fresh mapping, on transparent huge pages when `huge` (pal::map_huge), else on 4 KiB pages.
-// Not huge under an address-space limit, where the padding (up to 2 MiB) may be what is missing.
+// The callers never ask for huge pages under an address-space limit (no_address_limit), where
+// the alignment's padding (up to 2 MiB) may be what is missing.
 char* map_fresh(std::size_t bytes, bool huge) noexcept {
-  if (huge && pal::address_space_limit() == SIZE_MAX)
+  if (huge)
     if (void* p = pal::map_huge(bytes)) return static_cast<char*>(p);
   return static_cast<char*>(pal::map(bytes));
+}
+
+// A getrlimit call: asked only once the cheaper tests for huge pages have passed.
+bool no_address_limit() noexcept {
+  return pal::address_space_limit() == SIZE_MAX;
 }
 
 // A fresh run mapped alone. Huge pages from large.huge_min on: a run of 4 KiB pages faults each
 // page alone and costs a TLB entry per page; large-loop took 65,000-69,000 faults and 0.45 s of
 // user time in 500 steps on small pages, 11,400 and 0.1 s with huge ones (the notes). *bytes is
 // then rounded up to whole huge pages: the last part page of a run mapped alone faults 4 KiB at a
-// time (4,900 of large-loop's faults once the shorter runs were carved), and the run keeps the
-// rounding, so the object may grow into it and the cache reuses it whole.
+// time (3,400 of the 4,900 faults large-loop took once the shorter runs were carved), and the run
+// keeps the rounding, so the object may grow into it and the cache reuses it whole.
 char* map_pages(std::size_t* bytes) noexcept {
   const std::uint64_t huge_min = g_huge_min.load_relaxed();
-  const bool huge = huge_min != 0 && *bytes >= huge_min && *bytes >= pal::kHugePageSize &&
-                    pal::address_space_limit() == SIZE_MAX;
+  const bool huge =
+      huge_min != 0 && *bytes >= huge_min && *bytes >= pal::kHugePageSize && no_address_limit();
   if (huge) *bytes = core::round_up(*bytes, pal::kHugePageSize);
   return map_fresh(*bytes, huge);
 }
@@ -406,8 +412,7 @@ char* map_pages(std::size_t* bytes) noexcept {
 // limit (map_fresh).
 bool huge_chunks() noexcept {
   const std::uint64_t after = g_huge_after.load_relaxed();
-  return after != 0 && large::stats().mapped_bytes >= after &&
-         pal::address_space_limit() == SIZE_MAX;
+  return after != 0 && large::stats().mapped_bytes >= after && no_address_limit();
 }
 
 char* map_once(Shard* s, std::size_t* run_bytes) noexcept {
@@ -423,8 +428,9 @@ char* map_once(Shard* s, std::size_t* run_bytes) noexcept {
   // Mapped outside the lock. Under an address-space limit the chunk may be refused where the
   // object alone is not: then the object is mapped alone. Nor is a chunk taken that would use
   // more than an eighth of the room the limit leaves: libstdc++'s 73 KiB emergency pool, at
-  // start, took 4 MiB of a tight limit for good, and a later 4 MiB malloc found no room.
-  if (const std::size_t limit = pal::address_space_limit(); limit != SIZE_MAX) {
+  // start, took 4 MiB of a tight limit for good, and a later 4 MiB malloc found no room. (huge
+  // chunks imply there is no limit: huge_chunks asked.)
+  if (const std::size_t limit = huge ? SIZE_MAX : pal::address_space_limit(); limit != SIZE_MAX) {
     const std::size_t mapped = pal::address_space_mapped();
     if (limit < mapped || (limit - mapped) / 8 < chunk_bytes)
       return static_cast<char*>(pal::map(bytes));
