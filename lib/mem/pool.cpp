@@ -267,10 +267,12 @@ Superblock* carve_from(unsigned node, bool grow) noexcept {
     if (ar.committed + chunk > ar.limit) chunk = static_cast<std::size_t>(ar.limit - ar.committed);
     if (!pal::commit(ar.committed, chunk)) return nullptr;
 #ifndef HOARDLAB_HARDENED // (its guard pages split every 2 MiB: no huge page could form)
-    // Past heap.huge_pages_after, the chunk on transparent huge pages (options.def): one fault
-    // per 2 MiB instead of 512. Purging a superblock inside one later splits it (MADV_DONTNEED).
+    // The chunk that takes the arena past heap.huge_pages_after, and every later one, on
+    // transparent huge pages (options.def): one fault per 2 MiB instead of 512. Purging a
+    // superblock inside one later splits it (MADV_DONTNEED). With chunks of 4 MiB, a threshold
+    // that is a multiple of 4 MiB advises the chunks committed from it on; 1 byte, every chunk.
     if (const std::uint64_t after = g.tune.huge_pages_after.load_relaxed();
-        after != 0 && ar.committed_bytes.load_relaxed() >= after)
+        after != 0 && ar.committed_bytes.load_relaxed() + chunk > after)
       pal::advise_huge(ar.committed, chunk);
 #endif
     // Before any superblock of the chunk is carved (R4, [SR1]); on failure the chunk is

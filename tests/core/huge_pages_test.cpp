@@ -102,6 +102,19 @@ TEST(HugePages, ArenaChunksCommittedPastTheThresholdAreAdvisedAndTheFirstAreNot)
   expect_advised_past("heap.huge_pages_after", "4MiB", 1024, 8u << 20);
 }
 
+// A threshold of one byte: the chunk that takes the arena past it is the first, so the first
+// block is on huge pages too (before, a chunk was advised only once the arena already held the
+// threshold's bytes, and the first never was).
+TEST(HugePages, AThresholdOfOneByteAdvisesTheArenasFirstChunk) {
+  if (!thp_supported()) GTEST_SKIP() << "kernel without transparent huge pages";
+  ASSERT_EQ(hl_option_set("heap.huge_pages_after", "1"), 0);
+  const std::vector<void*> blocks = hold(1024, 1u << 20);
+  ASSERT_FALSE(blocks.empty());
+  EXPECT_TRUE(advised_huge(blocks.front())) << vm_flags_at(blocks.front());
+  EXPECT_EQ(advised_share(blocks, 0), 1.0);
+  release(blocks);
+}
+
 TEST(HugePages, NoArenaChunkIsAdvisedWhenTheThresholdIsZero) {
   if (!thp_supported()) GTEST_SKIP() << "kernel without transparent huge pages";
   expect_never_advised("heap.huge_pages_after", 1024);
