@@ -813,7 +813,7 @@ void load_and_report(const char* const* environment, Options& options,
   // may allocate. Single use at init, so no lock. constinit: no guard variable, whose
   // __cxa_guard_acquire would need the C++ runtime (the shim links none, cxx_runtime.h).
   static constinit char file_buffer[64 * 1024];
-  static constinit Messages messages;
+  static constinit Messages messages{Messages::Unbound{}};
   messages.clear();
   load_into(environment, options, provenance, messages, file_buffer, sizeof(file_buffer));
   report(messages, options.general_strict_config);

@@ -60,9 +60,12 @@ struct Messages {
   std::size_t start = 0; // where the message being written begins in text
 
   Messages() noexcept = default;
+  // For a static record: all zero, so that it lies in .bss rather than 8 KiB of .data that every
+  // process maps; its sink is bound by the clear() that must come before its first use.
+  struct Unbound {};
+  constexpr explicit Messages(Unbound) noexcept : sink{} {}
   void clear() noexcept {
-    sink.clear();
-    sink.set_capacity(kCapacity - kNoticeRoom);
+    sink.bind(text, kCapacity - kNoticeRoom);
     count = dropped = 0;
     start = 0;
   }

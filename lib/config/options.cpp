@@ -112,7 +112,7 @@ void load() noexcept {
 void reject_loaded_option(OptionId id, const char* why) noexcept {
   // Static: called inside malloc's init (the topology's build); under the lock, so one user.
   // constinit: no guard, as load_and_report's.
-  static constinit Messages messages;
+  static constinit Messages messages{Messages::Unbound{}};
   bool strict = false;
   {
     LockGuard guard;

@@ -23,6 +23,15 @@ public:
         context_(context) {
     buffer_[0] = '\0';
   }
+  // A sink with no buffer yet, all zero (so a static one costs .bss, not .data); bind gives it
+  // one. Nothing may be put before.
+  constexpr TextSink() noexcept
+      : buffer_(nullptr), capacity_(0), flush_(nullptr), context_(nullptr) {}
+  void bind(char* buffer, std::size_t capacity) noexcept {
+    buffer_ = buffer;
+    capacity_ = capacity > 0 ? capacity - 1 : 0;
+    clear();
+  }
   TextSink(const TextSink&) = delete;
   TextSink& operator=(const TextSink&) = delete;
 

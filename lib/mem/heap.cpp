@@ -324,7 +324,8 @@ Heap* home_heap(ThreadCache* tc) noexcept {
   switch (static_cast<config::HeapMapping>(g.mapping)) {
   case config::HeapMapping::Cpu: {
     home = g.heap_map.pu_slot[numa::current_pu()];
-    // More threads than PUs: 2 x PUs heaps, a thread's parity picking its half.
+    // More threads than PUs with heap.count >= 2 x PUs: a thread's parity picks its half (by
+    // default there is one heap per PU, and this never applies: lifecycle.cpp, do_init).
     if (g.crowded.load_relaxed() && g.heap_count >= 2 * g.pus) home += g.pus * (seq & 1u);
     break;
   }

@@ -104,6 +104,27 @@ struct Shard {
   Run runs[kRuns + 1] = {};
 };
 
+// Whether every member of a new shard but its lock starts at zero, as get_or_create takes a
+// fresh mapping's zeros for them (the lock's false is zero too: core::SpinLock).
+constexpr bool shard_starts_zero() noexcept {
+  const Shard s{};
+  bool zero = s.count == 0 && s.fresh == 0 && s.free_slots == 0 && s.oldest == 0 && s.newest == 0 &&
+              s.bytes == 0 && s.carve_next == nullptr && s.carve_end == nullptr;
+  for (std::uint64_t m : s.bin_mask)
+    zero = zero && m == 0;
+  for (std::uint32_t i = 0; i < kBins; ++i)
+    zero = zero && s.bin_head[i] == 0;
+  for (std::uint32_t i = 0; i < kBuckets; ++i)
+    zero = zero && s.by_start[i] == 0 && s.by_end[i] == 0;
+  for (const Run& r : s.runs)
+    zero = zero && r.base == nullptr && r.bytes == 0 && r.since_ms == 0 && r.bin_prev == 0 &&
+           r.bin_next == 0 && r.age_prev == 0 && r.age_next == 0 && r.start_next == 0 &&
+           r.end_next == 0;
+  return zero;
+}
+constexpr bool kShardStartsZero = shard_starts_zero();
+static_assert(kShardStartsZero, "get_or_create takes a fresh mapping's zeros as a new shard");
+
 constexpr std::uint32_t kShards = numa::kMaxNodes * kShardsPerNode;
 constinit core::Atomic<Shard*> g_shards[kShards] = {};
 constinit core::SpinLock g_create_lock;
@@ -139,7 +160,11 @@ Shard* get_or_create(std::uint32_t id) noexcept {
   if (s != nullptr) return s;
   void* mem = pal::map(sizeof(Shard));
   if (mem == nullptr) return nullptr;
-  s = new (mem) Shard();
+  // A fresh anonymous mapping reads as zero, and zero is every member's first value (the
+  // initialisers above, checked by kShardStartsZero): the shard is taken as the mapping made it.
+  // Constructing it would write all of its 9 pages, where a process with a few large objects
+  // touches one or two.
+  s = std::launder(static_cast<Shard*>(mem));
   g_shard_count.fetch_add_relaxed(1);
   g_shards[id].store_release(s); // [LS2]
   return s;

@@ -88,10 +88,11 @@ void warn(const char* what, std::uint64_t value, const char* instead) noexcept {
   pal::Message().text("hoardlab: ").text(what).num(value).text("; using ").text(instead).emit();
 }
 
-// The heap array: 2 x PUs heaps (or heap.count) when the address space grants the mapping, else
-// one heap in static storage, so that a process under a tight RLIMIT_AS still allocates (and no
-// heap count is 0 to divide by). One heap rather than a smaller array: where the array does not
-// fit, what the address space has left is better spent on superblocks than on more heaps.
+// The heap array: the heaps do_init counts (heap.count, or one per PU) when the address space
+// grants the mapping, else one heap in static storage, so that a process under a tight RLIMIT_AS
+// still allocates (and no heap count is 0 to divide by). One heap rather than a smaller array:
+// where the array does not fit, what the address space has left is better spent on superblocks than
+// on more heaps.
 Heap* map_heaps(unsigned* count) noexcept {
   if (*count > 1) {
     if (void* hm = pal::map(core::round_up(sizeof(Heap) * *count, pal::kPageSize)))
@@ -195,7 +196,18 @@ void do_init() noexcept {
     for (auto& st : p.partial)
       st.use_slots(&g.pool_slots);
   }
-  unsigned heaps = o.heap_count > 0 ? static_cast<unsigned>(o.heap_count) : 2 * g.pus;
+  // One heap per PU under `cpu`: a heap is held only for a slow step, so threads sharing a PU
+  // share its heap at little cost, and a busy one is passed over. Doubling the heaps once threads
+  // outnumber the PUs (the default before; heap.count = 2 x PUs still does it) spread every
+  // program whose main thread waits on P workers over 2 x P heaps, each keeping a part-used
+  // superblock per class, for no speed on 2 PUs: 11-25% more peak RSS at 2-4 threads
+  // (paper_notes/decisions/heap-count.md). `thread-hash` keeps Hoard's 2 x PUs: threads land by
+  // hash, not by where they run, and more heaps make fewer collisions.
+  const bool by_hash =
+      static_cast<config::HeapMapping>(g.mapping) == config::HeapMapping::ThreadHash;
+  unsigned heaps = o.heap_count > 0 ? static_cast<unsigned>(o.heap_count)
+                   : by_hash        ? 2 * g.pus
+                                    : g.pus;
   if (static_cast<config::HeapMapping>(g.mapping) == config::HeapMapping::PerThread &&
       o.heap_count == 0 && heaps < 256)
     heaps = 256; // one per thread; heaps are built on first use, so idle ones cost no memory

@@ -8,6 +8,7 @@
 #include "numa/boot/text.h"
 #include "pal/env.h"
 
+#include <new>
 #include <sched.h>
 
 namespace hoardlab::numa {
@@ -39,7 +40,14 @@ constexpr int kReady = 2;
 constinit core::Atomic<int> state_{kIdle};
 constinit Topology boot_{};
 constinit core::Atomic<int> published_state_{kIdle};
-constinit Topology published_{};
+// Read only once published_state_ is kReady, after publish has built a whole topology in it, so
+// it has no first value of its own: zeros, in .bss, rather than 15 KiB of .data that every
+// process maps whether or not anything publishes.
+union PublishedSlot {
+  char none = 0;
+  Topology t;
+};
+constinit PublishedSlot published_{};
 // Set once by the loader, read by boot: a flag with nothing to publish, so relaxed.
 constinit core::Atomic<bool> load_failed_{false};
 
@@ -136,7 +144,7 @@ void build_boot(Topology& t) noexcept {
   // [BT4] an hwloc view published before the allocator's first use wins: it is the same
   // machine, seen more fully (or the XML file, which cannot be read here).
   if (published_state_.load_acquire() == kReady) {
-    copy_topology(t, published_);
+    copy_topology(t, published_.t);
     return;
   }
   const char* desc = topology_description();
@@ -385,14 +393,14 @@ void recover_boot_in_fork_child() noexcept {
 
 const Topology& topology() noexcept {
   if (published_state_.load_acquire() == kReady) // [BT4]
-    return published_;
+    return published_.t;
   return boot_topology();
 }
 
 bool publish_topology(const Topology& t) noexcept {
   int expected = kIdle;
   if (!published_state_.cas_strong_acq_rel(expected, kBuilding)) return false;
-  copy_topology(published_, t);
+  new (&published_.t) Topology(t);        // its lifetime starts here (I2)
   published_state_.store_release(kReady); // [BT3]
   return true;
 }

@@ -832,3 +832,30 @@ TEST(OptionEffect, CpuMappingFollowsTheProcessorAndThreadHashTheThread) {
                                  .c_str());
   });
 }
+
+// heap.count = 0: one heap per processor under `cpu`, even once threads outnumber the processors
+// (seven live threads here, on any machine of up to six); Hoard's 2 x PUs under `thread-hash`.
+// Before, `cpu` also doubled the heaps and spread a processor's threads over two of them.
+TEST(OptionEffect, DefaultHeapCountIsOnePerProcessorUnderCpuAndTwiceThatUnderThreadHash) {
+  const Environment cpu = {{"HOARDLAB_HEAP_MAPPING", "cpu"}};
+  EXPECT_CASE(cpu, [] {
+    const int used = heaps_used_by_six_threads_on_one_cpu();
+    const long online = sysconf(_SC_NPROCESSORS_ONLN);
+    const hl_stats s = stats();
+    return report(used == 1 && static_cast<long>(s.heaps) == online,
+                  ("cpu mapping: six threads on one processor used " + std::to_string(used) +
+                   " heaps of " + std::to_string(s.heaps) + ", with " + std::to_string(online) +
+                   " processors online")
+                      .c_str());
+  });
+  const Environment hash = {{"HOARDLAB_HEAP_MAPPING", "thread-hash"}};
+  EXPECT_CASE(hash, [] {
+    hl_free(hl_malloc(64));
+    const long online = sysconf(_SC_NPROCESSORS_ONLN);
+    const hl_stats s = stats();
+    return report(static_cast<long>(s.heaps) == 2 * online,
+                  ("thread-hash mapping: " + std::to_string(s.heaps) + " heaps with " +
+                   std::to_string(online) + " processors online")
+                      .c_str());
+  });
+}
