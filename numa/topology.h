@@ -13,7 +13,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <span>
+#include <type_traits>
 
 namespace hoardlab::numa {
 
@@ -65,6 +67,14 @@ struct Topology {
   // by the smallest (m - n) mod nodes, so equal neighbours are shared out evenly.
   std::uint8_t nearest[kMaxNodes][kMaxNodes] = {};
 };
+
+// Makes t a default Topology where it lies. `t = Topology{}` builds the 15 KiB default on the
+// stack first and copies it: four pages of the stack of whichever thread calls malloc first, and
+// resident from then on.
+inline void reset_topology(Topology& t) noexcept {
+  static_assert(std::is_trivially_destructible_v<Topology>);
+  new (&t) Topology();
+}
 
 // Whether PU p is online (not a hole in the possible CPU numbers).
 inline bool pu_online(const Topology& t, int p) noexcept {

@@ -175,7 +175,7 @@ bool parse_synthetic(const char* text_in, Topology& t, char* err, std::size_t er
   const std::uint64_t nodes = numa_level >= 0 ? total / below[numa_level] : 1;
   if (nodes > kMaxNodes) return fail(err, err_size, "more than 64 NUMA nodes", nullptr, 0), false;
 
-  t = Topology{};
+  reset_topology(t);
   t.source = Source::kSynthetic;
   t.synthetic = true;
   t.pus = static_cast<std::uint16_t>(total);

@@ -188,7 +188,7 @@ const char* source_name(Source s) noexcept {
 }
 
 void make_fallback(Topology& t, int pus) noexcept {
-  t = Topology{};
+  reset_topology(t);
   if (pus < 1) pus = 1;
   if (pus > kMaxPus) pus = kMaxPus;
   t.source = Source::kFallback;

@@ -84,7 +84,7 @@ private:
 // number and node_os_index = OS node id.
 bool fill(hwloc_topology_t topo, bool logical, Topology& t, char* err,
           std::size_t err_size) noexcept {
-  t = Topology{};
+  reset_topology(t);
   const int pu_count = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PU);
   int node_count = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_NUMANODE);
   if (pu_count <= 0) return set_error(err, err_size, "hwloc found no PU", nullptr), false;
