@@ -11,8 +11,8 @@
 
 namespace hoardlab::mem::large_thread_cache {
 
-// A cached run of exactly `bytes` on `node` (the front of a longer one; the rest stays cached),
-// with its home shard in *home; nullptr when none fits.
+// A cached run of exactly `bytes` on `node` (the front of one at most a quarter longer; the rest
+// stays cached), with its home shard in *home; nullptr when none fits.
 char* take(std::uint32_t node, std::size_t bytes, std::uint32_t* home) noexcept;
 // Takes the first `extra` bytes of the cached run of `home` that starts at `end`; false if
 // there is none or it is too short.

@@ -502,4 +502,40 @@ TEST(LargeObjects, AnObjectOfAQuarterOfTheThreadsBoundStaysWithTheThread) {
   ASSERT_EQ(hl_option_set("large.decay_ms", "1000"), 0);
 }
 
+// A run the thread keeps is cut only for a request at most a quarter shorter than itself: a
+// 132 KiB run (a 128 KiB object's) stays whole when a 20 KiB object is asked for and the shards
+// have a run that fits it, so that the next 128 KiB object reuses the kept one. Cutting the smallest longer run of the thread's 8 broke
+// mstress's 132 KiB runs for its 20 KiB objects, and its next 128 KiB ones took fresh pages.
+TEST(LargeObjects, AThreadsKeptRunIsNotCutForAMuchShorterObject) {
+  ASSERT_EQ(hl_option_set("large.decay_ms", "10000"), 0); // no sweep drains the runs below
+  hl_free(hl_malloc(64));
+  hl_free(hl_malloc(128 * kKiB));
+  hl_collect(); // nothing held: what is held below is this object's run
+  char* big = static_cast<char*>(hl_malloc(128 * kKiB));
+  ASSERT_NE(big, nullptr);
+  hl_free(big);
+  ASSERT_GE(hoardlab::mem::large_thread_cache::held_bytes(), 128 * kKiB + 4096);
+  // A 44 KiB run in the shards, as mstress's other threads leave them: kept by a thread that
+  // exits, which gives its runs to the shards.
+  std::thread([] { hl_free(hl_malloc(40 * kKiB)); }).join();
+  char* small = static_cast<char*>(hl_malloc(20 * kKiB));
+  ASSERT_NE(small, nullptr);
+  const bool cut = small >= big - 4096 && small < big + 128 * kKiB;
+  char* again = static_cast<char*>(hl_malloc(128 * kKiB));
+  EXPECT_FALSE(cut) << "the 20 KiB object was carved from the kept 132 KiB run";
+  EXPECT_EQ(again, big) << "the next 128 KiB object did not get the kept run";
+  hl_free(again);
+  hl_free(small);
+  // A run a quarter longer than the request is still cut: 36 KiB for a 28 KiB object.
+  hl_collect();
+  char* mid = static_cast<char*>(hl_malloc(32 * kKiB));
+  ASSERT_NE(mid, nullptr);
+  hl_free(mid);
+  char* near = static_cast<char*>(hl_malloc(28 * kKiB));
+  EXPECT_EQ(near, mid) << "a run 8 KiB longer than the request was left whole";
+  hl_free(near);
+  hl_collect();
+  ASSERT_EQ(hl_option_set("large.decay_ms", "1000"), 0);
+}
+
 } // namespace
