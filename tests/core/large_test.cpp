@@ -504,8 +504,9 @@ TEST(LargeObjects, AnObjectOfAQuarterOfTheThreadsBoundStaysWithTheThread) {
 
 // A run the thread keeps is cut only for a request at most a quarter shorter than itself: a
 // 132 KiB run (a 128 KiB object's) stays whole when a 20 KiB object is asked for and the shards
-// have a run that fits it, so that the next 128 KiB object reuses the kept one. Cutting the smallest longer run of the thread's 8 broke
-// mstress's 132 KiB runs for its 20 KiB objects, and its next 128 KiB ones took fresh pages.
+// have a run that fits it, so that the next 128 KiB object reuses the kept one. Cutting the
+// smallest longer run of the thread's 8 broke mstress's 132 KiB runs for its 20 KiB objects, and
+// its next 128 KiB ones took fresh pages.
 TEST(LargeObjects, AThreadsKeptRunIsNotCutForAMuchShorterObject) {
   ASSERT_EQ(hl_option_set("large.decay_ms", "10000"), 0); // no sweep drains the runs below
   hl_free(hl_malloc(64));
