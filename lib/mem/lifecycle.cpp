@@ -200,7 +200,8 @@ void do_init() noexcept {
   // share its heap at little cost, and a busy one is passed over. Doubling the heaps once threads
   // outnumber the PUs (the default before; heap.count = 2 x PUs still does it) spread every
   // program whose main thread waits on P workers over 2 x P heaps, each keeping a part-used
-  // superblock per class, for no speed on 2 PUs: 11-25% more peak RSS at 2-4 threads
+  // superblock per class, for no speed on 2 PUs: larson's peak RSS at 2-4 threads was 1.3-1.4x
+  // what one heap per PU holds, the C++ server's at 4 threads 1.2x
   // (paper_notes/decisions/heap-count.md). `thread-hash` keeps Hoard's 2 x PUs: threads land by
   // hash, not by where they run, and more heaps make fewer collisions.
   const bool by_hash =
