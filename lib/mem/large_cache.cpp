@@ -86,7 +86,8 @@ struct Run {
 ///             (S3) bytes == sum of the cached runs' bytes, and bin_mask has bit b set iff bin b is
 ///             non-empty.
 /// Ordering:   the lock's ([SL1]/[SL2]); the shard pointer itself is published by [LS2] (a
-///             release store after the zeroed mapping is formatted), read by [LS1] (acquire).
+///             release store of the fresh mapping, whose zeros are the shard's first state),
+///             read by [LS1] (acquire).
 /// ABA:        none (a lock).
 struct Shard {
   core::SpinLock lock;
