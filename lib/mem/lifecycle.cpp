@@ -203,15 +203,23 @@ void do_init() noexcept {
   // superblock per class, for no speed on 2 PUs: larson's peak RSS at 2-4 threads was 1.3-1.4x
   // what one heap per PU holds, the C++ server's at 4 threads 1.2x
   // (paper_notes/decisions/heap-count.md). `thread-hash` keeps Hoard's 2 x PUs: threads land by
-  // hash, not by where they run, and more heaps make fewer collisions.
-  const bool by_hash =
-      static_cast<config::HeapMapping>(g.mapping) == config::HeapMapping::ThreadHash;
-  unsigned heaps = o.heap_count > 0 ? static_cast<unsigned>(o.heap_count)
-                   : by_hash        ? 2 * g.pus
-                                    : g.pus;
-  if (static_cast<config::HeapMapping>(g.mapping) == config::HeapMapping::PerThread &&
-      o.heap_count == 0 && heaps < 256)
-    heaps = 256; // one per thread; heaps are built on first use, so idle ones cost no memory
+  // hash, not by where they run, and more heaps make fewer collisions. `per-thread` keeps its
+  // 2 x PUs and at least 256: one per thread; heaps are built on first use, so idle ones cost no
+  // memory.
+  unsigned heaps = static_cast<unsigned>(o.heap_count);
+  if (heaps == 0) {
+    switch (static_cast<config::HeapMapping>(g.mapping)) {
+    case config::HeapMapping::Cpu:
+      heaps = g.pus;
+      break;
+    case config::HeapMapping::ThreadHash:
+      heaps = 2 * g.pus;
+      break;
+    case config::HeapMapping::PerThread:
+      heaps = 2 * g.pus < 256 ? 256 : 2 * g.pus;
+      break;
+    }
+  }
   if (heaps > kMaxHeaps) heaps = kMaxHeaps;
   g.heaps = map_heaps(&heaps);
   for (unsigned i = 0; i < heaps; ++i) {

@@ -256,6 +256,20 @@ TEST(OptionEffect, PerThreadMappingGivesEachLiveThreadItsOwnHeap) {
   });
 }
 
+// heap.count = 0 under `per-thread`: 2 x PUs heaps and at least 256, so a machine of 200 PUs
+// (synthetic) has 400. One per PU under `cpu` must not lower it to 256.
+TEST(OptionEffect, PerThreadMappingKeepsTwiceThePusWhenThatIsOver256) {
+  const Environment env = {{"HOARDLAB_HEAP_MAPPING", "per-thread"},
+                           {"HOARDLAB_TOPOLOGY", "pack:1 numa:1 core:200 pu:1"}};
+  EXPECT_CASE(env, [] {
+    hl_free(hl_malloc(64));
+    const hl_stats s = stats();
+    return report(
+        s.heaps == 400,
+        ("per-thread mapping on 200 PUs: " + std::to_string(s.heaps) + " heaps, not 400").c_str());
+  });
+}
+
 // remote.policy: with superblock-list a block freed by another thread waits in its
 // superblock's lock-free list until the owner drains it; with owner-lock (Hoard 2000) the
 // freeing thread returns it under the owner's lock, so nothing is ever left to drain.
