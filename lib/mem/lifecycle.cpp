@@ -128,6 +128,7 @@ void do_init() noexcept {
     g.classes.build(4, threshold);
   }
   g.sb_size = s;
+  g.huge_always = pal::huge_pages_always();
   g.sb_shift = core::log2_floor(s);
   g.threshold = threshold;
 #ifdef HOARDLAB_HARDENED

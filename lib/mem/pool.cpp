@@ -41,6 +41,32 @@ bool released_room(Arena& ar) noexcept {
   return true;
 }
 
+// (H1) Released superblocks stay released under khugepaged. A chunk advised for huge pages (or
+// any chunk, when the kernel's mode is "always") is where khugepaged may collapse a 2 MiB range
+// into one huge page: with the kernel's default max_ptes_none (511) it does so when a single
+// 4 KiB page of the range is present, filling the rest with zeros. Purging one superblock of such
+// a range, while a neighbour stays in use, splits the huge page, and khugepaged's next pass would
+// put it back, resident in full: the purge undone, and resident memory that grows by 2 MiB per
+// range after the program freed it (core_release.s4KiB failed so, up to 7.8 MiB over its bound
+// after a trim with khugepaged scanning every 100 ms; release_test's collapse test forces the
+// same with MADV_COLLAPSE). So the release of a superblock that may lie on a huge page (on_huge, set at
+// carve for the 2 MiB-aligned part of a chunk that may be on huge pages) takes its 2 MiB range
+// off huge pages (MADV_NOHUGEPAGE) before the purge. The range stays on 4 KiB pages from then on:
+// reused, its superblocks fault page by page, and a released superblock carved again is never
+// on_huge. A superblock of 2 MiB or more purges whole huge pages, which leaves nothing to
+// collapse. Cost: one madvise per release in such a range, skipped for the range last taken
+// off (the releases of one pass come in runs of neighbours), and the kernel's mapping of the
+// arena splits where such ranges meet ones still on huge pages: at most one more mapping per
+// 4 MiB of arena, and none where the ranges taken off are adjacent (they merge). When the kernel
+// refuses (no THP, or vm.max_map_count reached), the purge goes ahead alone.
+// Under ar.lock (release_superblock).
+void take_off_huge_pages(Arena& ar, Superblock* sb) noexcept {
+  if (!sb->on_huge || g.sb_size >= pal::kHugePageSize) return;
+  char* range = reinterpret_cast<char*>(core::round_down(core::addr(sb), pal::kHugePageSize));
+  if (range == ar.no_huge_last) return;
+  if (pal::advise_no_huge(range, pal::kHugePageSize)) ar.no_huge_last = range;
+}
+
 // Purges the whole of sb, header page included, and puts it on its arena's released list (A1).
 // The caller holds sb alone: empty, owned by no heap, on no pool stack, still counted where the
 // caller found it. False, with sb untouched, when it must stay in the pool unpurged: it may still
@@ -56,7 +82,9 @@ bool release_superblock(Superblock* sb) noexcept {
   // carving and this list, and a purge happens at most once per superblock emptied.
   ForkHeldGuard guard(ar.lock);
   // From the header on: a guard page before it (kHeaderOffset) was never touched.
-  if (!released_room(ar) || !pal::purge(sb, g.sb_size - kHeaderOffset)) return false;
+  if (!released_room(ar)) return false;
+  take_off_huge_pages(ar, sb); // (H1)
+  if (!pal::purge(sb, g.sb_size - kHeaderOffset)) return false;
   ar.released[ar.released_count++] = g.pool_slots.index_of(core::addr(sb)); // the pools' index
   ar.released_bytes.store_relaxed(ar.released_count << g.sb_shift);
   g.purged_bytes.fetch_add_relaxed(g.sb_size);
@@ -236,6 +264,21 @@ std::size_t next_step(const Arena& ar) noexcept {
   return step < kArenaMaxStep ? step : kArenaMaxStep;
 }
 
+#ifndef HOARDLAB_HARDENED // (no chunk is advised there: its guard pages split every 2 MiB)
+// (H1) Records which part of the chunk just committed at ar.committed may be on huge pages: its
+// 2 MiB-aligned part when `huge`, none otherwise. Under ar.lock (carve_from).
+void note_huge_part(Arena& ar, bool huge, std::size_t chunk) noexcept {
+  ar.huge_lo = ar.huge_hi = nullptr;
+  if (!huge) return;
+  const std::uintptr_t start = core::addr(ar.committed);
+  const std::uintptr_t lo = core::round_up(start, pal::kHugePageSize);
+  const std::uintptr_t hi = core::round_down(start + chunk, pal::kHugePageSize);
+  if (lo >= hi) return;
+  ar.huge_lo = reinterpret_cast<char*>(lo);
+  ar.huge_hi = reinterpret_cast<char*>(hi);
+}
+#endif
+
 // Carves one superblock from node's arena, reserving its next step first when `grow` and the
 // step being carved is used up; nullptr when it has no room left.
 Superblock* carve_from(unsigned node, bool grow) noexcept {
@@ -271,9 +314,10 @@ Superblock* carve_from(unsigned node, bool grow) noexcept {
     // transparent huge pages (options.def): one fault per 2 MiB instead of 512. Purging a
     // superblock inside one later splits it (MADV_DONTNEED). With chunks of 4 MiB, a threshold
     // that is a multiple of 4 MiB advises the chunks committed from it on; 1 byte, every chunk.
-    if (const std::uint64_t after = g.tune.huge_pages_after.load_relaxed();
-        after != 0 && ar.committed_bytes.load_relaxed() + chunk > after)
-      pal::advise_huge(ar.committed, chunk);
+    const std::uint64_t after = g.tune.huge_pages_after.load_relaxed();
+    const bool advised = after != 0 && ar.committed_bytes.load_relaxed() + chunk > after;
+    if (advised) pal::advise_huge(ar.committed, chunk);
+    note_huge_part(ar, advised || g.huge_always, chunk);
 #endif
     // Before any superblock of the chunk is carved (R4, [SR1]); on failure the chunk is
     // committed again, harmlessly, by the next try.
@@ -288,6 +332,7 @@ Superblock* carve_from(unsigned node, bool grow) noexcept {
 #endif
   Superblock* sb = new (p + kHeaderOffset) Superblock();
   sb->node = node;
+  sb->on_huge = p >= ar.huge_lo && p + g.sb_size <= ar.huge_hi; // (H1)
   return sb;
 }
 

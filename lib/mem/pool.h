@@ -115,6 +115,12 @@ struct alignas(kLine) Arena { // one line or more of its own: node A's carve is 
   std::size_t released_count = 0;
   std::size_t released_capacity = 0;
   core::Atomic<std::uint64_t> released_bytes{0}; // released_count * S (stats)
+  // (H1) The 2 MiB-aligned part of the last chunk committed that may be on huge pages (advised,
+  // or the kernel's mode is "always"; empty otherwise): superblocks carved from it are on_huge.
+  char* huge_lo = nullptr;
+  char* huge_hi = nullptr;
+  // The 2 MiB range last taken off huge pages: releases of its neighbours skip the madvise.
+  char* no_huge_last = nullptr;
 };
 
 } // namespace hoardlab::mem

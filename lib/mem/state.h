@@ -146,6 +146,7 @@ struct Globals {
   // Fixed at init.
   std::size_t sb_size = 0;
   unsigned sb_shift = 0;
+  bool huge_always = false; // the kernel's THP mode is "always" (pal::huge_pages_always); init
   std::size_t threshold = 0;
   std::size_t canary = 0; // hardened.canary: bytes at each small block's end (0 or 8); init only
   core::SizeClasses classes;

@@ -79,6 +79,7 @@ struct alignas(64) Superblock {
   std::uint32_t used = 0;
   std::uint16_t group = 0;
   std::uint8_t zero_state = kZeroAll;       // which never-used bump blocks read as zero (Z1)
+  std::uint8_t on_huge = 0;                 // its 2 MiB range may be a huge page (pool.cpp, H1)
   std::uint64_t empty_since_ms = 0;         // when it entered its pool empty (purge.delay_ms)
   core::Atomic<std::uint32_t> pool_next{0}; // [TS3] pool stack link: index of the one below
 
@@ -119,6 +120,7 @@ struct alignas(64) Superblock {
     used = 0;
     group = 0;
     zero_state = kZeroAll;
+    on_huge = 0; // its range was taken off huge pages when it was released (pool.cpp, H1)
     empty_since_ms = 0;
     pool_next.store_relaxed(0);
     remote_head.store_relaxed(nullptr);

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -123,6 +124,21 @@ void advise_huge(void* p, std::size_t bytes) noexcept {
   const std::uintptr_t first = (start + kHugePageSize - 1) & ~(kHugePageSize - 1);
   const std::uintptr_t last = (start + bytes) & ~(kHugePageSize - 1);
   if (first < last) (void)::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+}
+
+bool advise_no_huge(void* p, std::size_t bytes) noexcept {
+  ErrnoKeeper keep;
+  return ::madvise(p, bytes, MADV_NOHUGEPAGE) == 0;
+}
+
+bool huge_pages_always() noexcept {
+  char text[96];
+  const ReadResult r =
+      read_file("/sys/kernel/mm/transparent_hugepage/enabled", text, sizeof(text) - 1);
+  if (r.error != 0 || r.bytes < 8) return false;
+  for (std::size_t i = 0; i + 8 <= r.bytes; ++i)
+    if (std::memcmp(text + i, "[always]", 8) == 0) return true;
+  return false;
 }
 
 void unmap(void* p, std::size_t bytes) noexcept {

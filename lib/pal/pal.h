@@ -43,6 +43,13 @@ void* map_huge(std::size_t bytes) noexcept;
 // Advises the kHugePageSize-aligned part of [p, p + bytes) for transparent huge pages (advice
 // only: nothing when the range holds no aligned 2 MiB or the kernel refuses).
 void advise_huge(void* p, std::size_t bytes) noexcept;
+// Takes [p, p + bytes) off transparent huge pages for good (MADV_NOHUGEPAGE): neither a fault
+// nor khugepaged makes a huge page there again. False when the kernel refused (no THP support,
+// or splitting the mapping would pass vm.max_map_count).
+bool advise_no_huge(void* p, std::size_t bytes) noexcept;
+// Whether the kernel puts every anonymous mapping on transparent huge pages, advised or not
+// (/sys/kernel/mm/transparent_hugepage/enabled reads "[always]"); false when unreadable.
+bool huge_pages_always() noexcept;
 void unmap(void* p, std::size_t bytes) noexcept;
 // Gives the pages back to the OS; the range stays mapped and reads as zero afterwards. False
 // when the OS refused (locked pages under mlock/mlockall, say): then the range keeps its
