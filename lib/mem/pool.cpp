@@ -49,10 +49,10 @@ bool released_room(Arena& ar) noexcept {
 // put it back, resident in full: the purge undone, and resident memory that grows by 2 MiB per
 // range after the program freed it (core_release.s4KiB failed so, up to 7.8 MiB over its bound
 // after a trim with khugepaged scanning every 100 ms; release_test's collapse test forces the
-// same with MADV_COLLAPSE). So the release of a superblock that may lie on a huge page (on_huge, set at
-// carve for the 2 MiB-aligned part of a chunk that may be on huge pages) takes its 2 MiB range
-// off huge pages (MADV_NOHUGEPAGE) before the purge. The range stays on 4 KiB pages from then on:
-// reused, its superblocks fault page by page, and a released superblock carved again is never
+// same with MADV_COLLAPSE). So the release of a superblock that may lie on a huge page (on_huge,
+// set at carve for the 2 MiB-aligned part of a chunk that may be on huge pages) takes its 2 MiB
+// range off huge pages (MADV_NOHUGEPAGE) before the purge. The range stays on 4 KiB pages from then
+// on: reused, its superblocks fault page by page, and a released superblock carved again is never
 // on_huge. A superblock of 2 MiB or more purges whole huge pages, which leaves nothing to
 // collapse. Cost: one madvise per release in such a range, skipped for the range last taken
 // off (the releases of one pass come in runs of neighbours), and the kernel's mapping of the
