@@ -53,6 +53,19 @@ void report_bad_link(const void* at, const void* next, const char* expected) noe
   std::abort();
 }
 
+void report_short_bin(std::size_t cls, std::size_t found, std::size_t expected) noexcept {
+  pal::Message m;
+  m.text("hoardlab: corrupted free list: a thread cache's list of ")
+      .num(g.classes.size_of(cls))
+      .text("-byte blocks ends after ")
+      .num(found)
+      .text(" blocks, not ")
+      .num(expected)
+      .text(" (a block freed twice after a write into it?); aborting");
+  m.emit();
+  std::abort();
+}
+
 bool report_pointer_misuse(const char* kind, const void* p, const char* where) noexcept {
   const bool go_on = g.tune.report_misuse.load_relaxed();
   pal::Message m;

@@ -44,6 +44,10 @@ inline bool is_block_of_class([[maybe_unused]] std::size_t cls,
   return true;
 #endif
 }
+// Reports a thread cache's bin of class cls whose list ended after `found` blocks where its count
+// says `expected`, and aborts (hardening.cpp; the hardened flush's check of C1).
+[[noreturn, gnu::cold]] void report_short_bin(std::size_t cls, std::size_t found,
+                                              std::size_t expected) noexcept;
 // The link of `at`, a free block in a thread cache's bin of class cls. Hardened: a link that is
 // neither null nor a block of a superblock of class cls aborts with a report.
 inline void* next_in_class(std::size_t cls, const void* at) noexcept {

@@ -155,6 +155,15 @@ void flush(ThreadCache* tc, std::size_t cls, std::size_t n) noexcept {
   void* next = bin.head;
   for (std::size_t i = 0; i < n; ++i) {
     void* p = next;
+#ifdef HOARDLAB_HARDENED
+    // (C1) the bin holds count() blocks; a list that ends sooner was cut by a misuse the free
+    // path did not see. The fuzz target reached one with a one-byte write into a freed block's
+    // link and a double free (the write breaks the check word that tells a free block, so the
+    // second free can take it for a live one and it sits in two lists, one of which may rewrite
+    // its link); followed, the walk read address 0 and the process died by SIGSEGV.
+    if (p == nullptr) [[unlikely]]
+      report_short_bin(cls, i, n);
+#endif
     next = next_in_class(cls, p);
     Superblock* sb = superblock_of(p);
     if (sb == run_sb) { // the run is a stretch of the bin's list: already linked
