@@ -158,7 +158,6 @@ void run_becomes_live(const char* base, std::size_t bytes) noexcept {
 }
 #endif
 
-constinit core::Atomic<std::uint64_t> g_allocations{0};
 constinit core::Atomic<std::uint64_t> g_mapped_bytes{0};
 // Live and cached mapped bytes per logical node (relaxed counters, read as a snapshot).
 constinit core::Atomic<std::uint64_t> g_node_mapped[numa::kMaxNodes] = {};
@@ -227,7 +226,8 @@ char* install(char* base, std::size_t bytes, std::size_t size, std::size_t align
   h->requested = size;
   h->reserved[0] = large_cache::node_of_shard(home);
   h->reserved[1] = home;
-  g_allocations.fetch_add_relaxed(1);
+  // The home shard's line, which the caller's count_large_added writes next (LargeInUse).
+  g.large_use[home].allocations.fetch_add_relaxed(1);
   return user;
 }
 
@@ -499,7 +499,7 @@ std::uint64_t node_mapped_bytes(unsigned node) noexcept {
 }
 
 Stats stats() noexcept {
-  return {g_allocations.load_relaxed(), g_mapped_bytes.load_relaxed(),
+  return {g_mapped_bytes.load_relaxed(),
           large_cache::cached_bytes() + large_thread_cache::held_bytes()};
 }
 

@@ -79,8 +79,8 @@ std::size_t release_idle(std::uint64_t now_ms, std::uint64_t delay_ms,
 // Live and cached large-object mappings on a logical node, in bytes.
 std::uint64_t node_mapped_bytes(unsigned node) noexcept;
 
+// (The large allocations are counted per home shard, in g.large_use: stats.cpp sums them.)
 struct Stats {
-  std::uint64_t allocations;
   std::uint64_t mapped_bytes; // live + cached mappings
   std::uint64_t cached_bytes;
 };

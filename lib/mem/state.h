@@ -85,10 +85,13 @@ struct Tunables {
 /// (paper_notes/contention.md); a shard's line is shared only by the threads whose objects live
 /// there, which already share the shard's lock when they miss their own run cache. A free adds
 /// nothing to a shard its allocation did not count in, so no count goes below zero. The total is
-/// the sum, and the sum of the shards' peaks bounds the total's peak from above.
+/// the sum, and the sum of the shards' peaks bounds the total's peak from above. The objects
+/// installed (large allocations, stats) count on the same line: one global counter for them was
+/// the last line every thread's large malloc wrote.
 struct alignas(kLine) LargeInUse {
   core::Atomic<std::uint64_t> bytes{0};
   core::Atomic<std::uint64_t> peak{0};
+  core::Atomic<std::uint64_t> allocations{0};
 };
 inline constexpr std::uint32_t kLargeHomes = numa::kMaxNodes * large_cache::kShardsPerNode;
 

@@ -79,7 +79,6 @@ void stats_total(TotalStats* out) noexcept {
     released += g.arenas[n].released_bytes.load_relaxed();
   }
   large::Stats ls = large::stats();
-  t.large_allocations = ls.allocations;
   t.large_cached_bytes = ls.cached_bytes;
   purge_thread::Stats ps = purge_thread::stats();
   t.background_purged_bytes = ps.superblock_bytes + ps.large_bytes;
@@ -90,6 +89,7 @@ void stats_total(TotalStats* out) noexcept {
   const std::uint64_t not_program = t.cached_bytes + t.pending_bytes;
   std::uint64_t large_peak = 0;
   for (const LargeInUse& c : g.large_use) {
+    t.large_allocations += c.allocations.load_relaxed();
     t.large_in_use_bytes += c.bytes.load_relaxed();
     large_peak += c.peak.load_relaxed();
   }

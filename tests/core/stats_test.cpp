@@ -151,6 +151,8 @@ TEST(StatsInUse, LargeObjectsFreedByAnotherThreadLeaveTheirHomeShardsCountAndPea
   constexpr int kEach = 8;
   constexpr std::size_t kSize = std::size_t{64} << 10;
   std::uint64_t live = 0;
+  // Counted per home shard as well (LargeInUse::allocations): every install, once.
+  const std::uint64_t allocations_before = stats().large_allocations;
   for (int round = 0; round < 2; ++round) {
     std::vector<std::vector<void*>> kept(kThreads);
     std::vector<std::thread> threads;
@@ -172,6 +174,9 @@ TEST(StatsInUse, LargeObjectsFreedByAnotherThreadLeaveTheirHomeShardsCountAndPea
         live += hl_usable_size(p);
     hl_stats s = stats();
     EXPECT_EQ(s.large_bytes_in_use, live) << "round " << round;
+    EXPECT_EQ(s.large_allocations - allocations_before,
+              static_cast<std::uint64_t>((round + 1) * kThreads * kEach))
+        << "round " << round;
     for (auto& v : kept)
       for (void* p : v)
         hl_free(p);
