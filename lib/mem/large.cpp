@@ -498,6 +498,10 @@ std::uint64_t node_mapped_bytes(unsigned node) noexcept {
   return node < numa::kMaxNodes ? g_node_mapped[node].load_relaxed() : 0;
 }
 
+std::uint64_t mapped_bytes() noexcept {
+  return g_mapped_bytes.load_relaxed();
+}
+
 Stats stats() noexcept {
   return {g_mapped_bytes.load_relaxed(),
           large_cache::cached_bytes() + large_thread_cache::held_bytes()};

@@ -85,6 +85,8 @@ struct Stats {
   std::uint64_t cached_bytes;
 };
 Stats stats() noexcept;
+// Stats::mapped_bytes alone, without the walk over the threads' caches that cached_bytes takes.
+std::uint64_t mapped_bytes() noexcept;
 // large.cache_bytes (the shards' hard ceiling) and large.thread_cache_bytes (each thread's, at
 // most the former). Called at each publish of the options, so it also has the next large free
 // sweep for decay (large.decay_ms may have been lowered).

@@ -438,7 +438,7 @@ char* map_pages(std::size_t* bytes) noexcept {
 // limit (map_fresh).
 bool huge_chunks() noexcept {
   const std::uint64_t after = g_huge_after.load_relaxed();
-  return after != 0 && large::stats().mapped_bytes >= after && no_address_limit();
+  return after != 0 && large::mapped_bytes() >= after && no_address_limit();
 }
 
 char* map_once(Shard* s, std::size_t* run_bytes) noexcept {

@@ -18,12 +18,6 @@ constexpr std::size_t kPage = pal::kPageSize;
 // objects), and the pieces of a run split for a smaller request; few enough that a linear scan
 // is cheaper than the shard's bins.
 constexpr std::uint32_t kSlots = 8;
-// A thread's held bytes are published when they have moved this far from the last published
-// figure (and at each flush): a shared counter written at every large malloc and free would
-// bring back the cross-thread line the cache exists to avoid.
-// The publication is a statistic (stats' large_cached_bytes), so each thread's share may be off
-// by up to this much between flushes.
-constexpr std::size_t kPublishStep = 64 * 1024;
 
 // The longest run a thread keeps: a quarter of its bound, and a page for the object's header, so
 // that an object of a quarter (256 KiB by default, a 260 KiB run) is kept too. Without the page,
@@ -64,19 +58,20 @@ struct Entry {
 ///             registered cache's thread has not finished its exit.
 /// Ordering:   [TC1] g_epoch is a request, not a publication: the runs go to the shards under the
 ///             shards' locks, so a relaxed load and add suffice; a request missed by a racing
-///             load is seen at the next operation. [TC2] g_held and g_bound are relaxed
-///             counters (a statistic and a tunable). [TC3] the cache's fields are written under
-///             its lock by owner and drainer alike ([SL1]/[SL2] order them); next, prev and the
-///             registry head under g_registry_lock.
+///             load is seen at the next operation. [TC2] g_bound is a relaxed tunable;
+///             `held` is the owner's relaxed copy of `bytes`, read by held_bytes (a statistic)
+///             while it walks the registry under g_registry_lock, and g_held_sum the last sum.
+///             [TC3] the cache's fields are written under its lock by owner and drainer alike
+///             ([SL1]/[SL2] order them); next, prev and the registry head under g_registry_lock.
 /// ABA:        none (locks).
 struct RunCache {
   core::SpinLock lock;
   Entry runs[kSlots];
   std::uint32_t count;
   std::size_t bytes;
-  std::size_t published; // this thread's share of g_held
-  std::uint64_t epoch;   // g_epoch when this cache was last empty or flushed
-  RunCache* next;        // the registry (under g_registry_lock)
+  core::Atomic<std::uint64_t> held; // bytes, as the owner last stored it [TC2]
+  std::uint64_t epoch;              // g_epoch when this cache was last empty or flushed
+  RunCache* next;                   // the registry (under g_registry_lock)
   RunCache* prev;
   bool registered; // the owner's (T4)
 };
@@ -85,15 +80,16 @@ constinit thread_local RunCache tl_runs{};
 constinit core::SpinLock g_registry_lock;
 constinit RunCache* g_registry = nullptr;
 constinit core::Atomic<std::uint64_t> g_epoch{0};
-constinit core::Atomic<std::uint64_t> g_held{0};
+constinit core::Atomic<std::uint64_t> g_held_sum{0};
 constinit core::Atomic<std::uint64_t> g_bound{1u << 20};
 
-// Publishes this thread's held bytes when they moved kPublishStep or more (always with `exact`).
-void publish(RunCache& c, bool exact = false) noexcept {
-  const std::size_t diff = c.bytes > c.published ? c.bytes - c.published : c.published - c.bytes;
-  if (diff == 0 || (diff < kPublishStep && !exact)) return;
-  g_held.fetch_add_relaxed(c.bytes - c.published); // [TC2] wraps as a subtraction when smaller
-  c.published = c.bytes;
+// Publishes this thread's held bytes for held_bytes: a store to its own cache's line. A shared
+// counter updated here (the sum, once a thread's figure moved 64 KiB) was written twice per
+// malloc/free pair of 64 KiB and more, since each take and put moves a run's whole length: the
+// line every thread's large calls then fought over (paper_notes/contention.md: a 64 KiB loop at
+// 2 threads ran 45% faster without it).
+void publish(RunCache& c) noexcept {
+  c.held.store_relaxed(c.bytes); // [TC2]
 }
 
 void remove(RunCache& c, std::uint32_t i) noexcept {
@@ -122,7 +118,7 @@ std::uint32_t empty_locked(RunCache& c, Entry* out) noexcept {
   c.count = 0;
   c.bytes = 0;
   c.epoch = g_epoch.load_relaxed(); // [TC1]
-  publish(c, true);
+  publish(c);
   return n;
 }
 
@@ -326,7 +322,15 @@ void request_flush() noexcept {
 }
 
 std::uint64_t held_bytes() noexcept {
-  return g_held.load_relaxed(); // [TC2]
+  // [TC2] A walk that cannot take the registry lock returns the last sum: a drain holds it (and
+  // may wait for a shard's lock, which the caller may hold), or another walk does.
+  if (!g_registry_lock.try_lock()) return g_held_sum.load_relaxed();
+  std::uint64_t sum = 0;
+  for (const RunCache* c = g_registry; c != nullptr; c = c->next)
+    sum += c->held.load_relaxed();
+  g_registry_lock.unlock();
+  g_held_sum.store_relaxed(sum);
+  return sum;
 }
 
 void set_bound(std::size_t bytes) noexcept {

@@ -35,7 +35,8 @@ void fork_child() noexcept;
 // Asks every thread to give its runs to the shards at its next large allocation or free (each
 // decay sweep, trim, a lowered bound), where they decay as any cached run.
 void request_flush() noexcept;
-// Bytes the threads hold, as each last published them (within kPublishStep of the truth each).
+// Bytes the threads hold, each as of its last take or put: a walk over the registered caches, or
+// the last walk's sum when the registry is busy (a statistic).
 std::uint64_t held_bytes() noexcept;
 // large.thread_cache_bytes, capped by large.cache_bytes (at every option change): every thread
 // gives its runs to the shards at its next large allocation or free, so that a lowered
