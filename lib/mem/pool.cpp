@@ -270,9 +270,8 @@ std::size_t next_step(const Arena& ar) noexcept {
 void note_huge_part(Arena& ar, bool huge, std::size_t chunk) noexcept {
   ar.huge_lo = ar.huge_hi = nullptr;
   if (!huge) return;
-  const std::uintptr_t start = core::addr(ar.committed);
-  const std::uintptr_t lo = core::round_up(start, pal::kHugePageSize);
-  const std::uintptr_t hi = core::round_down(start + chunk, pal::kHugePageSize);
+  std::uintptr_t lo = 0, hi = 0;
+  pal::huge_part(ar.committed, chunk, &lo, &hi); // what advise_huge advised
   if (lo >= hi) return;
   ar.huge_lo = reinterpret_cast<char*>(lo);
   ar.huge_hi = reinterpret_cast<char*>(hi);

@@ -120,9 +120,8 @@ void* map_huge(std::size_t bytes) noexcept {
 
 void advise_huge(void* p, std::size_t bytes) noexcept {
   ErrnoKeeper keep;
-  const std::uintptr_t start = reinterpret_cast<std::uintptr_t>(p);
-  const std::uintptr_t first = (start + kHugePageSize - 1) & ~(kHugePageSize - 1);
-  const std::uintptr_t last = (start + bytes) & ~(kHugePageSize - 1);
+  std::uintptr_t first = 0, last = 0;
+  huge_part(p, bytes, &first, &last);
   if (first < last) (void)::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
 }
 

@@ -40,8 +40,16 @@ inline constexpr std::size_t kHugePageSize = std::size_t{2} << 20;
 // pages (MADV_HUGEPAGE: the kernel faults its aligned 2 MiB parts in whole where it can, under
 // THP's "madvise" mode as under "always"); nullptr when the padded mapping is refused.
 void* map_huge(std::size_t bytes) noexcept;
-// Advises the kHugePageSize-aligned part of [p, p + bytes) for transparent huge pages (advice
-// only: nothing when the range holds no aligned 2 MiB or the kernel refuses).
+// The kHugePageSize-aligned part of [p, p + bytes): [*lo, *hi), empty (lo >= hi) when the range
+// holds no aligned 2 MiB.
+inline void huge_part(const void* p, std::size_t bytes, std::uintptr_t* lo,
+                      std::uintptr_t* hi) noexcept {
+  const auto start = reinterpret_cast<std::uintptr_t>(p);
+  *lo = (start + kHugePageSize - 1) & ~(kHugePageSize - 1);
+  *hi = (start + bytes) & ~(kHugePageSize - 1);
+}
+// Advises huge_part of [p, p + bytes) for transparent huge pages (advice only: nothing when it is
+// empty or the kernel refuses).
 void advise_huge(void* p, std::size_t bytes) noexcept;
 // Takes [p, p + bytes) off transparent huge pages for good (MADV_NOHUGEPAGE): neither a fault
 // nor khugepaged makes a huge page there again. False when the kernel refused (no THP support,
