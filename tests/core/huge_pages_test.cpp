@@ -6,13 +6,15 @@
 
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
-#include <string>
 #include <vector>
 
 #include "hoardlab/hoardlab.h"
+#include "test_util.h"
 
 namespace {
+
+using hoardlab::test::has_vm_flag;
+using hoardlab::test::vm_flags_at;
 
 bool thp_supported() {
   std::FILE* f = std::fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
@@ -21,30 +23,8 @@ bool thp_supported() {
   return true;
 }
 
-// The VmFlags line of the mapping that holds p, or "" when no mapping does.
-std::string vm_flags_at(const void* p) {
-  const auto a = reinterpret_cast<std::uintptr_t>(p);
-  std::FILE* f = std::fopen("/proc/self/smaps", "r");
-  if (f == nullptr) return "";
-  char line[512];
-  bool inside = false;
-  std::string flags;
-  while (std::fgets(line, sizeof(line), f) != nullptr) {
-    unsigned long lo = 0, hi = 0;
-    if (std::sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && std::strchr(line, ':') != nullptr &&
-        std::strncmp(line, "VmFlags", 7) != 0) {
-      inside = a >= lo && a < hi;
-    } else if (inside && std::strncmp(line, "VmFlags:", 8) == 0) {
-      flags = line + 8;
-      break;
-    }
-  }
-  std::fclose(f);
-  return flags;
-}
-
 bool advised_huge(const void* p) {
-  return vm_flags_at(p).find(" hg") != std::string::npos;
+  return has_vm_flag(vm_flags_at(p), "hg");
 }
 
 // Keeps `bytes` of blocks of `size` live; returns them in allocation order.

@@ -10,7 +10,6 @@
 #include <cstdint>
 #include <fstream>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,7 +22,9 @@
 namespace {
 
 using hoardlab::test::Deadline;
+using hoardlab::test::has_vm_flag;
 using hoardlab::test::Rng;
+using hoardlab::test::vm_flags_at;
 
 constexpr std::size_t kKiB = 1024;
 constexpr std::size_t kMiB = 1024 * kKiB;
@@ -421,34 +422,6 @@ TEST(LargeObjects, AWorkingSetAboveThirtyTwoMebibytesIsReusedWithoutFreshFaults)
   EXPECT_LT(faults, kSteps * 100) << faults << " minor faults in " << kSteps << " steps";
 }
 
-// The VmFlags line of the mapping holding address a, from /proc/self/smaps; empty if none.
-std::string vm_flags_at(const void* a) {
-  const auto addr = reinterpret_cast<std::uintptr_t>(a);
-  std::ifstream smaps("/proc/self/smaps");
-  std::string line;
-  bool inside = false;
-  while (std::getline(smaps, line)) {
-    std::uintptr_t lo = 0;
-    std::uintptr_t hi = 0;
-    char dash = 0;
-    std::istringstream head(line);
-    if (line.find("VmFlags:") == 0) {
-      if (inside) return line;
-    } else if (head >> std::hex >> lo >> dash >> hi && dash == '-') {
-      inside = lo <= addr && addr < hi;
-    }
-  }
-  return {};
-}
-
-bool has_flag(const std::string& flags, const char* flag) {
-  std::istringstream words(flags);
-  std::string w;
-  while (words >> w)
-    if (w == flag) return true;
-  return false;
-}
-
 // A fresh run of large.huge_min (4 MiB) or more starts on a 2 MiB boundary and is advised for
 // transparent huge pages ("hg" in its VmFlags), so that its aligned parts are faulted 2 MiB at a
 // time; one below it mapped alone, or any run with large.huge_min = 0, stays on small pages.
@@ -464,14 +437,14 @@ TEST(LargeObjects, AFreshRunOfFourMebibytesOrMoreIsAdvisedForHugePages) {
   ASSERT_NE(big, nullptr);
   // The header page is the run's first: the run starts one page before the object.
   EXPECT_EQ((reinterpret_cast<std::uintptr_t>(big) - 4096) % (2 * kMiB), 0u);
-  EXPECT_TRUE(has_flag(vm_flags_at(big), "hg")) << vm_flags_at(big);
+  EXPECT_TRUE(has_vm_flag(vm_flags_at(big), "hg")) << vm_flags_at(big);
   void* small = hl_malloc(1 * kMiB);
   ASSERT_NE(small, nullptr);
-  EXPECT_FALSE(has_flag(vm_flags_at(small), "hg")) << vm_flags_at(small);
+  EXPECT_FALSE(has_vm_flag(vm_flags_at(small), "hg")) << vm_flags_at(small);
   ASSERT_EQ(hl_option_set("large.huge_min", "0"), 0);
   void* plain = hl_malloc(16 * kMiB); // larger than the cached runs: fresh
   ASSERT_NE(plain, nullptr);
-  EXPECT_FALSE(has_flag(vm_flags_at(plain), "hg")) << vm_flags_at(plain);
+  EXPECT_FALSE(has_vm_flag(vm_flags_at(plain), "hg")) << vm_flags_at(plain);
   ASSERT_EQ(hl_option_set("large.huge_min", "4MiB"), 0);
   ASSERT_EQ(hl_option_set("large.huge_chunks_after", "4MiB"), 0);
   hl_free(big);

@@ -7,9 +7,9 @@
 #include <sys/mman.h>
 
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "hoardlab/hoardlab.h"
@@ -151,28 +151,14 @@ bool collapse_works() {
   return works;
 }
 
-// The mappings khugepaged scans: those advised for huge pages (VmFlags "hg"), and under the
-// kernel's mode "always" every one not advised against them ("nh"). MADV_COLLAPSE, unlike
+// Whether khugepaged scans the mapping that holds p: advised for huge pages (VmFlags "hg"), or
+// under the kernel's mode "always" not advised against them ("nh"). MADV_COLLAPSE, unlike
 // khugepaged, collapses any range not advised against, so the test keeps to these.
-std::vector<std::pair<std::uintptr_t, std::uintptr_t>> khugepaged_ranges() {
-  const bool always = hoardlab::pal::huge_pages_always();
-  std::vector<std::pair<std::uintptr_t, std::uintptr_t>> out;
-  std::FILE* f = std::fopen("/proc/self/smaps", "r");
-  if (f == nullptr) return out;
-  char line[512];
-  std::uintptr_t lo = 0, hi = 0;
-  while (std::fgets(line, sizeof line, f) != nullptr) {
-    unsigned long a = 0, b = 0;
-    if (std::sscanf(line, "%lx-%lx ", &a, &b) == 2) {
-      lo = a;
-      hi = b;
-    } else if (std::strncmp(line, "VmFlags:", 8) == 0) {
-      const bool hg = std::strstr(line, " hg") != nullptr, nh = std::strstr(line, " nh") != nullptr;
-      if (hg || (always && !nh)) out.emplace_back(lo, hi);
-    }
-  }
-  std::fclose(f);
-  return out;
+bool khugepaged_scans(const void* p) {
+  const std::string flags = hoardlab::test::vm_flags_at(p);
+  return hoardlab::test::has_vm_flag(flags, "hg") ||
+         (hoardlab::pal::huge_pages_always() && !flags.empty() &&
+          !hoardlab::test::has_vm_flag(flags, "nh"));
 }
 
 // Superblocks released next to one still in use stay released when the kernel collapses their
@@ -208,13 +194,9 @@ TEST(Release, ReleasedSuperblocksStayReleasedWhenTheKernelCollapsesHugePages) {
   ASSERT_GE(released(), kPeak / 2) << "S " << g.sb_size;
   const std::size_t before = hoardlab::pal::resident_bytes();
   std::size_t scanned = 0, collapsed = 0;
-  const auto scannable = khugepaged_ranges();
   for (void* p : kept) {
     const std::uintptr_t range = reinterpret_cast<std::uintptr_t>(p) & ~(huge - 1);
-    bool in = false;
-    for (const auto& [lo, hi] : scannable)
-      in = in || (range >= lo && range + huge <= hi);
-    if (!in) continue;
+    if (!khugepaged_scans(reinterpret_cast<void*>(range))) continue;
     ++scanned;
     if (madvise(reinterpret_cast<void*>(range), huge, MADV_COLLAPSE) == 0) ++collapsed;
   }

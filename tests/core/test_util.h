@@ -3,7 +3,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <string>
 #include <thread>
 
 #include "numa/topology.h"
@@ -84,6 +86,38 @@ void on_pu0(F f) {
     f();
   });
   t.join();
+}
+
+// The VmFlags line of the mapping that holds p (/proc/self/smaps), or "" when no mapping does.
+inline std::string vm_flags_at(const void* p) {
+  const auto a = reinterpret_cast<std::uintptr_t>(p);
+  std::FILE* f = std::fopen("/proc/self/smaps", "r");
+  if (f == nullptr) return "";
+  char line[512];
+  bool inside = false;
+  std::string flags;
+  while (std::fgets(line, sizeof(line), f) != nullptr) {
+    unsigned long lo = 0, hi = 0;
+    if (std::sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && std::strchr(line, ':') != nullptr &&
+        std::strncmp(line, "VmFlags", 7) != 0) {
+      inside = a >= lo && a < hi;
+    } else if (inside && std::strncmp(line, "VmFlags:", 8) == 0) {
+      flags = line + 8;
+      break;
+    }
+  }
+  std::fclose(f);
+  return flags;
+}
+
+// Whether a VmFlags line holds `flag` ("hg": advised for huge pages, "nh": advised against).
+inline bool has_vm_flag(const std::string& flags, const char* flag) {
+  const std::size_t n = std::strlen(flag);
+  for (std::size_t at = flags.find(flag); at != std::string::npos; at = flags.find(flag, at + 1))
+    if ((at == 0 || flags[at - 1] == ' ') &&
+        (at + n == flags.size() || flags[at + n] == ' ' || flags[at + n] == '\n'))
+      return true;
+  return false;
 }
 
 } // namespace hoardlab::test
