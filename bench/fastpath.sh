@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Instructions per malloc+free pair, counted by callgrind, for one or more allocators.
+# Instructions per malloc+free pair, counted by callgrind (or by single-stepping), for one or more
+# allocators.
 #
 # usage: bench/fastpath.sh [--bin DIR] [--n N] [--sizes "16 64 256 4096"] [--modes "pair batch64"]
-#                          LIB...
+#                          [--counter callgrind|steps] LIB...
 #   LIB: glibc | jemalloc | tcmalloc | mimalloc | tbb | hoardlab | a path to a preloadable .so
 #        | NAME=PATH (a preloadable .so, shown as NAME: e.g. rpmalloc=/opt/lib/librpmalloc.so)
 #   --bin: where fastpath-loop is (default build/release/bin)
+#   --counter: callgrind (default), or steps: bench/tools/stepcount single-steps the loop alone
+#     with ptrace, for an allocator valgrind cannot run (snmalloc reserves 256 GiB at start-up,
+#     which valgrind refuses). A step costs tens of microseconds, so its --n defaults to 1000.
+#     Both count the instructions the CPU retires and give the same figures where both run.
 #
 # Method: fastpath-loop runs N and 2N iterations of the loop; the difference of the two totals
 # is the cost of N pairs with start-up, first refills and exit cancelled out. The same is
@@ -17,7 +22,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 bin="$here/../build/release/bin"
-n=200000
+n=
+counter=callgrind
 sizes="16 64 256 4096"
 modes="pair batch64"
 libs=()
@@ -27,16 +33,27 @@ while [[ $# -gt 0 ]]; do
     --n) n=$2; shift 2 ;;
     --sizes) sizes=$2; shift 2 ;;
     --modes) modes=$2; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    --counter) counter=$2; shift 2 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     -*) echo "fastpath.sh: unknown flag '$1'" >&2; exit 2 ;;
     *) libs+=("$1"); shift ;;
   esac
 done
 [[ ${#libs[@]} -gt 0 ]] || libs=(glibc)
+case "$counter" in
+  callgrind) n=${n:-200000} ;;
+  steps) n=${n:-1000} ;;
+  *) echo "fastpath.sh: --counter '$counter' is neither callgrind nor steps" >&2; exit 2 ;;
+esac
 [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "fastpath.sh: --n '$n' is not a positive integer" >&2; exit 2; }
 loop="$bin/fastpath-loop"
 [[ -x "$loop" ]] || { echo "fastpath.sh: $loop not found (build the fastpath-loop target)" >&2; exit 2; }
-command -v valgrind >/dev/null || { echo "fastpath.sh: valgrind is not installed" >&2; exit 2; }
+stepcount="$bin/stepcount"
+if [[ "$counter" == callgrind ]]; then
+  command -v valgrind >/dev/null || { echo "fastpath.sh: valgrind is not installed" >&2; exit 2; }
+else
+  [[ -x "$stepcount" ]] || { echo "fastpath.sh: $stepcount not found (build the stepcount target)" >&2; exit 2; }
+fi
 
 libdir=/usr/lib/x86_64-linux-gnu
 resolve() {
@@ -56,6 +73,16 @@ trap 'rm -rf "$tmp"' EXIT
 
 # total_instructions PRELOAD MODE SIZE ITERATIONS
 total_instructions() {
+  if [[ "$counter" == steps ]]; then
+    LD_PRELOAD="$1" "$stepcount" --marks "$loop" "$2" "$3" "$4" marks >/dev/null \
+      2>"$tmp/steps.err" || {
+      echo "fastpath.sh: stepcount run failed ($2 $3 $4, preload '${1:-none}'):" >&2
+      cat "$tmp/steps.err" >&2
+      exit 1
+    }
+    awk '/^instructions / { print $2 }' "$tmp/steps.err"
+    return
+  fi
   local out="$tmp/cg.out"
   LD_PRELOAD="$1" valgrind --tool=callgrind --callgrind-out-file="$out" \
     "$loop" "$2" "$3" "$4" >/dev/null 2>"$tmp/valgrind.err" || {

@@ -7,6 +7,10 @@
 // The script runs each mode at N and 2N and takes the difference (start-up, the first slow-path
 // refills and exit cancel out), then subtracts the empty loop's difference, leaving the
 // allocator's own instructions per pair.
+// A fourth argument `marks` raises SIGUSR1 just before the loop and just after it, for a tracer
+// that counts only between them (bench/tools/stepcount.cpp --marks); untraced, the first mark
+// would end the process, so it is only for that.
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -45,8 +49,10 @@ char dummy[64];
 } // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: fastpath-loop pair|batch64|pair-empty|batch64-empty SIZE N\n");
+  const bool marks = argc == 5 && std::strcmp(argv[4], "marks") == 0;
+  if (argc != 4 && !marks) {
+    std::fprintf(stderr,
+                 "usage: fastpath-loop pair|batch64|pair-empty|batch64-empty SIZE N [marks]\n");
     return 2;
   }
   const char* mode = argv[1];
@@ -61,17 +67,24 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "fastpath-loop: N '%s' is not a positive integer\n", argv[3]);
     return 2;
   }
-  if (std::strcmp(mode, "pair") == 0)
-    run_pair(size, n, false);
-  else if (std::strcmp(mode, "pair-empty") == 0)
-    run_pair(size, n, true);
-  else if (std::strcmp(mode, "batch64") == 0)
-    run_batch64(size, n, false);
-  else if (std::strcmp(mode, "batch64-empty") == 0)
-    run_batch64(size, n, true);
-  else {
+  void (*loop)(size_t, long, bool) = nullptr;
+  bool empty = false;
+  if (std::strcmp(mode, "pair") == 0) {
+    loop = run_pair;
+  } else if (std::strcmp(mode, "pair-empty") == 0) {
+    loop = run_pair;
+    empty = true;
+  } else if (std::strcmp(mode, "batch64") == 0) {
+    loop = run_batch64;
+  } else if (std::strcmp(mode, "batch64-empty") == 0) {
+    loop = run_batch64;
+    empty = true;
+  } else {
     std::fprintf(stderr, "fastpath-loop: unknown mode '%s'\n", mode);
     return 2;
   }
+  if (marks) std::raise(SIGUSR1);
+  loop(size, n, empty);
+  if (marks) std::raise(SIGUSR1);
   return 0;
 }
