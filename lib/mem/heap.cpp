@@ -238,12 +238,8 @@ Superblock* get_superblock(Heap* h, std::size_t cls) noexcept {
   // never given back, so growth for good is worse than a wait. Passes start rarely (a deferred
   // purge at most once per purge.delay_ms, a sweep when remote frees into pooled superblocks pass a
   // threshold, a trim), so a look with none starting comes soon.
-  for (;;) {
-    const std::uint64_t before = pool_passes();
-    if (Superblock* sb = from_pools(h, cls)) return sb;
-    if (no_pass_hid_superblocks(before)) break;
-    pal::yield();
-  }
+  if (Superblock* sb = look_past_pool_passes([h, cls] { return from_pools(h, cls); }, [] {}))
+    return sb;
   Superblock* sb = carve_superblock(static_cast<unsigned>(
       numa::superblock_node(static_cast<int>(h->node),
                             static_cast<numa::PlacementPolicy>(config::options().numa_policy))));

@@ -8,6 +8,7 @@
 
 #include "config/options.h"
 #include "mem/state.h"
+#include "pal/pal.h"
 
 namespace hoardlab::mem {
 
@@ -388,6 +389,24 @@ std::uint64_t pool_passes() noexcept;
 // true when no pass held superblocks during the look (none in flight before it, none started
 // since), so that an empty look means the pools were empty [PS1].
 bool no_pass_hid_superblocks(std::uint64_t before) noexcept;
+// [PS1] The popper's side, written once for every popper (heap.cpp's refill and the litmus test
+// of the handshake, tests/litmus/pool_litmus_test.cpp): tries `look` (a callable returning a
+// Superblock*, nullptr when it found none) until it finds one, and returns it; or returns nullptr
+// once a look found nothing while no pass held superblocks, so that the pools were empty. The
+// pass word is read before each look: read after it, a pass that began before the look and
+// ended after it would go unseen. `after_empty_look` runs between a look that found nothing and
+// that check: a no-op for heap.cpp; the litmus test spins there, so that a pass can end in the
+// window, which an order mistake here needs in order to show.
+template <class Look, class AfterEmptyLook>
+Superblock* look_past_pool_passes(Look look, AfterEmptyLook after_empty_look) noexcept {
+  for (;;) {
+    const std::uint64_t before = pool_passes();
+    if (Superblock* sb = look()) return sb;
+    after_empty_look();
+    if (no_pass_hid_superblocks(before)) return nullptr;
+    pal::yield();
+  }
+}
 
 // ---- in-use figures kept beside the heaps' u_i (stats.cpp sums them) ----
 // Bytes of blocks in use in pooled superblocks: + when a heap gives a superblock with used
