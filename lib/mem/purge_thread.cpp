@@ -99,17 +99,17 @@ std::uint64_t purge_pass() noexcept {
 void run(void*) {
   tl_on_thread = true;
   for (;;) {
-    std::uint32_t seen = g_wake.load_acquire(); // [PW2]
-    Work w{};
-    while (queue()->pop(w)) {
-      // Each notification only says where work may be; the pass below looks everywhere.
-    }
-    g_passes.fetch_add_relaxed(1);
-    std::uint64_t next = purge_pass();
-    std::uint64_t now = pal::now_ms();
-    std::uint64_t sleep = next == UINT64_MAX ? kIdleWakeMs : (next > now ? next - now : 1);
-    if (sleep > kIdleWakeMs) sleep = kIdleWakeMs;
-    pal::wait_while(g_wake, seen, sleep);
+    work_then_sleep(g_wake, [] { // [PW2]
+      Work w{};
+      while (queue()->pop(w)) {
+        // Each notification only says where work may be; the pass below looks everywhere.
+      }
+      g_passes.fetch_add_relaxed(1);
+      const std::uint64_t next = purge_pass();
+      const std::uint64_t now = pal::now_ms();
+      const std::uint64_t sleep = next == UINT64_MAX ? kIdleWakeMs : (next > now ? next - now : 1);
+      return sleep < kIdleWakeMs ? sleep : kIdleWakeMs;
+    });
   }
 }
 
@@ -120,8 +120,7 @@ bool post(Work w) noexcept {
     return false;
   }
   g_notifications.fetch_add_relaxed(1);
-  g_wake.fetch_add_acq_rel(1); // [PW1]
-  pal::wake_all(g_wake);
+  announce(g_wake); // [PW1]
   return true;
 }
 

@@ -27,8 +27,28 @@
 #include <cstdint>
 
 #include "core/atomic.h"
+#include "pal/pal.h"
 
 namespace hoardlab::mem::purge_thread {
+
+// The wake-up's two sides [PW1]/[PW2], written once for the thread (purge_thread.cpp) and the
+// litmus test of their order (tests/litmus/purge_wake_litmus_test.cpp). The word is a sequence.
+//
+// A producer, after its push: increments the word (acq_rel) and wakes the sleepers [PW1].
+inline void announce(core::Atomic<std::uint32_t>& word) noexcept {
+  word.fetch_add_acq_rel(1); // [PW1]
+  pal::wake_all(word);
+}
+// The sleeper: loads the word (acquire) before `work` looks for what producers pushed, then
+// sleeps for at most the milliseconds `work` returns (none for 0) while the word still holds what
+// it loaded: a push announced after the load, even during `work`, changed the word, so the wait
+// returns at once [PW2]. Loaded after `work` instead, that announcement would be slept through.
+template <class Work>
+void work_then_sleep(core::Atomic<std::uint32_t>& word, Work work) noexcept {
+  const std::uint32_t seen = word.load_acquire(); // [PW2]
+  const std::uint64_t sleep_ms = work();
+  if (sleep_ms != 0) pal::wait_while(word, seen, sleep_ms);
+}
 
 // purge.background: called by init; the thread starts at the next allocation slow path.
 void enable() noexcept;
