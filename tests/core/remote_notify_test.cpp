@@ -1,13 +1,17 @@
 // Remote frees are never stranded: a block pushed onto a superblock's remote list while the owner
 // heap's holder drains its pending stack is either drained or announced (remote.cpp, N1), whatever
-// the interleaving. End to end, with the allocator's own heap and remote-free functions.
+// the interleaving, and a fork child does not inherit a claim nobody will act on. End to end,
+// with the allocator's own heap and remote-free functions.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <thread>
 
 #include "hoardlab/hoardlab.h"
+#include "mem/free_link.h"
 #include "mem/internal.h"
 
 namespace hoardlab::mem {
@@ -85,6 +89,60 @@ TEST(RemoteNotify, ABlockFreedWhileItsOwnerDrainsIsDrainedOrAnnounced) {
     hl_free(p);
     p = next;
   }
+}
+
+// A fork that lands while a remote free is between its claim of in_pending [PN1] and its push of
+// the superblock onto the owner's pending stack [HN1] leaves the child a set claim, the block in
+// the list and no stack entry: the pushing thread is not in the child to finish. Every later free
+// to that superblock would find the claim and rely on it, and the blocks would stay in the list
+// for good. The child rebuilds the claims from the superblocks (remote_fork_child, from the fork
+// handlers), so that its first entry into the heap drains the block. The window is a few
+// instructions wide, so the state it leaves is made by hand before the fork, as the pusher would
+// have left it.
+TEST(RemoteNotify, AForkChildDrainsABlockWhoseNotifierWasBetweenItsClaimAndItsPush) {
+  hl_free(hl_malloc(1)); // init, and the fork handlers
+  Heap* h = &g.heaps[0];
+  const std::size_t cls = g.classes.class_of(48);
+  acquire_specific(h);
+  void* chain = nullptr;
+  ASSERT_EQ(heap_allocate(h, cls, 2, &chain), 2u);
+  void* const keep = chain;
+  void* const freed = *static_cast<void**>(chain);
+  Superblock* sb = superblock_of(freed);
+  ASSERT_EQ(superblock_of(keep), sb);
+  heap_collect(h); // no list and no claim left over from before
+  release_heap(h);
+  ASSERT_EQ(sb->remote_head.load_acquire(), nullptr);
+  ASSERT_FALSE(sb->in_pending.load_acquire());
+
+  // The pusher's CAS found the list empty, so it must notify; it has claimed, not yet pushed.
+  store_link(freed, nullptr);
+  sb->remote_head.store_release(freed);  // [RF1]
+  sb->in_pending.exchange_acq_rel(true); // [PN1]
+
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    acquire_specific(h); // drain_pending
+    const bool drained = sb->remote_head.load_acquire() == nullptr;
+    const bool unclaimed = !sb->in_pending.load_acquire();
+    release_heap(h);
+    _exit(drained && unclaimed ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "the child's first entry into the heap left the block in the superblock's list, or the "
+         "claim set (status "
+      << status << ")";
+
+  // The parent undoes by hand the state it made: the claim first, then the list.
+  sb->in_pending.exchange_acq_rel(false);
+  acquire_specific(h);
+  heap_collect(h);
+  EXPECT_EQ(sb->remote_head.load_acquire(), nullptr);
+  release_heap(h);
+  hl_free(keep);
 }
 
 } // namespace
