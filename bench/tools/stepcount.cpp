@@ -2,19 +2,20 @@
 // main thread with ptrace. bench/fastpath.sh uses it where callgrind cannot run an allocator:
 // snmalloc reserves a flat 256 GiB pagemap at start-up, which valgrind's address-space manager
 // refuses, and the library aborts ("Failed to initialise snmalloc"). Counting by hand because
-// nothing Debian ships does it here: valgrind is the tool that fails, perf's counters are not
-// exposed to this VM, and qemu-user's TCG plugins are not packaged.
+// nothing Debian ships does it for such a library: valgrind is the tool that fails, perf needs
+// hardware counters, which virtual machines often do not expose, and qemu-user's TCG plugins are
+// not packaged.
 //
 // usage: stepcount [--marks] COMMAND [ARG...]
 // Prints "instructions N" on stderr and exits with the command's status (128 + signal when it
 // was killed). With --marks only the instructions between the first two SIGUSR1 the command
 // raises count (fastpath-loop's `marks`): it runs at full speed up to the first and after the
-// second, and the two signals are not delivered. A step costs tens of microseconds on a VM (the
-// trap flag's debug exception leaves the guest), so counting a loop alone, not the dynamic
-// loader's few hundred thousand instructions before it, is what makes a run take seconds. Only the
-// thread the command starts with is counted: threads it creates run untraced (fastpath-loop has
-// none). Address-space randomisation is turned off in the child, as callgrind's runs are
-// reproducible only up to the addresses it hashes.
+// second, and the two signals are not delivered. A step costs tens of microseconds in a virtual
+// machine (the trap flag's debug exception leaves the guest), so counting a loop alone, not the
+// dynamic loader's few hundred thousand instructions before it, is what makes a run take seconds.
+// Only the thread the command starts with is counted: threads it creates run untraced
+// (fastpath-loop has none). Address-space randomisation is turned off in the child, as callgrind's
+// runs are reproducible only up to the addresses it hashes.
 //
 // What a step is: the kernel's trap flag stops the tracee after each instruction, so each
 // SIGTRAP stop is one instruction retired, a `syscall` included; a `rep movs` or `rep stos`
