@@ -10,7 +10,9 @@
 #   --counter: callgrind (default), or steps: bench/tools/stepcount single-steps the loop alone
 #     with ptrace, for an allocator valgrind cannot run (snmalloc reserves 256 GiB at start-up,
 #     which valgrind refuses). A step costs tens of microseconds, so its --n defaults to 1000.
-#     Both count the instructions the CPU retires and give the same figures where both run.
+#     Both count the instructions the CPU retires and give the same figures where both run,
+#     except for an allocator whose work depends on elapsed time (mimalloc's delayed purges):
+#     each slows the loop by a different factor (bench/README.md).
 #
 # Method: fastpath-loop runs N and 2N iterations of the loop; the difference of the two totals
 # is the cost of N pairs with start-up, first refills and exit cancelled out. The same is
@@ -34,7 +36,7 @@ while [[ $# -gt 0 ]]; do
     --sizes) sizes=$2; shift 2 ;;
     --modes) modes=$2; shift 2 ;;
     --counter) counter=$2; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     -*) echo "fastpath.sh: unknown flag '$1'" >&2; exit 2 ;;
     *) libs+=("$1"); shift ;;
   esac
