@@ -93,12 +93,9 @@ const char* source_name(Source s) noexcept;
 // The topology the allocator is built on, computed once on first use and never changed after:
 // the one published by the hwloc loader if it was published before this first call (see
 // publish_topology), else HOARDLAB_TOPOLOGY's synthetic description, else sysfs, else the
-// one-node fallback. Thread-safe; concurrent first callers wait for the one that computes it.
+// one-node fallback. Thread-safe; concurrent first callers wait for the one that computes it
+// (a fork child whose parent forked mid-build computes it again).
 const Topology& boot_topology() noexcept;
-// In a fork child whose parent forked while a thread computed the boot view: that thread is
-// gone and the view half built; lets the next boot_topology() compute it again. Only for the
-// thread that takes over the allocator's interrupted init.
-void recover_boot_in_fork_child() noexcept;
 
 // The fullest view available now: the published hwloc view if there is one, else the boot
 // view. For stats and the CLI; the allocator's structure (heaps, pools) follows boot_topology().

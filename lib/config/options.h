@@ -119,12 +119,9 @@ void lock_options() noexcept;
 void unlock_options() noexcept;
 // After fork: the child has one thread, so a lock held by another thread at fork is free again.
 // mem's fork handlers hold the lock across fork (prepare locks, parent unlocks, child resets).
+// A fork before those handlers exist needs no call: the lock names its holder's process, and the
+// child's first taker takes it over from a thread the child lacks (options.cpp, "Protocol").
 void reset_options_lock_in_child() noexcept;
-// In a fork child whose parent forked while a thread was inside load() (before mem's fork
-// handlers were registered): that thread is gone, leaving the lock held and the load half done.
-// Releases both so that load runs again. Only for the thread that takes over the allocator's
-// interrupted init (the one caller of load that can be under way in the child).
-void recover_load_in_fork_child() noexcept;
 template <typename Fn>
 void with_options(Fn&& fn) noexcept {
   lock_options();

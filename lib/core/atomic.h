@@ -57,4 +57,10 @@ private:
   std::atomic<T> value_;
 };
 
+// Orders every load and store before it ahead of every store after it (x86: a compiler barrier
+// only; AArch64: dmb ish). For a writer whose plain stores must reach memory in program order.
+inline void fence_release() noexcept {
+  std::atomic_thread_fence(std::memory_order_release);
+}
+
 } // namespace hoardlab::core

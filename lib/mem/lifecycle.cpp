@@ -237,13 +237,6 @@ void do_init() noexcept {
   g.sb_mask.store_relaxed(~(std::uintptr_t{s} - 1));
 }
 
-// A fork child's takeover of an init that a thread of its parent had under way (ensure_init):
-// that thread may have left the layers below half done.
-void recover_lost_init() noexcept {
-  config::recover_load_in_fork_child();
-  numa::recover_boot_in_fork_child();
-}
-
 } // namespace
 
 void report_address_space_refusal(const char* what, std::size_t bytes) noexcept {
@@ -273,9 +266,10 @@ void report_address_space_refusal(const char* what, std::size_t bytes) noexcept 
 ///             (the initing thread needs none of them). A fork before that registration leaves
 ///             the child a claim in its parent's name and no thread running do_init. A caller
 ///             that finds a claim naming another process takes it over by CAS to its own name
-///             (one winner when several threads of the child get there), undoes what the lost
-///             thread held in the layers below (the options lock and load, the boot topology's
-///             build: recover_lost_init) and runs do_init from the start. What the lost run had
+///             (one winner when several threads of the child get there) and runs do_init from
+///             the start. What the lost thread held in the layers below (the options lock and a
+///             load under way, the boot topology's build) names the parent the same way, and
+///             each is taken over where do_init next asks for it. What the lost run had
 ///             mapped (the heap array, the small-object reservation) is leaked in that child;
 ///             its pthread key, if made, is reused; a second registration of the fork handlers
 ///             is harmless (fork_prepare and friends act once per fork, see tl_holds_all).
@@ -300,7 +294,6 @@ bool ensure_init() noexcept {
     const bool lost = is_initing(s) && s != initing_state(self);
     if (s == kStateUninit || lost) {
       if (g.state.cas_strong_acq_rel(s, initing_state(self))) { // [LI1]
-        if (lost) recover_lost_init();
         tl_flags |= kInInit;
         do_init();
         tl_flags &= static_cast<std::uint8_t>(~kInInit);

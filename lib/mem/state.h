@@ -14,22 +14,23 @@
 #include "mem/small_range.h"
 #include "mem/thread_cache.h"
 #include "numa/topology.h"
+#include "pal/process_claim.h"
 
 namespace hoardlab::mem {
 
 // Globals::state (protocol in mem/lifecycle.cpp, ensure_init).
 inline constexpr int kStateUninit = 0;
-inline constexpr int kStateIniting = 1; // the low two bits of an init under way
 inline constexpr int kStateReady = 2;
-// An init under way names the process whose thread runs it above its low two bits: a fork child
-// inherits the word with its parent's id, and knows from it that the thread is not here. Process
-// ids stay below 2^22 (Linux's PID_MAX_LIMIT), so the word does not overflow.
+// An init under way is a claim naming the process whose thread runs it (pal/process_claim.h): a
+// fork child inherits the word with its parent's id, and knows from it that the thread is not
+// here.
 constexpr int initing_state(int pid) noexcept {
-  return (pid << 2) | kStateIniting;
+  return pal::claim_of(pid);
 }
 constexpr bool is_initing(int state) noexcept {
-  return (state & 3) == kStateIniting;
+  return pal::is_claim(state);
 }
+static_assert(!is_initing(kStateUninit) && !is_initing(kStateReady));
 
 /// The run-time-settable options the allocator reads (hl_option_set may change them while
 /// other threads allocate).

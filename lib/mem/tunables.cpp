@@ -49,7 +49,17 @@ std::uint32_t cache_line_bytes() noexcept {
 // copy is either all in it or published again by its own caller right after. Called at init and
 // after each accepted hl_option_set; two racing callers may copy in either order, and each copies
 // the table as it stands, so the last copy holds the last value set.
+//
+// Before init there is nothing to publish to: init publishes the table as it finds it. A set that
+// sees kStateUninit after its write (under the options lock) is in that table, since init's copy
+// takes the lock after the claim that set read too early to see. Publishing anyway would take
+// the registry lock before the fork handlers exist, and a fork could then catch it held by the
+// setting thread, leaving the child's init waiting for it (tests/core/fork_test.cpp,
+// ForkBeforeInit). An init under way is waited for, or taken over in a fork child that lacks its
+// thread (ensure_init); init's own call returns from ensure_init at once (kInInit).
 void publish_options() noexcept {
+  if (g.state.load_acquire() == kStateUninit) return; // [LI3]
+  ensure_init();
   config::with_options([](const config::Options& o) {
     Tunables& t = g.tune;
     t.emptiness_f.store_relaxed(o.heap_emptiness_f);

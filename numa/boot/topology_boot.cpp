@@ -7,6 +7,7 @@
 #include "core/atomic.h"
 #include "numa/boot/text.h"
 #include "pal/env.h"
+#include "pal/process_claim.h"
 
 #include <new>
 #include <sched.h>
@@ -17,25 +18,41 @@ namespace {
 // ---------------------------------------------------------------------------------------------
 // Once-only computation of the boot topology.
 //
-/// Protocol:   boot_topology(): any thread. The first caller moves state_ kIdle -> kBuilding,
-///             fills boot_ and stores kReady; every other caller waits (sched_yield) until
-///             kReady. publish_topology(): any thread, outside malloc; the first caller moves
-///             published_state_ kIdle -> kBuilding, fills published_ and stores kReady.
-/// Invariants: I1: boot_ is written only while state_ == kBuilding, by the one thread that
-///             won the CAS; it is read only after state_ == kReady, and never written again.
-///             I2: the same for published_ and published_state_.
+/// Protocol:   boot_topology(): any thread. The first caller moves state_ from kIdle to its
+///             process's claim (pal/process_claim.h), fills boot_ and stores kReady; every other
+///             caller waits (sched_yield) until kReady. publish_topology(): any thread, outside
+///             malloc; the first caller moves published_state_ from kIdle to its claim, fills
+///             published_ and stores kReady. Either step can be under way when a program forks
+///             before the allocator's fork handlers exist (a first topology read, or init, in
+///             another thread): the child finds a claim naming its parent, whose thread it does
+///             not have, takes the claim over by CAS (one winner) and does the step from the
+///             start, over what the lost thread had written.
+/// Invariants: I1: boot_ is written only while state_ is a claim of this process, by the one
+///             thread that made it; it is read only after state_ == kReady, and never written
+///             again. I2: the same for published_ and published_state_.
 /// Ordering:   [BT1] the builder's store_release of kReady publishes boot_;
-///             [BT2] readers' load_acquire of state_ pairs with [BT1].
-///             [BT3] publish's store_release of kReady publishes published_;
+///             [BT2] readers' load_acquire of state_ (and the claim CASes' acquire on failure)
+///             pair with [BT1]. [BT3] publish's store_release of kReady publishes published_;
 ///             [BT4] load_acquire of published_state_ (in boot and topology()) pairs with [BT3].
-///             A fork child whose parent forked mid-build has kBuilding and no builder:
-///             recover_boot_in_fork_child moves it back to kIdle (see mem/lifecycle.cpp, init).
-/// ABA:        states only move forward (kIdle -> kBuilding -> kReady), but for that one step
-///             back in a fork child, where no other builder exists; so none.
-// ---------------------------------------------------------------------------------------------
+/// ABA:        states only move forward (kIdle -> claim -> kReady), but for a fork child's move
+///             from its parent's claim to its own, which no thread of the child can have made;
+///             so none (pid reuse within one fork lineage aside, as pal::ProcessLock says).
 constexpr int kIdle = 0;
-constexpr int kBuilding = 1;
-constexpr int kReady = 2;
+constexpr int kReady = 2; // a claim in between (pal::is_claim)
+static_assert(!pal::is_claim(kIdle) && !pal::is_claim(kReady));
+
+// Claims `state` (kIdle, or a claim lost to fork, -> this process's claim) and returns true, or
+// returns false once it reads kReady; waits while another thread of this process holds it.
+bool claim_or_wait(core::Atomic<int>& state) noexcept {
+  const int self = pal::own_claim();
+  for (;;) {
+    int seen = kIdle;
+    if (state.cas_strong_acq_rel(seen, self)) return true;
+    if (pal::claim_is_lost(seen, self) && state.cas_strong_acq_rel(seen, self)) return true;
+    if (seen == kReady) return false; // [BT2]/[BT4]: the failed CAS loaded it acquire
+    sched_yield();
+  }
+}
 
 constinit core::Atomic<int> state_{kIdle};
 constinit Topology boot_{};
@@ -373,22 +390,11 @@ bool read_sysfs(Topology& t) noexcept {
 const Topology& boot_topology() noexcept {
   // [BT2] the common case: one acquire load.
   if (state_.load_acquire() == kReady) return boot_;
-  int expected = kIdle;
-  if (state_.cas_strong_acq_rel(expected, kBuilding)) {
-    build_boot(boot_);
+  if (claim_or_wait(state_)) {
+    build_boot(boot_);            // from the start (it resets boot_), over what a lost builder left
     state_.store_release(kReady); // [BT1]
-    return boot_;
   }
-  while (state_.load_acquire() != kReady) // [BT2]
-    sched_yield();
   return boot_;
-}
-
-void recover_boot_in_fork_child() noexcept {
-  // kBuilding here means the builder was left behind by fork (I1: only it writes boot_, and it
-  // does not exist in this process), so boot_ is rebuilt from the start.
-  int expected = kBuilding;
-  state_.cas_strong_acq_rel(expected, kIdle);
 }
 
 const Topology& topology() noexcept {
@@ -398,8 +404,8 @@ const Topology& topology() noexcept {
 }
 
 bool publish_topology(const Topology& t) noexcept {
-  int expected = kIdle;
-  if (!published_state_.cas_strong_acq_rel(expected, kBuilding)) return false;
+  // Only the first publish counts; a second waits for the first and is refused.
+  if (published_state_.load_acquire() == kReady || !claim_or_wait(published_state_)) return false;
   new (&published_.t) Topology(t);        // its lifetime starts here (I2)
   published_state_.store_release(kReady); // [BT3]
   return true;
