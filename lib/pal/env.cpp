@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <fcntl.h>
 #include <sys/auxv.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -134,6 +135,16 @@ void close_file(int fd) noexcept {
   const int saved = errno;
   ::close(fd);
   errno = saved;
+}
+
+bool lock_file_exclusive(int fd) noexcept {
+  const int saved = errno;
+  int r = 0;
+  do {
+    r = ::flock(fd, LOCK_EX);
+  } while (r != 0 && errno == EINTR);
+  errno = saved;
+  return r == 0;
 }
 
 void exit_immediately(int status) noexcept {

@@ -45,6 +45,11 @@ struct AppendFile {
 };
 AppendFile open_regular_for_append(const char* path) noexcept;
 void close_file(int fd) noexcept;
+// Takes an exclusive advisory lock (flock(2)) on the open file, waiting for it; released at
+// close. For a writer that needs several write(2) calls in a row to stay together against other
+// processes that lock the file too. False (and nothing held) where the file system refuses it.
+// errno is preserved.
+bool lock_file_exclusive(int fd) noexcept;
 
 // _exit: never exit() inside malloc (atexit handlers and stdio would run there).
 [[noreturn]] void exit_immediately(int status) noexcept;

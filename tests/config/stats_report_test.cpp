@@ -15,8 +15,12 @@
 #include <sstream>
 #include <string>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
+
+// The heaps the canned figures report: 2, or as many as a test sets in its child.
+unsigned g_canned_heaps = 2;
 
 extern "C" {
 void hl_stats_get(hl_stats* out) {
@@ -34,12 +38,12 @@ void hl_stats_get(hl_stats* out) {
   out->os_bytes_mapped = 8 << 20;
   out->os_bytes_purged = 1 << 20;
   out->large_allocations = 3;
-  out->heaps = 2;
+  out->heaps = g_canned_heaps;
   out->nodes = 2;
   out->large_cached_bytes = 3 << 20;
 }
 int hl_stats_heap(uint32_t index, hl_heap_stats* out) {
-  if (index >= 2) return -1;
+  if (index >= g_canned_heaps) return -1;
   *out = hl_heap_stats{};
   out->allocations = 600 - 200 * index;
   out->frees = 500 - 100 * index;
@@ -233,6 +237,57 @@ TEST(StatsAtExit, ReportsFromTwoProcessesAreAppendedOneLineEach) {
   const auto second = nlohmann::json::parse(lines[before + 1]);
   EXPECT_NE(first["pid"], second["pid"]);
   EXPECT_EQ(second["totals"]["allocations"], 1000);
+}
+
+// A report of thousands of heaps is longer than the line buffer (64 KiB) and goes out in several
+// writes. Eight processes write such reports to one file at the same moment, three times over:
+// every line must be one whole report.
+TEST(StatsAtExit, LongReportsFromProcessesExitingTogetherStayOneLineEach) {
+  const std::string path = ::testing::TempDir() + "stats-long.json";
+  const std::size_t before = lines_of(path).size();
+  constexpr unsigned kHeaps = 3000; // about 400 KiB of JSON each
+  constexpr int kProcesses = 8;
+  constexpr int kRounds = 3;
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        setenv("HOARDLAB_STATS_FILE", path.c_str(), 1);
+        g_canned_heaps = kHeaps;
+        for (int round = 0; round < kRounds; ++round) {
+          int go[2];
+          if (pipe(go) != 0) _exit(2);
+          std::vector<pid_t> children;
+          for (int i = 0; i < kProcesses; ++i) {
+            const pid_t pid = fork();
+            if (pid < 0) _exit(3);
+            if (pid == 0) {
+              close(go[1]);
+              char byte = 0;
+              (void)read(go[0], &byte, 1); // returns when the parent closes its end: all at once
+              std::exit(0);                // the report is written by the at-exit hook
+            }
+            children.push_back(pid);
+          }
+          close(go[0]);
+          close(go[1]);
+          for (const pid_t pid : children) {
+            int status = 0;
+            if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+              _exit(4);
+          }
+        }
+        _exit(0); // this process writes no report of its own
+      },
+      ::testing::ExitedWithCode(0), "");
+  const std::vector<std::string> lines = lines_of(path);
+  std::remove(path.c_str());
+  ASSERT_EQ(lines.size(), before + kProcesses * kRounds);
+  int whole = 0;
+  for (std::size_t i = before; i < lines.size(); ++i) {
+    const auto json = nlohmann::json::parse(lines[i], nullptr, false);
+    whole += !json.is_discarded() && json["heaps"].size() == kHeaps;
+  }
+  EXPECT_EQ(whole, kProcesses * kRounds) << "reports split by another process's writes";
 }
 
 TEST(StatsAtExit, AFailedWriteIsOneMessageWithItsReason) {

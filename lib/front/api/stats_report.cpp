@@ -303,7 +303,11 @@ constinit char g_buffer[4096];
 // HOARDLAB_STATS_FILE set appends its own, so the processes of a pipeline, or a program that
 // forks, never overwrite each other's. The report is gathered into one line here and written
 // with one write(2) where it fits (O_APPEND puts each write whole at the end of the file), so
-// that processes exiting together do not interleave their lines.
+// that processes exiting together do not interleave their lines. A longer one (hundreds of
+// heaps) takes several writes; so that another process's report cannot land between them, each
+// writer holds an exclusive flock(2) of the file while it writes its report, whole or in parts
+// (a whole line written without it could still split another's parts). One lock per report, at
+// exit; a file system that refuses flock leaves the parts unguarded, as they were.
 constinit char g_line[1 << 16];
 
 struct LineTarget {
@@ -389,6 +393,7 @@ void write_statistics_file(const char* pattern) {
                                                : pal::errno_text(file.error));
     return;
   }
+  pal::lock_file_exclusive(file.fd); // released by the close below
   FdTarget target{file.fd, nullptr};
   LineTarget line{&target};
   TextSink out(g_buffer, sizeof(g_buffer), flush_to_line, &line);
