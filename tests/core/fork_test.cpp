@@ -214,27 +214,39 @@ private:
   _exit(hl_check_invariants() != 0 ? 4 : 0);
 }
 
-[[noreturn]] void fork_while_another_thread_inits() {
+// Sets the environment variable `name` to `value` (which makes the allocator write a message to
+// the full pipe), runs `work` in another thread and forks once the options are loaded and that
+// thread is, after `settle` microseconds, blocked in the message's write; the child, without that
+// variable, allocates (allocate_in_fork_child), and then the parent, once the thread is through.
+template <typename Work>
+[[noreturn]] void fork_while_another_thread_is_blocked(const char* name, const char* value,
+                                                       Work work, useconds_t settle) {
   alarm(20);
   BlockedStderr blocked;
-  setenv("HOARDLAB_NO_SUCH_OPTION", "1", 1);
-  std::thread initer([] { hl_free(hl_malloc(10)); });
+  setenv(name, value, 1);
+  std::thread other(work);
   // loaded() turns true when the load has begun, under the options lock it then holds.
   while (!hoardlab::config::loaded())
     usleep(1000);
-  usleep(20000); // on into the blocked write (holding the lock either way)
+  usleep(settle);
   const pid_t pid = fork();
   if (pid < 0) _exit(95);
   if (pid == 0) {
-    unsetenv("HOARDLAB_NO_SUCH_OPTION");
+    unsetenv(name);
     allocate_in_fork_child();
   }
-  blocked.drain_until_joined(initer);
+  blocked.drain_until_joined(other);
   const int child = exit_code_of(pid);
   if (child != 0) _exit(child);
   void* p = hl_malloc(100);
   hl_free(p);
   _exit(p == nullptr ? 6 : hl_check_invariants() != 0 ? 7 : 0);
+}
+
+// The initing thread's load reports the unknown variable, holding the options lock (either way).
+[[noreturn]] void fork_while_another_thread_inits() {
+  fork_while_another_thread_is_blocked(
+      "HOARDLAB_NO_SUCH_OPTION", "1", [] { hl_free(hl_malloc(10)); }, 20000);
 }
 
 TEST(ForkDuringInit, TheChildRunsTheInitItselfWhenTheInitingThreadStayedInTheParent) {
@@ -252,30 +264,14 @@ TEST(ForkDuringInit, TheChildRunsTheInitItselfWhenTheInitingThreadStayedInThePar
 enum class FirstReader { kInit, kDirect };
 
 [[noreturn]] void fork_while_another_thread_builds_the_topology(FirstReader first) {
-  alarm(20);
-  BlockedStderr blocked;
-  setenv("HOARDLAB_TOPOLOGY", "no-such-level:2", 1);
-  std::thread reader([first] {
+  auto read = [first] {
     if (first == FirstReader::kInit)
       hl_free(hl_malloc(10));
     else
       (void)hoardlab::numa::boot_topology();
-  });
-  while (!hoardlab::config::loaded())
-    usleep(1000);
-  usleep(50000); // on into the blocked write, the build claimed either way
-  const pid_t pid = fork();
-  if (pid < 0) _exit(95);
-  if (pid == 0) {
-    unsetenv("HOARDLAB_TOPOLOGY");
-    allocate_in_fork_child();
-  }
-  blocked.drain_until_joined(reader);
-  const int child = exit_code_of(pid);
-  if (child != 0) _exit(child);
-  void* p = hl_malloc(100);
-  hl_free(p);
-  _exit(p == nullptr ? 6 : hl_check_invariants() != 0 ? 7 : 0);
+  };
+  // On into the blocked write, the build claimed either way.
+  fork_while_another_thread_is_blocked("HOARDLAB_TOPOLOGY", "no-such-level:2", read, 50000);
 }
 
 TEST(ForkDuringTopologyBuild, TheChildBuildsItWhenTheInitsBuilderStayedInTheParent) {
