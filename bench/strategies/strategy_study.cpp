@@ -278,6 +278,8 @@ int main(int argc, char** argv) {
     rows.push_back(replay(
         "best-fit", t, buf, [&](auto s) { return hs::FitAllocator(heap(s), hs::Fit::best); }, r));
     rows.push_back(replay(
+        "worst-fit", t, buf, [&](auto s) { return hs::FitAllocator(heap(s), hs::Fit::worst); }, r));
+    rows.push_back(replay(
         "segregated-fit", t, buf, [&](auto s) { return hs::SegregatedFit(heap(s)); }, r));
     rows.push_back(replay(
         "buddy", t, buf, [](auto s) { return hs::BuddyAllocator(s); }, r));

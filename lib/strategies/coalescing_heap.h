@@ -4,7 +4,7 @@
 // This is the Heap-Layers idea (Berger, Zorn and McKinley, PLDI 2001) at its smallest: the block
 // format, splitting and coalescing are written once here; what differs between first fit, next
 // fit, best fit and segregated fit is only how free blocks are found, so that is the Index:
-//   AddressOrderedIndex (fit_list.h)     one address-ordered list, first / next / best fit;
+//   AddressOrderedIndex (fit_list.h)     one address-ordered list, first / next / best / worst fit;
 //   SegregatedIndex (segregated_fit.h)   one list per size class.
 //
 // An Index provides, for tags::Block* b and sizes n:

@@ -63,6 +63,23 @@ Block* AddressOrderedIndex::find(std::size_t need) noexcept {
     }
     return best;
   }
+  case Fit::worst: {
+    // The wilderness (the block that ends at the epilogue) is passed over as next fit passes it:
+    // it stands for memory an sbrk heap has not got yet, and taken as the largest block it
+    // would serve every request from fresh memory while the region lasts (a high-water mark of
+    // the whole region on every trace), which is not the policy but the fixed region.
+    Block* worst = nullptr;
+    Block* wilderness = nullptr;
+    for (Block* b = head_; b != nullptr; b = b->next_free) {
+      if (b->next()->size() == 0) {
+        wilderness = b;
+      } else if (worst == nullptr || b->size() > worst->size()) {
+        worst = b;
+      }
+    }
+    if (worst != nullptr && worst->size() >= need) return worst;
+    return wilderness != nullptr && wilderness->size() >= need ? wilderness : nullptr;
+  }
   case Fit::next: {
     if (head_ == nullptr) return nullptr;
     // The block that ends at the epilogue is the wilderness: memory an sbrk heap would not have
@@ -116,6 +133,8 @@ std::string_view AddressOrderedIndex::name() const noexcept {
     return "next-fit";
   case Fit::best:
     return "best-fit";
+  case Fit::worst:
+    return "worst-fit";
   }
   return "fit";
 }

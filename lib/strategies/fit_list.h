@@ -1,5 +1,5 @@
-// Sequential fits over one address-ordered free list: first fit, next fit, best fit. Layer:
-// strategies.
+// Sequential fits over one address-ordered free list: first fit, next fit, best fit, worst fit.
+// Layer: strategies.
 //
 // Wilson et al. 1995 ("sequential fits") and Knuth vol. 1 §2.5: the free blocks are kept on one
 // doubly linked list in address order, and the policy only decides which fitting block to take:
@@ -8,7 +8,13 @@
 //              "roving pointer"), wrapping around; the block at the end of the heap (the
 //              wilderness) only when no other block fits;
 //   best fit   the smallest block that fits (the first of them in address order; an exact fit
-//              ends the search).
+//              ends the search);
+//   worst fit  the largest free block (the first of them in address order), so that what is
+//              left of it stays large enough to be useful: the rationale Wilson et al. give for
+//              it, and the policy they report fragmenting worst of the sequential fits (it
+//              breaks up the large blocks a later large request needs). The wilderness only
+//              when no other block fits, as for next fit. Kept as that reference point; it
+//              searches the whole list every time.
 // Address order is what Wilson et al. and Johnstone and Wilson 1998 found gives first fit its
 // low fragmentation; its price is that a free block with no free neighbour walks the list to
 // find its place (O(free blocks)). The benchmark in bench/strategies shows that cost.
@@ -22,7 +28,7 @@
 
 namespace hoardlab::strategies {
 
-enum class Fit { first, next, best };
+enum class Fit { first, next, best, worst };
 
 // Invariants: head_ .. via next_free visits every indexed block once, in strictly increasing
 // address order; b->next_free->prev_free == b; count_ is the number visited; rover_ is nullptr
@@ -56,7 +62,7 @@ private:
 
 extern template class CoalescingHeap<AddressOrderedIndex>;
 
-// FitAllocator fit(region, Fit::best): one implementation, three policies.
+// FitAllocator fit(region, Fit::best): one implementation, four policies.
 using FitAllocator = CoalescingHeap<AddressOrderedIndex>;
 static_assert(Strategy<FitAllocator>);
 

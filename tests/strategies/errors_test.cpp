@@ -34,7 +34,7 @@ void expect_common_errors(A& a) {
 }
 
 TEST(StrategyErrors, FitAllocatorsNameEveryBadFreeAndStayIntact) {
-  for (Fit fit : {Fit::first, Fit::next, Fit::best}) {
+  for (Fit fit : {Fit::first, Fit::next, Fit::best, Fit::worst}) {
     Region region(1 << 16, 8);
     FitAllocator a(region.span(), fit);
     expect_common_errors(a);
@@ -134,7 +134,7 @@ void expect_double_free_after_merges(A& a) {
 }
 
 TEST(StrategyErrors, FitAllocatorsNameADoubleFreeEvenAfterTheBlockWasCoalesced) {
-  for (Fit fit : {Fit::first, Fit::next, Fit::best}) {
+  for (Fit fit : {Fit::first, Fit::next, Fit::best, Fit::worst}) {
     Region region(1 << 14);
     FitAllocator a(region.span(), fit);
     expect_double_free_after_merges(a);

@@ -55,6 +55,22 @@ TEST(FitPolicies, BestFitTakesTheSmallestBlockThatFits) {
   EXPECT_EQ(a.check_invariants(), "");
 }
 
+TEST(FitPolicies, WorstFitTakesTheLargestHoleAndTheTailOnlyWhenNoHoleFits) {
+  Region region(4096);
+  FitAllocator a(region.span(), Fit::worst);
+  Holes h = make_holes(a);
+  // The 96-byte hole is the largest, where first and best fit take the lowest and the smallest
+  // (the 48-byte one); cut once, it leaves 48, and the first 48-byte block in address order is
+  // what is left of it.
+  EXPECT_EQ(a.allocate(32, 16), h.hole_a);
+  auto* rest = static_cast<std::byte*>(a.allocate(32, 16));
+  EXPECT_EQ(rest, static_cast<std::byte*>(h.hole_a) + 48);
+  EXPECT_EQ(a.allocate(32, 16), h.hole_d);
+  // No hole left: the tail.
+  EXPECT_GT(static_cast<std::byte*>(a.allocate(32, 16)), static_cast<std::byte*>(h.p.back()));
+  EXPECT_EQ(a.check_invariants(), "");
+}
+
 TEST(FitPolicies, NextFitResumesWhereTheLastSearchStopped) {
   Region region(4096);
   FitAllocator a(region.span(), Fit::next);
@@ -98,7 +114,7 @@ TEST(FitPolicies, NextFitWrapsAroundToTheHolesWhenTheTailIsExhausted) {
 }
 
 TEST(FitPolicies, LargeAlignmentsCutAFreeBlockInFrontOfTheAlignedOne) {
-  for (Fit fit : {Fit::first, Fit::next, Fit::best}) {
+  for (Fit fit : {Fit::first, Fit::next, Fit::best, Fit::worst}) {
     Region region(1 << 16, 16);
     FitAllocator a(region.span(), fit);
     void* small = a.allocate(8, 16);

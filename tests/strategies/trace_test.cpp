@@ -43,6 +43,12 @@ struct BestFitMaker {
   static constexpr std::size_t kMaxSize = 8192;
   static constexpr std::size_t kMaxAlign = 4096;
 };
+struct WorstFitMaker {
+  static constexpr bool kOneFreeBlock = true;
+  static FitAllocator make(std::span<std::byte> r) { return FitAllocator(r, Fit::worst); }
+  static constexpr std::size_t kMaxSize = 8192;
+  static constexpr std::size_t kMaxAlign = 4096;
+};
 struct SegregatedFitMaker {
   static constexpr bool kOneFreeBlock = true;
   static SegregatedFit make(std::span<std::byte> r) { return SegregatedFit(r); }
@@ -80,8 +86,9 @@ struct SlabClassesMaker {
 
 template <class Maker>
 class StrategyTrace : public ::testing::Test {};
-using Makers = ::testing::Types<FirstFitMaker, NextFitMaker, BestFitMaker, SegregatedFitMaker,
-                                BuddyMaker, SlabMaker, SimpleSegregatedMaker, SlabClassesMaker>;
+using Makers =
+    ::testing::Types<FirstFitMaker, NextFitMaker, BestFitMaker, WorstFitMaker, SegregatedFitMaker,
+                     BuddyMaker, SlabMaker, SimpleSegregatedMaker, SlabClassesMaker>;
 TYPED_TEST_SUITE(StrategyTrace, Makers);
 
 // Allocation-heavy then free-heavy phases, sizes mostly small with a long tail, alignments from
