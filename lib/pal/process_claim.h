@@ -4,7 +4,10 @@
 // fork) from one of its own threads' claims, and takes the lost one over instead of waiting for a
 // thread that will never come. This matters for the steps that can run before the allocator has
 // registered its fork handlers (which otherwise keep every lock out of a fork): the options
-// lock, the boot topology's build and the allocator's init. Layer: pal (uses core).
+// lock, the boot topology's build and the allocator's init. A vfork child (or any clone sharing
+// the memory) would read its parent's live claims as lost; it may call nothing but exec and
+// _exit (POSIX), and posix_spawn's child calls no allocator, so none reaches these words.
+// Layer: pal (uses core).
 #pragma once
 
 #include <sched.h>
