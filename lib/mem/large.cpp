@@ -234,8 +234,11 @@ char* install(char* base, std::size_t bytes, std::size_t size, std::size_t align
   h->requested = size;
   h->reserved[0] = large_cache::node_of_shard(home);
   h->reserved[1] = home;
-  // The home shard's line, which the caller's count_large_added writes next (LargeInUse).
-  g.large_use[home].allocations.fetch_add_relaxed(1);
+  // A count for the statistics, the installing thread's own (LargeInUse says why).
+  if (ThreadCache* tc = tl_cache; tc != &kSentinel)
+    tc->large_allocations.add_single_writer(1);
+  else
+    g.orphan_large_allocations.fetch_add_relaxed(1);
   return user;
 }
 

@@ -87,12 +87,13 @@ struct Tunables {
 /// there, which already share the shard's lock when they miss their own run cache. A free adds
 /// nothing to a shard its allocation did not count in, so no count goes below zero. The total is
 /// the sum, and the sum of the shards' peaks bounds the total's peak from above. The objects
-/// installed (large allocations, stats) count on the same line: one global counter for them was
-/// the last line every thread's large malloc wrote.
+/// installed (large allocations, stats) are counted by the installing thread in its own cache
+/// record (ThreadCache::large_allocations, a plain add beside the slow-path count the same call
+/// writes): a count that only grows sums over threads, where a count of bytes in use, which
+/// other threads' frees lower, needs the object's home. One RMW fewer per large malloc.
 struct alignas(kLine) LargeInUse {
   core::Atomic<std::uint64_t> bytes{0};
   core::Atomic<std::uint64_t> peak{0};
-  core::Atomic<std::uint64_t> allocations{0};
 };
 inline constexpr std::uint32_t kLargeHomes = numa::kMaxNodes * large_cache::kShardsPerNode;
 
@@ -188,6 +189,7 @@ struct Globals {
 
   // Counters of work done without a thread cache (slow paths only, so RMW is fine).
   core::Atomic<std::uint64_t> orphan_allocations{0};
+  core::Atomic<std::uint64_t> orphan_large_allocations{0};
   core::Atomic<std::uint64_t> orphan_frees{0};
   core::Atomic<std::uint64_t> orphan_remote_sent{0};
   core::Atomic<std::uint64_t> orphan_remote_batches{0};

@@ -46,6 +46,7 @@ void stats_total(TotalStats* out) noexcept {
     std::uint64_t hits = tc->hits.load_relaxed();
     t.cache_hits += hits;
     t.allocations += hits + tc->slow_allocations.load_relaxed();
+    t.large_allocations += tc->large_allocations.load_relaxed();
     t.frees += tc->cached_frees.load_relaxed() + tc->slow_frees.load_relaxed();
     t.remote_frees_sent += tc->remote_sent.load_relaxed();
     t.remote_batches_sent += tc->remote_batches.load_relaxed();
@@ -53,6 +54,7 @@ void stats_total(TotalStats* out) noexcept {
     t.cached_bytes += tc->cached_bytes.load_relaxed();
   }
   t.allocations += g.orphan_allocations.load_relaxed();
+  t.large_allocations += g.orphan_large_allocations.load_relaxed();
   t.frees += g.orphan_frees.load_relaxed();
   t.remote_frees_sent += g.orphan_remote_sent.load_relaxed();
   t.remote_batches_sent += g.orphan_remote_batches.load_relaxed();
@@ -89,7 +91,6 @@ void stats_total(TotalStats* out) noexcept {
   const std::uint64_t not_program = t.cached_bytes + t.pending_bytes;
   std::uint64_t large_peak = 0;
   for (const LargeInUse& c : g.large_use) {
-    t.large_allocations += c.allocations.load_relaxed();
     t.large_in_use_bytes += c.bytes.load_relaxed();
     large_peak += c.peak.load_relaxed();
   }

@@ -84,6 +84,7 @@ struct ThreadCache {
   static constexpr std::size_t kNearBytes = 4096;
   std::uint8_t near_classes[kNearBytes / core::SizeClasses::kGranule] = {};
   core::Atomic<std::uint64_t> slow_allocations{0};
+  core::Atomic<std::uint64_t> large_allocations{0}; // large objects installed (a subset)
   core::Atomic<std::uint64_t> slow_frees{0};
   core::Atomic<std::uint64_t> remote_sent{0};    // blocks freed here that another heap owns
   core::Atomic<std::uint64_t> remote_batches{0}; // pushes/messages that carried them
