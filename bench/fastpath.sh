@@ -73,10 +73,19 @@ resolve() {
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+# Each run is pinned to one CPU of those allowed: an allocator that picks its heap or arena by the
+# CPU it runs on (hoardlab, mimalloc's arenas, tcmalloc's per-CPU caches) does other work when the
+# scheduler moves it mid-loop, and on a loaded machine that happened in one run and not the next.
+pin=()
+if command -v taskset >/dev/null; then
+  cpu=$(taskset -pc $$ 2>/dev/null | sed 's/.*: //; s/[,-].*//')
+  [[ "$cpu" =~ ^[0-9]+$ ]] && pin=(taskset -c "$cpu")
+fi
+
 # total_instructions PRELOAD MODE SIZE ITERATIONS
 total_instructions() {
   if [[ "$counter" == steps ]]; then
-    LD_PRELOAD="$1" "$stepcount" --marks "$loop" "$2" "$3" "$4" marks >/dev/null \
+    LD_PRELOAD="$1" "${pin[@]}" "$stepcount" --marks "$loop" "$2" "$3" "$4" marks >/dev/null \
       2>"$tmp/steps.err" || {
       echo "fastpath.sh: stepcount run failed ($2 $3 $4, preload '${1:-none}'):" >&2
       cat "$tmp/steps.err" >&2
@@ -86,7 +95,7 @@ total_instructions() {
     return
   fi
   local out="$tmp/cg.out"
-  LD_PRELOAD="$1" valgrind --tool=callgrind --callgrind-out-file="$out" \
+  LD_PRELOAD="$1" "${pin[@]}" valgrind --tool=callgrind --callgrind-out-file="$out" \
     "$loop" "$2" "$3" "$4" >/dev/null 2>"$tmp/valgrind.err" || {
     echo "fastpath.sh: callgrind run failed ($2 $3 $4, preload '${1:-none}'):" >&2
     cat "$tmp/valgrind.err" >&2

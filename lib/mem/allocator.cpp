@@ -18,12 +18,42 @@ constinit Globals g;
 
 namespace {
 
+// Large objects in use at their usable size, in the allocating thread's record (LargeInUse,
+// state.h): counts p and names the record in its header. Inline: once per large malloc and free.
+// A realloc counts the new object before the old one leaves, so that the peak is never low.
+inline void count_large_added(void* p, std::uint64_t bytes) noexcept {
+  ThreadCache* tc = tl_cache;
+  if (tc == &kSentinel) {
+    large::set_counter(p, 0);
+    raise_shared_peak(g.large_orphan.peak, g.large_orphan.bytes.fetch_add_relaxed(bytes) + bytes);
+    return;
+  }
+  large::set_counter(p, core::addr(tc));
+  const std::uint64_t own = tc->large_own.load_relaxed() + bytes;
+  tc->large_own.store_relaxed(own);
+  const std::uint64_t now = own - tc->large_remote.load_relaxed();            // LU1: no wrap
+  if (now > tc->large_peak.load_relaxed()) tc->large_peak.store_relaxed(now); // LU2
+}
+// The object whose counter word (large::counter_of, read before its run was released) is
+// `counter` leaves use.
+inline void count_large_removed(std::uintptr_t counter, std::uint64_t bytes) noexcept {
+  if (counter == 0) {
+    g.large_orphan.bytes.fetch_sub_relaxed(bytes);
+    return;
+  }
+  auto* owner = reinterpret_cast<ThreadCache*>(counter);
+  if (owner == tl_cache)
+    owner->large_own.store_relaxed(owner->large_own.load_relaxed() - bytes);
+  else
+    owner->large_remote.fetch_add_relaxed(bytes);
+}
+
 // A large object, counted in use at its usable size (stats.cpp). A refusal the address-space
 // limit explains is said once (a request larger than the limit is refused for its size alone).
 void* allocate_large(std::size_t size, std::size_t alignment, bool zeroed) noexcept {
   void* p = large::allocate(size, alignment, zeroed);
   if (p != nullptr)
-    count_large_added(large::home_shard(p), large::usable_size(p));
+    count_large_added(p, large::usable_size(p));
   else if (size < pal::address_space_limit())
     report_address_space_refusal("a large object", size);
   return p;
@@ -105,11 +135,11 @@ __attribute__((noinline)) void free_small_slow(Superblock* sb, void* p) noexcept
 // that claims the object: of two at once, the other releases nothing.
 bool release_large(void* p) noexcept {
   std::size_t usable = 0;
-  std::uint32_t home = 0;
-  if (!large::release(p, &usable, &home)) return false;
+  std::uintptr_t counter = 0;
+  if (!large::release(p, &usable, &counter)) return false;
   if (usable != 0) {
     count_free(counting_cache());
-    count_large_removed(home, usable);
+    count_large_removed(counter, usable);
   }
   return true;
 }
@@ -282,11 +312,11 @@ void* reallocate(void* p, std::size_t size) noexcept {
     // Stay in place when the block fits and is not more than twice what is needed.
     if (size <= old && (size > old / 2 || old <= 64)) return p;
   } else if (!in_boot(p) && size > g.threshold && large::owns(p)) { // a foreign p: copy nothing
-    const std::uint32_t home = large::home_shard(p);
+    const std::uintptr_t counter = large::counter_of(p);
     void* q = large::reallocate(p, size);
     if (q != nullptr) {
-      count_large_added(large::home_shard(q), large::usable_size(q));
-      count_large_removed(home, old);
+      count_large_added(q, large::usable_size(q));
+      count_large_removed(counter, old);
     }
     return q;
   }

@@ -419,15 +419,4 @@ inline void raise_shared_peak(core::Atomic<std::uint64_t>& peak, std::uint64_t v
   while (value > seen && !peak.cas_weak_acq_rel(seen, value)) {
   }
 }
-// Large objects in use at their usable size, in their home shard's count (LargeInUse, state.h).
-// Inline: once per large malloc and free. A realloc counts the new object before the old one
-// leaves, so that the peak is never low.
-inline void count_large_added(std::uint32_t home, std::uint64_t bytes) noexcept {
-  LargeInUse& c = g.large_use[home];
-  raise_shared_peak(c.peak, c.bytes.fetch_add_relaxed(bytes) + bytes);
-}
-inline void count_large_removed(std::uint32_t home, std::uint64_t bytes) noexcept {
-  g.large_use[home].bytes.fetch_sub_relaxed(bytes);
-}
-
 } // namespace hoardlab::mem

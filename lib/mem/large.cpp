@@ -167,12 +167,15 @@ void run_becomes_live(const char* base, std::size_t bytes) noexcept {
 #endif
 
 constinit core::Atomic<std::uint64_t> g_mapped_bytes{0};
+// Its high-water mark: a bound on the peak of the large bytes in use that does not grow with the
+// number of threads (stats.cpp takes the lower of it and the allocating threads' peaks).
+constinit core::Atomic<std::uint64_t> g_mapped_peak{0};
 // Live and cached mapped bytes per logical node (relaxed counters, read as a snapshot).
 constinit core::Atomic<std::uint64_t> g_node_mapped[numa::kMaxNodes] = {};
 
 void count_mapped(std::uint32_t node, std::size_t bytes, bool add) noexcept {
   if (add) {
-    g_mapped_bytes.fetch_add_relaxed(bytes);
+    raise_shared_peak(g_mapped_peak, g_mapped_bytes.fetch_add_relaxed(bytes) + bytes);
     g_node_mapped[node].fetch_add_relaxed(bytes);
   } else {
     g_mapped_bytes.fetch_sub_relaxed(bytes);
@@ -361,7 +364,7 @@ namespace {
 
 // Releases the run of the object at p, whose start bit this thread has just cleared; its usable
 // size, 0 when the header was overwritten.
-std::size_t release_claimed(void* p, std::uint32_t* home) noexcept {
+std::size_t release_claimed(void* p, std::uintptr_t* counter) noexcept {
   Header* h = header_of(p);
   // The header sits below the object: an underflow from it may have overwritten the run's
   // extent, which is then not trusted (the run leaks).
@@ -374,14 +377,14 @@ std::size_t release_claimed(void* p, std::uint32_t* home) noexcept {
   mark(core::addr(p), true, kFreedStarts); // its leaf exists: p was marked
   mark_pages(kRunPages, core::addr(base), bytes, false);
 #endif
-  *home = home_of(h);
-  release_run(*home, base, bytes);
+  *counter = static_cast<std::uintptr_t>(h->reserved[2]);
+  release_run(home_of(h), base, bytes);
   return usable;
 }
 
 } // namespace
 
-std::size_t deallocate(void* p, std::uint32_t* home) noexcept {
+std::size_t deallocate(void* p, std::uintptr_t* counter) noexcept {
   if (!claim(core::addr(p))) { // [LF1] another free of p came first
 #ifdef HOARDLAB_HARDENED
     report_pointer_misuse("double free", p,
@@ -389,20 +392,20 @@ std::size_t deallocate(void* p, std::uint32_t* home) noexcept {
 #endif
     return 0;
   }
-  return release_claimed(p, home);
+  return release_claimed(p, counter);
 }
 
-bool release(void* p, std::size_t* usable, std::uint32_t* home) noexcept {
+bool release(void* p, std::size_t* usable, std::uintptr_t* counter) noexcept {
 #ifdef HOARDLAB_HARDENED
   // The filter first, so that a free losing the claim to another at the same time is told from
   // a pointer that was no live start, and reported as a double free.
   if (!owns(p)) return false;
-  *usable = deallocate(p, home);
+  *usable = deallocate(p, counter);
   return true;
 #else
   const std::uintptr_t a = core::addr(p);
   if ((a & (kPage - 1)) != 0 || a == 0 || !claim(a)) return false; // [LF1]
-  *usable = release_claimed(p, home);
+  *usable = release_claimed(p, counter);
   return true;
 #endif
 }
@@ -446,8 +449,8 @@ void* reallocate(void* p, std::size_t size) noexcept {
   if (char* run = take_run(node, copy_bytes, &copy_home)) {
     if (char* user = install(run, copy_bytes, size, kPage, copy_home)) {
       std::memcpy(user, p, h->usable); // all the old object may hold: size is beyond it
-      std::uint32_t old_home = 0;      // the caller moves the count from p's home to user's
-      deallocate(p, &old_home);
+      std::uintptr_t old_counter = 0;  // the caller moves the count from p's counter to user's
+      deallocate(p, &old_counter);
       return user;
     }
   }
@@ -472,9 +475,9 @@ void* reallocate(void* p, std::size_t size) noexcept {
     // (allocate gives the cache back to the OS and retries when the mapping fails).
     void* q = allocate(size, kPage, false);
     if (q == nullptr) return nullptr;
-    std::memcpy(q, p, h->usable); // all the old object may hold: size is beyond it
-    std::uint32_t old_home = 0;   // as above
-    deallocate(p, &old_home);
+    std::memcpy(q, p, h->usable);   // all the old object may hold: size is beyond it
+    std::uintptr_t old_counter = 0; // as above
+    deallocate(p, &old_counter);
     return q;
   }
   char* user = base + offset;
@@ -515,7 +518,8 @@ std::uint64_t mapped_bytes() noexcept {
 
 Stats stats() noexcept {
   return {g_mapped_bytes.load_relaxed(),
-          large_cache::cached_bytes() + large_thread_cache::held_bytes()};
+          large_cache::cached_bytes() + large_thread_cache::held_bytes(),
+          g_mapped_peak.load_relaxed()};
 }
 
 // Called at each publish of the options, after large.decay_ms is stored.

@@ -22,7 +22,8 @@ struct Header {
   std::size_t map_bytes; // its length
   std::size_t usable;    // bytes from the user pointer to the mapping's end
   std::size_t requested;
-  std::uint64_t reserved[3]; // [0]: the run's logical node; [1]: its home shard in the cache
+  std::uint64_t reserved[3]; // [0]: the run's logical node; [1]: its home shard in the cache;
+                             // [2]: who counts it in use (set_counter)
 };
 static_assert(sizeof(Header) == 64);
 
@@ -30,13 +31,14 @@ void* allocate(std::size_t size, std::size_t alignment, bool zeroed) noexcept;
 // p is the start of a live large object (a filter: deallocate's claim decides).
 bool owns(const void* p) noexcept;
 // Releases the object at p, a pointer owns() accepted, when this call claims it (clears its start
-// bit) and returns its usable size, its home shard in *home; 0 when another free claimed it first
-// (hardened: reported as a double free), so that the caller counts the object freed once.
-std::size_t deallocate(void* p, std::uint32_t* home) noexcept;
+// bit) and returns its usable size, its counter word (set_counter) in *counter; 0 when another
+// free claimed it first (hardened: reported as a double free), so that the caller counts the
+// object freed once.
+std::size_t deallocate(void* p, std::uintptr_t* counter) noexcept;
 // free()'s filter and claim in one: false when p is not the start of a live large object (left
 // to the caller), else deallocate()'s result in *usable. The default build reads the pagemap
 // once for both; hardened, owns() comes first, so that losing the claim is reported.
-bool release(void* p, std::size_t* usable, std::uint32_t* home) noexcept;
+bool release(void* p, std::size_t* usable, std::uintptr_t* counter) noexcept;
 // Hardened: p, which owns() rejected, is still known to the pagemap: the start of an object freed
 // before (its pages cached), or inside a live object's run. Default build: false.
 bool knows(const void* p) noexcept;
@@ -63,8 +65,13 @@ inline std::uint32_t home_of(const Header* h) noexcept {
 inline std::size_t usable_size(const void* p) noexcept {
   return header_of(p)->usable;
 }
-inline std::uint32_t home_shard(const void* p) noexcept {
-  return home_of(header_of(p));
+// The object's counter word: mem's statistics store who counts the object in use (the address
+// of a thread cache record, or 0), once it is installed; nothing here reads it.
+inline std::uintptr_t counter_of(const void* p) noexcept {
+  return static_cast<std::uintptr_t>(header_of(p)->reserved[2]);
+}
+inline void set_counter(void* p, std::uintptr_t counter) noexcept {
+  header_of(p)->reserved[2] = counter;
 }
 // Grows in place when the run has room, else by mremap, else by a copy; nullptr on failure (p
 // still valid).
@@ -79,10 +86,11 @@ std::size_t release_idle(std::uint64_t now_ms, std::uint64_t delay_ms,
 // Live and cached large-object mappings on a logical node, in bytes.
 std::uint64_t node_mapped_bytes(unsigned node) noexcept;
 
-// (The large allocations are counted per home shard, in g.large_use: stats.cpp sums them.)
+// (Large objects in use are counted by their allocating threads: LargeInUse, state.h.)
 struct Stats {
   std::uint64_t mapped_bytes; // live + cached mappings
   std::uint64_t cached_bytes;
+  std::uint64_t mapped_peak_bytes; // the high-water mark of mapped_bytes
 };
 Stats stats() noexcept;
 // Stats::mapped_bytes alone, without the walk over the threads' caches that cached_bytes takes.

@@ -79,23 +79,37 @@ struct Tunables {
   core::Atomic<std::uint64_t> huge_pages_after{0}; // heap.huge_pages_after (0: never)
 };
 
-/// Large objects in use at their usable size, counted in the object's home shard of the run cache
-/// (large_cache.h) from its allocation to its free, whichever threads make them: one line per
-/// shard, each with its own high-water mark raised by the RMW that raised its count. One global
-/// pair was a read-modify-write of one line shared by every thread at every large malloc and free
-/// (paper_notes/contention.md); a shard's line is shared only by the threads whose objects live
-/// there, which already share the shard's lock when they miss their own run cache. A free adds
-/// nothing to a shard its allocation did not count in, so no count goes below zero. The total is
-/// the sum, and the sum of the shards' peaks bounds the total's peak from above. The objects
-/// installed (large allocations, stats) are counted by the installing thread in its own cache
-/// record (ThreadCache::large_allocations, a plain add beside the slow-path count the same call
-/// writes): a count that only grows sums over threads, where a count of bytes in use, which
-/// other threads' frees lower, needs the object's home. One RMW fewer per large malloc.
+/// Large objects in use at their usable size, counted from allocation to free in the record of
+/// the thread that allocated them, whichever thread frees them: the object's header names the
+/// record (large::set_counter).
+///
+/// Protocol:   the allocating thread adds the bytes to its record's large_own and raises its
+///             large_peak to large_own - large_remote, both plain stores of the owner's alone; a
+///             free by that thread subtracts from large_own the same way; a free by any other
+///             thread adds to the record's large_remote (an RMW). A record outlives its thread
+///             (exited threads' records are reused, never unmapped), so the name stays valid.
+///             Work without a thread cache (tl_cache is the sentinel) counts in g.large_orphan
+///             by RMW, as the home shards did for all objects before.
+/// Invariants: (LU1) for each record, large_own - large_remote is the bytes of its objects in
+///             use, never below zero when read by the owner: a remote free subtracts only what
+///             the owner added before it handed the pointer out.
+///             (LU2) large_peak >= every value large_own - large_remote has had: the difference
+///             only rises at the owner's adds, where the owner raises the peak from a
+///             large_remote no newer than the true one (so from a difference no lower).
+///             The total in use is the sum over records and the orphans; its peak is at most the
+///             sum of the peaks, as for the heaps' u_i (stats.cpp).
+/// Ordering:   relaxed throughout: statistics, no data hangs off them; a reader may see one
+///             record's two words apart (clamped at zero in the sum).
+/// ABA:        none (counters).
+/// Why:        a home shard's line took a fetch_add at each large malloc and a fetch_sub at each
+///             free, also when one thread's malloc/free loop was served from its own run cache
+///             (paper_notes/contention.md); a thread's own pair is now plain adds and stores on
+///             the line its slow-path count writes anyway. The objects installed (large
+///             allocations) count in the record too (ThreadCache::large_allocations).
 struct alignas(kLine) LargeInUse {
   core::Atomic<std::uint64_t> bytes{0};
   core::Atomic<std::uint64_t> peak{0};
 };
-inline constexpr std::uint32_t kLargeHomes = numa::kMaxNodes * large_cache::kShardsPerNode;
 
 /// The bytes in remote lists and heap-queue messages not yet drained, summed on demand from
 /// shards (remote.cpp): a remote free adds to the shard of the heap that owned the superblock
@@ -203,7 +217,7 @@ struct Globals {
   // raised the count, so that no peak between two readings is missed.
   core::Atomic<std::int64_t> pooled_in_use{0};
   core::Atomic<std::uint64_t> pooled_peak{0};
-  LargeInUse large_use[kLargeHomes]; // large objects, per home shard
+  LargeInUse large_orphan; // large objects allocated without a thread cache
   core::Atomic<std::uint32_t> reported_foreign{0};
   // Cross-node traffic, one row per node of the threads that cause it (NodeTraffic).
   NodeTraffic traffic[numa::kMaxNodes];

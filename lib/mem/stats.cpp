@@ -31,8 +31,9 @@ void count_pooled_in_use(std::int64_t delta) noexcept {
 //   exact for it. Exited threads flushed theirs.
 // - pending_bytes: blocks freed into remote lists and heap queues, not yet back.
 // - in use = handed out - cached - pending + large objects: what the program holds.
-// - peak = sum_i peak(u_i) + peak(pooled_in_use) + sum_s peak(large_s), s a home shard: each part
-//   is exact (raised where its count grows), and the peak of a sum is at most the sum of the peaks,
+// - peak = sum_i peak(u_i) + peak(pooled_in_use) + sum_r peak(large_r), r a thread's record or
+//   the orphans (LargeInUse, state.h): each part is exact or above (raised where its count
+//   grows), and the peak of a sum is at most the sum of the peaks,
 //   so this bounds the largest handed out + large from above, hence the largest in use too; it
 //   exceeds the latter by what caches and remote lists held at that moment and by parts whose peaks
 //   fell apart in time.
@@ -41,12 +42,17 @@ void stats_total(TotalStats* out) noexcept {
   if (g.state.load_acquire() != kStateReady) return;
   if (ThreadCache* mine = tl_cache; mine != &kSentinel) publish_all_cached(mine);
   TotalStats& t = *out;
+  std::uint64_t large_peak = 0;
   for (ThreadCache* tc = g.all_caches.load_acquire(); tc != nullptr;
        tc = tc->next_all.load_relaxed()) {
     std::uint64_t hits = tc->hits.load_relaxed();
     t.cache_hits += hits;
     t.allocations += hits + tc->slow_allocations.load_relaxed();
     t.large_allocations += tc->large_allocations.load_relaxed();
+    const std::uint64_t own = tc->large_own.load_relaxed();
+    const std::uint64_t remote = tc->large_remote.load_relaxed();
+    t.large_in_use_bytes += own > remote ? own - remote : 0; // read apart: clamped (LU1)
+    large_peak += tc->large_peak.load_relaxed();
     t.frees += tc->cached_frees.load_relaxed() + tc->slow_frees.load_relaxed();
     t.remote_frees_sent += tc->remote_sent.load_relaxed();
     t.remote_batches_sent += tc->remote_batches.load_relaxed();
@@ -89,11 +95,8 @@ void stats_total(TotalStats* out) noexcept {
   // at zero rather than let a momentary skew wrap around.
   const std::uint64_t handed_out = u + non_negative(g.pooled_in_use.load_relaxed());
   const std::uint64_t not_program = t.cached_bytes + t.pending_bytes;
-  std::uint64_t large_peak = 0;
-  for (const LargeInUse& c : g.large_use) {
-    t.large_in_use_bytes += c.bytes.load_relaxed();
-    large_peak += c.peak.load_relaxed();
-  }
+  t.large_in_use_bytes += g.large_orphan.bytes.load_relaxed();
+  large_peak += g.large_orphan.peak.load_relaxed();
   t.bytes_in_use = (handed_out > not_program ? handed_out - not_program : 0) + t.large_in_use_bytes;
   // The pools hold unpurged superblocks only: one purged is released to its arena (Arena A1),
   // held by no one, so it is in neither pool_bytes nor bytes_held. It stays in os_bytes_mapped
@@ -104,6 +107,10 @@ void stats_total(TotalStats* out) noexcept {
   t.os_bytes_mapped = mapped + ls.mapped_bytes;
   t.os_bytes_resident = (mapped > released ? mapped - released : 0) + ls.mapped_bytes;
   t.os_bytes_purged = g.purged_bytes.load_relaxed();
+  // The allocating threads' peaks add up past the true peak when they peaked apart (and a
+  // thread's record that changed hands counts apart from the one a new thread took); every large
+  // byte in use is mapped, so the mappings' own high-water mark bounds it too.
+  if (large_peak > ls.mapped_peak_bytes) large_peak = ls.mapped_peak_bytes;
   t.peak_bytes_in_use = peak + g.pooled_peak.load_relaxed() + large_peak;
   t.heaps = g.heap_count;
   t.nodes = g.nodes;

@@ -85,6 +85,12 @@ struct ThreadCache {
   std::uint8_t near_classes[kNearBytes / core::SizeClasses::kGranule] = {};
   core::Atomic<std::uint64_t> slow_allocations{0};
   core::Atomic<std::uint64_t> large_allocations{0}; // large objects installed (a subset)
+  // Large objects counted in use here (LargeInUse, state.h): bytes the owner added at its large
+  // mallocs less its own frees of them (the owner's alone), bytes of them other threads freed
+  // (their RMW), and the owner's high-water mark of the difference.
+  core::Atomic<std::uint64_t> large_own{0};
+  core::Atomic<std::uint64_t> large_remote{0};
+  core::Atomic<std::uint64_t> large_peak{0};
   core::Atomic<std::uint64_t> slow_frees{0};
   core::Atomic<std::uint64_t> remote_sent{0};    // blocks freed here that another heap owns
   core::Atomic<std::uint64_t> remote_batches{0}; // pushes/messages that carried them

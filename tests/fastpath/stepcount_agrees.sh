@@ -12,6 +12,14 @@ lib=$2
 command -v valgrind >/dev/null || { echo "valgrind is not installed: skipped"; exit 77; }
 "$bin/stepcount" /bin/true 2>/dev/null || { echo "ptrace refused here: skipped"; exit 77; }
 
+# Under load the two once differed by 30 per pair of the batch (callgrind 69.9 against the steps'
+# 40.0; another time the other way round): the scheduler had moved a run to another CPU, hence
+# another heap, mid-loop. fastpath.sh pins each run to one CPU since (three runs under three
+# busy loops on the 2 CPUs agreed; before, one of two did not). Work timed by the clock would
+# differ the same way between a slow run and a fast one (the purge of emptied superblocks after
+# purge.delay_ms, the large runs' decay): ten minutes keeps it out of every run.
+export HOARDLAB_PURGE_DELAY_MS=600000 HOARDLAB_LARGE_DECAY_MS=600000
+
 count() {
   "$here/../../bench/fastpath.sh" --bin "$bin" --sizes 64 --modes "pair batch64" "$@" \
     "hoardlab=$lib/libhoardlab-malloc.so"
