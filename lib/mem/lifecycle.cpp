@@ -258,23 +258,23 @@ void report_address_space_refusal(const char* what, std::size_t bytes) noexcept 
 
 /// The allocator's lazy init (g.state).
 ///
-/// Protocol:   the first caller claims init by a CAS from kStateUninit to initing_state(its
-///             process id), runs do_init and stores kStateReady; its re-entrant calls (kInInit)
-///             use the bootstrap arena; other callers wait for kStateReady.
-///             Fork during init: once do_init has registered the fork handlers, fork_prepare
-///             calls ensure_init and so waits for the init to finish before it takes any lock
-///             (the initing thread needs none of them). A fork before that registration leaves
-///             the child a claim in its parent's name and no thread running do_init. A caller
-///             that finds a claim naming another process takes it over by CAS to its own name
-///             (one winner when several threads of the child get there) and runs do_init from
-///             the start. What the lost thread held in the layers below (the options lock and a
-///             load under way, the boot topology's build) names the parent the same way, and
-///             each is taken over where do_init next asks for it. What the lost run had
-///             mapped (the heap array, the small-object reservation) is leaked in that child;
-///             its pthread key, if made, is reused; a second registration of the fork handlers
-///             is harmless (fork_prepare and friends act once per fork, see tl_holds_all).
-/// Invariants: (LI1) is_initing(state) and state == initing_state(this process's id) => a
-///             thread of this process runs do_init. (LI2) state == kStateReady => every field
+/// Protocol:   the first caller claims init by a CAS from kStateUninit to its process's claim
+///             (pal::try_claim), runs do_init and stores kStateReady; its re-entrant calls
+///             (kInInit) use the bootstrap arena; other callers wait for kStateReady. Fork during
+///             init: once do_init has registered the fork handlers, fork_prepare calls ensure_init
+///             and so waits for the init to finish before it takes any lock (the initing thread
+///             needs none of them). A fork before that registration leaves the child a claim in its
+///             parent's name and no thread running do_init. A caller that finds a claim naming
+///             another process takes it over by CAS to its own name (one winner when several
+///             threads of the child get there) and runs do_init from the start. What the lost
+///             thread held in the layers below (the options lock and a load under way, the boot
+///             topology's build) names the parent the same way, and each is taken over where
+///             do_init next asks for it. What the lost run had mapped (the heap array, the
+///             small-object reservation) is leaked in that child; its pthread key, if made, is
+///             reused; a second registration of the fork handlers is harmless (fork_prepare and
+///             friends act once per fork, see tl_holds_all).
+/// Invariants: (LI1) state == this process's claim (pal::own_claim) => a thread of this
+///             process runs do_init. (LI2) state == kStateReady => every field
 ///             do_init writes is final.
 /// Ordering:   [LI1] the claim and the takeover are acq_rel CASes: one winner, which also sees
 ///             whatever an earlier claimer of this address space wrote. [LI2] the store of
@@ -289,22 +289,17 @@ bool ensure_init() noexcept {
   int s = g.state.load_acquire(); // [LI3]
   if (s == kStateReady) return true;
   if ((tl_flags & kInInit) != 0) return false;
-  const int self = pal::process_id();
+  const int self = pal::own_claim();
   for (;;) {
-    const bool lost = is_initing(s) && s != initing_state(self);
-    if (s == kStateUninit || lost) {
-      if (g.state.cas_strong_acq_rel(s, initing_state(self))) { // [LI1]
-        tl_flags |= kInInit;
-        do_init();
-        tl_flags &= static_cast<std::uint8_t>(~kInInit);
-        g.state.store_release(kStateReady); // [LI2]
-        return true;
-      }
-      continue; // s holds the state that won
+    if (pal::try_claim(g.state, kStateUninit, self, s) != pal::ClaimResult::kBusy) { // [LI1]
+      tl_flags |= kInInit;
+      do_init();
+      tl_flags &= static_cast<std::uint8_t>(~kInInit);
+      g.state.store_release(kStateReady); // [LI2]
+      return true;
     }
-    if (s == kStateReady) return true;
+    if (s == kStateReady) return true; // [LI3]: the failed CAS loaded it acquire
     pal::yield();
-    s = g.state.load_acquire(); // [LI3]
   }
 }
 

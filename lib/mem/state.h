@@ -24,13 +24,7 @@ inline constexpr int kStateReady = 2;
 // An init under way is a claim naming the process whose thread runs it (pal/process_claim.h): a
 // fork child inherits the word with its parent's id, and knows from it that the thread is not
 // here.
-constexpr int initing_state(int pid) noexcept {
-  return pal::claim_of(pid);
-}
-constexpr bool is_initing(int state) noexcept {
-  return pal::is_claim(state);
-}
-static_assert(!is_initing(kStateUninit) && !is_initing(kStateReady));
+static_assert(!pal::is_claim(kStateUninit) && !pal::is_claim(kStateReady));
 
 /// The run-time-settable options the allocator reads (hl_option_set may change them while
 /// other threads allocate).

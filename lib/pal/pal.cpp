@@ -246,10 +246,6 @@ std::size_t address_space_mapped() noexcept {
   return pages * kPageSize;
 }
 
-int process_id() noexcept {
-  return static_cast<int>(::getpid());
-}
-
 std::uint64_t now_ms() noexcept {
   timespec ts{};
   ::clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -74,8 +74,6 @@ unsigned current_cpu() noexcept;
 // Processors the process may run on (online CPUs), at least 1.
 unsigned cpu_count() noexcept;
 void yield() noexcept;
-// The calling process's id (a system call each time: a fork child gets its own).
-int process_id() noexcept;
 // Monotonic milliseconds.
 std::uint64_t now_ms() noexcept;
 // Monotonic milliseconds at the kernel tick's resolution (a few ms), behind now_ms by at most a

@@ -38,6 +38,19 @@ constexpr bool claim_is_lost(int word, int self) noexcept {
   return is_claim(word) && word != self;
 }
 
+// One attempt to claim `word` for this process (its claim `self`): from `free_state`, or from a
+// claim lost to fork, each by an acq_rel CAS (one winner; a failure loads acquire). kBusy leaves
+// what the word holds in `seen`: another thread's claim of this process, or a user's own state.
+enum class ClaimResult { kClaimed, kTakenOver, kBusy };
+inline ClaimResult try_claim(core::Atomic<int>& word, int free_state, int self,
+                             int& seen) noexcept {
+  seen = free_state;
+  if (word.cas_strong_acq_rel(seen, self)) return ClaimResult::kClaimed;
+  if (claim_is_lost(seen, self) && word.cas_strong_acq_rel(seen, self))
+    return ClaimResult::kTakenOver;
+  return ClaimResult::kBusy;
+}
+
 /// A spin lock whose word names the holding process (the options lock).
 ///
 /// Protocol:   lock() takes the lock by CAS from free to this process's claim. A word that names
@@ -71,8 +84,8 @@ public:
     const int self = own_claim();
     for (unsigned spins = 0;; ++spins) {
       int seen = kFree;
-      if (holder_.cas_strong_acq_rel(seen, self)) return false; // [PL1]
-      if (claim_is_lost(seen, self) && holder_.cas_strong_acq_rel(seen, self)) return true;
+      const ClaimResult r = try_claim(holder_, kFree, self, seen); // [PL1]
+      if (r != ClaimResult::kBusy) return r == ClaimResult::kTakenOver;
       // A holder of this process: spin briefly, then let it run (a load may be in write(2)).
       if (spins < 64) {
 #if defined(__x86_64__) || defined(__i386__)

@@ -47,8 +47,7 @@ bool claim_or_wait(core::Atomic<int>& state) noexcept {
   const int self = pal::own_claim();
   for (;;) {
     int seen = kIdle;
-    if (state.cas_strong_acq_rel(seen, self)) return true;
-    if (pal::claim_is_lost(seen, self) && state.cas_strong_acq_rel(seen, self)) return true;
+    if (pal::try_claim(state, kIdle, self, seen) != pal::ClaimResult::kBusy) return true;
     if (seen == kReady) return false; // [BT2]/[BT4]: the failed CAS loaded it acquire
     sched_yield();
   }
@@ -405,7 +404,7 @@ const Topology& topology() noexcept {
 
 bool publish_topology(const Topology& t) noexcept {
   // Only the first publish counts; a second waits for the first and is refused.
-  if (published_state_.load_acquire() == kReady || !claim_or_wait(published_state_)) return false;
+  if (!claim_or_wait(published_state_)) return false;
   new (&published_.t) Topology(t);        // its lifetime starts here (I2)
   published_state_.store_release(kReady); // [BT3]
   return true;
