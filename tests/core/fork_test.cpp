@@ -104,11 +104,16 @@ void alarm_in_child() {
   alarm(10); // a pending alarm is not inherited: the child gets its own time box
 }
 
+// A child's wait status as one code: its exit status, 100 + the signal that ended it, 91 else.
+int code_of(int status) {
+  if (WIFSIGNALED(status)) return 100 + WTERMSIG(status);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 91;
+}
+
 int exit_code_of(pid_t pid) {
   int status = 0;
   if (waitpid(pid, &status, 0) != pid) return 90;
-  if (WIFSIGNALED(status)) return 100 + WTERMSIG(status);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 91;
+  return code_of(status);
 }
 
 [[noreturn]] void fork_with_handler_registered_before_init(Slot slot, bool init_elsewhere) {
@@ -300,10 +305,7 @@ int wait_up_to(pid_t pid, int milliseconds) {
   int status = 0;
   for (int waited = 0; waited < milliseconds; ++waited) {
     const pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid)
-      return WIFSIGNALED(status) ? 100 + WTERMSIG(status)
-             : WIFEXITED(status) ? WEXITSTATUS(status)
-                                 : 91;
+    if (r == pid) return code_of(status);
     if (r < 0) return 90;
     usleep(1000);
   }
