@@ -4,6 +4,14 @@ namespace hoardlab::strategies {
 
 using tags::Block;
 
+namespace {
+// The free block that ends at the epilogue (a zero-sized header): memory an sbrk heap would not
+// have yet, which next and worst fit take only when no other block fits.
+bool is_wilderness(const Block* b) noexcept {
+  return b->next()->size() == 0;
+}
+} // namespace
+
 void AddressOrderedIndex::insert(Block* b, Block* hint) noexcept {
   Block* prev = hint;
   if (prev == nullptr) {
@@ -71,7 +79,7 @@ Block* AddressOrderedIndex::find(std::size_t need) noexcept {
     Block* worst = nullptr;
     Block* wilderness = nullptr;
     for (Block* b = head_; b != nullptr; b = b->next_free) {
-      if (b->next()->size() == 0) {
+      if (is_wilderness(b)) {
         wilderness = b;
       } else if (worst == nullptr || b->size() > worst->size()) {
         worst = b;
@@ -93,7 +101,7 @@ Block* AddressOrderedIndex::find(std::size_t need) noexcept {
     Block* wilderness = nullptr;
     do {
       if (b->size() >= need) {
-        if (b->next()->size() != 0) {
+        if (!is_wilderness(b)) {
           rover_ = b;
           return b;
         }
