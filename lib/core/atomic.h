@@ -63,4 +63,17 @@ inline void fence_release() noexcept {
   std::atomic_thread_fence(std::memory_order_release);
 }
 
+// A full fence (x86: mfence): a store before it is visible to every thread before any load after
+// it reads memory. The two sides of a store-buffering handshake each need one (or an RMW).
+inline void fence_seq_cst() noexcept {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+
+// Keeps the compiler from moving loads and stores across it; the CPU still may. Alone it orders
+// nothing between threads: pal/asymmetric_fence.h pairs it with a fence the kernel runs on every
+// CPU of the process.
+inline void compiler_fence() noexcept {
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+}
+
 } // namespace hoardlab::core

@@ -23,52 +23,64 @@ namespace {
 constexpr std::uintptr_t kMagic = 0x686c6c617267ull; // "hllarg"
 constexpr std::size_t kPage = pal::kPageSize;
 
-// Pagemap: bits per 4 KiB page of the 47-bit user address space. Two levels, leaves (one per
+// Pagemap: a mark per 4 KiB page of the 47-bit user address space. Two levels, leaves (one per
 // GiB) mapped on first use, so an unknown pointer costs two loads to reject and nothing is ever
-// allocated through malloc. A leaf holds one bitmap per kind of mark: kStarts, set on the first
-// page of every live large object (owns()); in the hardened build also kRunPages, every page of a
-// live object's run (header page to end: a pointer there that no object starts at is an invalid
-// free), and kFreedStarts, the first page of an object freed since while that page is cached (a
-// second free there is a double free).
+// allocated through malloc. A leaf holds a byte per page, its start mark: 1 on the first page of
+// every live large object (owns()); in the hardened build also two bitmaps, kRunPages, every page
+// of a live object's run (header page to end: a pointer there that no object starts at is an
+// invalid free), and kFreedStarts, the first page of an object freed since while that page is
+// cached (a second free there is a double free). Start marks are bytes, not bits, so that
+// install's mark is a plain store: a word of bits is shared by 64 pages, of neighbouring objects
+// too, which other threads mark and claim at the same time, and setting a bit there took a
+// locked or (one of a large malloc/free pair's read-modify-writes). A leaf's bytes cost 256 KiB
+// of address space per GiB of large objects, of which only the pages of its used parts (one per
+// 16 MiB of address space) are ever touched.
 ///
-/// Protocol:   install (allocate, realloc's copy) sets an object's start bit once its run is the
-///             caller's. Free claims it: claim() clears it by an atomic and, and only the caller
-///             whose and found it set releases the run; the other of two frees at once finds it
-///             clear and leaves p alone (hardened: reports a double free). owns() is a filter in
-///             front of the claim, never the decision; free() in the default build skips it and
-///             lets the claim filter (release()): a claim that finds the bit clear reads as owns()
-///             false, which the old pair of owns() then claim also gave whenever the other free
-///             claimed before owns() ran. realloc clears the bit of the object it moves (its
-///             caller owns p, no claim). The set at install cannot be a plain store although the
-///             run is the installing thread's alone: the word holds 63 other pages' bits, which
-///             other threads set and clear at the same time. Hardened: run-page and freed-start
-///             bits change only with the run, by the thread that holds it: set and cleared when it
-///             becomes live (install, growth in place, mremap), cleared and set before it leaves
-///             for a cache (deallocate, shrink's tail), freed starts cleared before the cache
-///             unmaps it (count_unmapped).
-/// Invariants: (P1) a start bit is set <=> its page starts a live large object; hardened:
+/// Protocol:   install (allocate, realloc's copy) stores an object's start mark once its run is
+///             the caller's and its header written. Free claims it: claim() exchanges it with 0,
+///             and only the caller whose exchange found it set releases the run; the other of two
+///             frees at once finds it clear and leaves p alone (hardened: reports a double free).
+///             owns() is a filter in front of the claim, never the decision; free() in the default
+///             build skips it and lets the claim filter (release()): a claim that finds the mark
+///             clear reads as owns() false, which the old pair of owns() then claim also gave
+///             whenever the other free claimed before owns() ran. realloc clears the mark of the
+///             object it moves (its caller owns p, no claim). The mark's byte is the object's
+///             alone while it is live, so install's and realloc's stores race with nothing but
+///             a program's free of an object it does not own yet. Hardened: run-page and
+///             freed-start bits change only with the run, by the thread that holds it: set and
+///             cleared when it becomes live (install, growth in place, mremap), cleared and set
+///             before it leaves for a cache (deallocate, shrink's tail), freed starts cleared
+///             before the cache unmaps it (count_unmapped); their words are shared by 64 pages,
+///             so they are changed by atomic or and and.
+/// Invariants: (P1) a start mark is set <=> its page starts a live large object; hardened:
 ///             (P2) run-page bit set <=> the page is in a live object's run; (P3) a freed-start
 ///             bit is set only on a page of a cached run, never on a live or unmapped one, so a
 ///             mapping made by anyone else after ours never reads as a freed object.
-/// Ordering:   [PM1]/[PM2] publish a leaf. [LF1] the claim's and (acq_rel): the RMWs of one word
-///             are totally ordered, so of two claims of one bit exactly one reads it set; the
-///             header it then reads was written before the program could hand p to a freeing
-///             thread (no ordering through the bitmap is needed for that). [LF2] install's set.
-///             The hardened bits are written before a run enters a cache and after it leaves one,
-///             so the cache's locks order them between the threads that hold the run in turn.
-/// ABA:        a second free of p after p was allocated again finds the new object's bit and
-///             frees it: the program freed p twice and p is live again, which no bit can tell
+/// Ordering:   [PM1]/[PM2] publish a leaf. [LF1] the claim's exchange (acq_rel): the RMWs of one
+///             byte are totally ordered, so of two claims of one mark exactly one reads it set;
+///             the header it then reads was written before the program could hand p to a freeing
+///             thread (no ordering through the map is needed for that). [LF2] install's store
+///             (release, after the header; a load that finds it set with acquire, owns() and
+///             realloc's, reads the header whole). The hardened bits are written before a run
+///             enters a cache and after it leaves one, so the caches' hand-overs (the shards'
+///             locks, the thread cache's drain, large_thread_cache.cpp [TC4]) order them between
+///             the threads that hold the run in turn.
+/// ABA:        a second free of p after p was allocated again finds the new object's mark and
+///             frees it: the program freed p twice and p is live again, which no mark can tell
 ///             apart. The run is still released once per claim.
 constexpr unsigned kLeafShift = 30;
 constexpr std::size_t kTopEntries = std::size_t{1} << (47 - kLeafShift);
-constexpr std::size_t kLeafWords = (std::size_t{1} << (kLeafShift - 12)) / 64;
-enum Bitmap : unsigned { kStarts, kRunPages, kFreedStarts };
+constexpr std::size_t kLeafPages = std::size_t{1} << (kLeafShift - 12);
 #ifdef HOARDLAB_HARDENED
-constexpr unsigned kBitmaps = 3;
-#else
-constexpr unsigned kBitmaps = 1;
+constexpr std::size_t kLeafWords = kLeafPages / 64;
+enum Bitmap : unsigned { kRunPages, kFreedStarts, kBitmaps };
 #endif
-using Leaf = core::Atomic<std::uint64_t>[kBitmaps][kLeafWords];
+struct Leaf {
+  core::Atomic<std::uint8_t> starts[kLeafPages];
+#ifdef HOARDLAB_HARDENED
+  core::Atomic<std::uint64_t> bits[kBitmaps][kLeafWords];
+#endif
+};
 constinit core::Atomic<Leaf*> g_top[kTopEntries] = {};
 constinit core::SpinLock g_leaf_lock;
 
@@ -84,10 +96,12 @@ constinit core::SpinLock g_leaf_lock;
   return leaf;
 }
 
-// Inline: every large malloc and free looks up a word (a call was 30 of a pair's instructions).
-[[gnu::always_inline]] inline core::Atomic<std::uint64_t>*
-bit_word(std::uintptr_t a, bool create, std::uint64_t* bit, Bitmap map = kStarts) noexcept {
-  std::size_t top = a >> kLeafShift;
+// The leaf of address a and a's page in it; nullptr when a is past the map, or its leaf is not
+// mapped (and create is false, or mapping it failed). Inline: every large malloc and free looks
+// up a mark (a call was 30 of a pair's instructions).
+[[gnu::always_inline]] inline Leaf* leaf_of(std::uintptr_t a, bool create,
+                                            std::size_t* page) noexcept {
+  const std::size_t top = a >> kLeafShift;
   if (top >= kTopEntries) return nullptr;
   Leaf* leaf = g_top[top].load_acquire(); // [PM1] pairs with [PM2]
   if (leaf == nullptr) {
@@ -95,26 +109,53 @@ bit_word(std::uintptr_t a, bool create, std::uint64_t* bit, Bitmap map = kStarts
     leaf = create_leaf(top);
     if (leaf == nullptr) return nullptr;
   }
-  std::size_t page = (a >> 12) & ((std::size_t{1} << (kLeafShift - 12)) - 1);
-  *bit = std::uint64_t{1} << (page & 63);
-  return &(*leaf)[map][page / 64];
+  *page = (a >> 12) & (kLeafPages - 1);
+  return leaf;
 }
 
-// A leaf word is shared by 64 pages, of neighbouring objects too, which other threads mark and
-// claim at the same time: an atomic or/and, never a plain store (it would undo their changes).
+[[gnu::always_inline]] inline core::Atomic<std::uint8_t>* start_mark(std::uintptr_t a,
+                                                                     bool create) noexcept {
+  std::size_t page = 0;
+  Leaf* leaf = leaf_of(a, create, &page);
+  return leaf == nullptr ? nullptr : &leaf->starts[page];
+}
+
+bool marked_start(std::uintptr_t a) noexcept {
+  const core::Atomic<std::uint8_t>* m = start_mark(a, false);
+  return m != nullptr && m->load_acquire() != 0; // [LF2]
+}
+
+// Clears a's start mark; true when this call cleared it, which makes the caller the one that
+// releases the object's run.
+bool claim(std::uintptr_t a) noexcept {
+  core::Atomic<std::uint8_t>* m = start_mark(a, false);
+  // Clearing a mark already clear changes nothing, so the exchange needs no load before it.
+  return m != nullptr && m->exchange_acq_rel(0) != 0; // [LF1]
+}
+
+#ifdef HOARDLAB_HARDENED
+core::Atomic<std::uint64_t>* bit_word(std::uintptr_t a, bool create, std::uint64_t* bit,
+                                      Bitmap map) noexcept {
+  std::size_t page = 0;
+  Leaf* leaf = leaf_of(a, create, &page);
+  if (leaf == nullptr) return nullptr;
+  *bit = std::uint64_t{1} << (page & 63);
+  return &leaf->bits[map][page / 64];
+}
+
+// A bit word is shared by 64 pages, of neighbouring objects too, which other threads mark at the
+// same time: an atomic or/and, never a plain store (it would undo their changes).
 void update(core::Atomic<std::uint64_t>* w, std::uint64_t bits, bool on) noexcept {
   if (on)
-    w->fetch_or_acq_rel(bits); // [LF2] when it sets a start bit
+    w->fetch_or_acq_rel(bits);
   else
     w->fetch_and_acq_rel(~bits);
 }
 
-bool mark(std::uintptr_t a, bool on, Bitmap map = kStarts) noexcept {
+void mark(std::uintptr_t a, bool on, Bitmap map) noexcept {
   std::uint64_t bit = 0;
   core::Atomic<std::uint64_t>* w = bit_word(a, on, &bit, map);
-  if (w == nullptr) return false;
-  update(w, bit, on);
-  return true;
+  if (w != nullptr) update(w, bit, on);
 }
 
 bool marked(std::uintptr_t a, Bitmap map) noexcept {
@@ -122,15 +163,7 @@ bool marked(std::uintptr_t a, Bitmap map) noexcept {
   core::Atomic<std::uint64_t>* w = bit_word(a, false, &bit, map);
   return w != nullptr && (w->load_acquire() & bit) != 0;
 }
-
-// Clears a's start bit; true when this call cleared it, which makes the caller the one that
-// releases the object's run.
-bool claim(std::uintptr_t a) noexcept {
-  std::uint64_t bit = 0;
-  core::Atomic<std::uint64_t>* w = bit_word(a, false, &bit);
-  // Clearing a bit already clear changes nothing, so the and needs no load and test before it.
-  return w != nullptr && (w->fetch_and_acq_rel(~bit) & bit) != 0; // [LF1]
-}
+#endif
 
 #ifdef HOARDLAB_HARDENED
 // Sets or clears map's bits of the pages of [begin, begin + bytes), a word (64 pages) at a time.
@@ -219,10 +252,11 @@ char* take_run(std::uint32_t node, std::size_t bytes, std::uint32_t* home) noexc
 // Makes the page run [base, base + bytes) of shard `home` an object of `size` bytes at the
 // first address past its header page aligned to `alignment`: writes the header, marks the
 // pagemap, counts it. nullptr when the pagemap leaf cannot be mapped; the run then goes back.
-char* install(char* base, std::size_t bytes, std::size_t size, std::size_t alignment,
-              std::uint32_t home) noexcept {
+[[gnu::always_inline]] inline char* install(char* base, std::size_t bytes, std::size_t size,
+                                            std::size_t alignment, std::uint32_t home) noexcept {
   char* user = reinterpret_cast<char*>(core::round_up(core::addr(base) + kPage, alignment));
-  if (!mark(core::addr(user), true)) { // [LF2]
+  core::Atomic<std::uint8_t>* start = start_mark(core::addr(user), true);
+  if (start == nullptr) {
     release_run(home, base, bytes);
     return nullptr;
   }
@@ -242,6 +276,7 @@ char* install(char* base, std::size_t bytes, std::size_t size, std::size_t align
     tc->large_allocations.add_single_writer(1);
   else
     g.orphan_large_allocations.fetch_add_relaxed(1);
+  start->store_release(1); // [LF2] after the header
   return user;
 }
 
@@ -310,7 +345,7 @@ void* allocate(std::size_t size, std::size_t alignment, bool zeroed) noexcept {
 bool owns(const void* p) noexcept {
   std::uintptr_t a = core::addr(p);
   if ((a & (kPage - 1)) != 0 || a == 0) return false;
-  return marked(a, kStarts);
+  return marked_start(a);
 }
 
 namespace {
@@ -362,7 +397,7 @@ bool reported(const void* p, MisuseOp op) noexcept {
 
 namespace {
 
-// Releases the run of the object at p, whose start bit this thread has just cleared; its usable
+// Releases the run of the object at p, whose start mark this thread has just cleared; its usable
 // size, 0 when the header was overwritten.
 std::size_t release_claimed(void* p, std::uintptr_t* counter) noexcept {
   Header* h = header_of(p);
@@ -458,7 +493,7 @@ void* reallocate(void* p, std::size_t size) noexcept {
   // mapped again by another thread, and clearing the bit afterwards would erase the mark of that
   // thread's new object (it would then be taken for a foreign pointer: its free ignored, its
   // realloc refused). Nobody else may use p meanwhile: the caller owns it.
-  mark(core::addr(p), false);
+  start_mark(core::addr(p), false)->store_release(0); // its leaf exists: p was marked
 #ifdef HOARDLAB_HARDENED
   mark_pages(kRunPages, core::addr(old_base), old_bytes, false);
 #endif
@@ -466,7 +501,7 @@ void* reallocate(void* p, std::size_t size) noexcept {
   // does not see mremap, and pal::remap tells it ([RM1], [RM2] in pal.cpp).
   char* base = static_cast<char*>(pal::remap(old_base, old_bytes, bytes));
   if (base == nullptr) {
-    (void)mark(core::addr(p), true); // [LF2] its leaf exists: p was marked
+    start_mark(core::addr(p), false)->store_release(1); // [LF2] as above
 #ifdef HOARDLAB_HARDENED
     run_becomes_live(static_cast<char*>(old_base), old_bytes);
 #endif
@@ -481,9 +516,6 @@ void* reallocate(void* p, std::size_t size) noexcept {
     return q;
   }
   char* user = base + offset;
-  // mark() fails only when a 32 KiB pagemap leaf cannot be mapped; the object then stays valid
-  // but unrecorded (free and usable_size no longer recognise it), a leak, never a crash.
-  (void)mark(core::addr(user), true); // [LF2]
 #ifdef HOARDLAB_HARDENED
   run_becomes_live(base, bytes);
 #endif
@@ -496,6 +528,11 @@ void* reallocate(void* p, std::size_t size) noexcept {
   count_mapped(node, bytes, true);
   count_mapped(node, old_bytes, false);
   set_requested(nh, size);
+  // The mark cannot be had only when a pagemap leaf (256 KiB of address space) cannot be mapped;
+  // the object then stays valid but unrecorded (free and usable_size no longer recognise it), a
+  // leak, never a crash.
+  if (core::Atomic<std::uint8_t>* start = start_mark(core::addr(user), true))
+    start->store_release(1); // [LF2] after the header
   return user;
 }
 

@@ -1,6 +1,6 @@
 // Large objects (above large.threshold, or aligned beyond what a size class serves): page runs
 // carved from reservations mapped from the OS (or mapped alone when large), placed on a NUMA node
-// (numa.policy), found again through a pagemap bit on their first page (owns(): the start of a
+// (numa.policy), found again through a pagemap mark on their first page (owns(): the start of a
 // live large object; claimed by clearing it, so that an object is released once), and kept when
 // freed in a sharded cache that splits and joins runs and gives
 // them back after large.decay_ms unused (large_cache.h). Layer: mem.
@@ -31,7 +31,7 @@ void* allocate(std::size_t size, std::size_t alignment, bool zeroed) noexcept;
 // p is the start of a live large object (a filter: deallocate's claim decides).
 bool owns(const void* p) noexcept;
 // Releases the object at p, a pointer owns() accepted, when this call claims it (clears its start
-// bit) and returns its usable size, its counter word (set_counter) in *counter; 0 when another
+// mark) and returns its usable size, its counter word (set_counter) in *counter; 0 when another
 // free claimed it first (hardened: reported as a double free), so that the caller counts the
 // object freed once.
 std::size_t deallocate(void* p, std::uintptr_t* counter) noexcept;

@@ -7,6 +7,7 @@
 #include "core/spin_lock.h"
 #include "mem/internal.h"
 #include "mem/large_cache.h"
+#include "pal/asymmetric_fence.h"
 #include "pal/pal.h"
 
 namespace hoardlab::mem::large_thread_cache {
@@ -35,37 +36,57 @@ struct Entry {
 
 /// The calling thread's runs.
 ///
-/// Protocol:   the owner (the thread whose TLS this is) takes `lock` around each operation; it
-///             is uncontended but for a drainer, which takes it with try_lock only. A drainer is
-///             a thread sweeping for decay or trimming (drain_all): under g_registry_lock it
-///             empties every registered cache whose lock it gets, so that runs kept by a thread
-///             that stopped making large calls (blocked, or busy with small ones) still reach
-///             the shards and decay there. A cache whose lock it misses is mid-operation; its
-///             owner sees the request (g_epoch) at its next take or put and gives every run to
-///             the shards there. A cache joins the registry at its thread's first kept run and
-///             leaves it at the thread's exit, under g_registry_lock, so a drainer (which holds
-///             that lock throughout) never reaches a cache whose thread has gone. Runs leave a
-///             cache only into large_cache::put, after the cache is consistent again and its
-///             lock released, so a put that sweeps the shards (and drains) finds it whole.
-///             Every lock here is taken with try_lock while another is held (a drain from a put
-///             inside a drain skips), so no cycle can form.
+/// Protocol:   the owner (the thread whose TLS this is) raises `busy` around each operation; a
+///             drainer raises `draining` around its look at the cache. A drainer is a thread
+///             sweeping for decay or trimming (drain_all): under g_registry_lock it empties every
+///             registered cache whose owner is outside an operation, so that runs kept by a
+///             thread that stopped making large calls (blocked, or busy with small ones) still
+///             reach the shards and decay there. The two flags are a store-buffering handshake
+///             over asymmetric fences (pal/asymmetric_fence.h): the owner stores busy, runs a
+///             light fence (a compiler barrier) and loads draining; the drainer stores draining
+///             on every cache, runs one heavy fence (membarrier) and loads each busy. At least one
+///             of the two sees the other's flag (AF1): an owner that sees draining leaves its
+///             cache alone for that call (a take misses, a put goes to the shards); a drainer
+///             that sees busy skips that cache, and asks (g_epoch): its owner gives every run to
+///             the shards at its next take or put. Neither waits for the other. The lock this
+///             replaced cost a locked exchange at each take and put (two of a large malloc/free
+///             pair's four read-modify-writes). A cache joins the registry at its thread's first
+///             kept run and leaves it at the thread's exit, under g_registry_lock, so a drainer
+///             (which holds that lock throughout, and lowers every flag it raised before it
+///             lets go) never reaches a cache whose thread has gone, and an exiting thread's last
+///             flush (after it left the registry) needs no handshake. Runs leave a cache only
+///             into large_cache::put, after the cache is consistent again and the flag lowered,
+///             so a put that sweeps the shards (and drains) finds it whole; a drain from inside
+///             an operation sees its own thread busy and skips it.
 /// Invariants: (T1) bytes == sum of runs[0..count) bytes <= bound and each run <=
 /// longest_run(bound);
 ///             (T2) runs[0..count) are pairwise disjoint, oldest first, and no two runs of one
 ///             home are adjacent (a freed run is joined with them), as the shards' S1;
 ///             (T3) a run here is mapped, counted as mapped on its node, and in no shard;
 ///             (T4) registered <=> this cache is on the registry list (next/prev), and a
-///             registered cache's thread has not finished its exit.
+///             registered cache's thread has not finished its exit;
+///             (T5) the cache's runs are written by its owner only between a store of busy = 1
+///             whose handshake found draining low and the store of busy = 0, and by a drainer
+///             only between a store of draining = 1 whose handshake found busy low and the store
+///             of draining = 0; by (AF1) the two never overlap.
 /// Ordering:   [TC1] g_epoch is a request, not a publication: the runs go to the shards under the
 ///             shards' locks, so a relaxed load and add suffice; a request missed by a racing
 ///             load is seen at the next operation. [TC2] g_bound is a relaxed tunable;
 ///             `held` is the owner's relaxed copy of `bytes`, read by held_bytes (a statistic)
 ///             while it walks the registry under g_registry_lock, and g_held_sum the last sum.
-///             [TC3] the cache's fields are written under its lock by owner and drainer alike
-///             ([SL1]/[SL2] order them); next, prev and the registry head under g_registry_lock.
-/// ABA:        none (locks).
+///             [TC3] the handshake: owner busy = 1 (relaxed), [AF1], draining (acquire); drainer
+///             draining = 1 (relaxed), [AF2], busy (acquire). [TC4] the owner's busy = 0 is
+///             release and pairs with the drainer's acquire of busy: a drainer that finds it
+///             low sees the owner's writes to the cache; the drainer's draining = 0 is release
+///             and pairs with the owner's acquire of draining: an owner that finds it low after
+///             a drain sees the drainer's writes (an owner that read the low value from before
+///             the drain raised it was seen busy by that drainer, (AF1), which then wrote
+///             nothing). Drainers follow one another under g_registry_lock. next, prev and the
+///             registry head are written under g_registry_lock.
+/// ABA:        none (flags, not values that are reused).
 struct RunCache {
-  core::SpinLock lock;
+  core::Atomic<std::uint8_t> busy;     // the owner is inside an operation [TC3]
+  core::Atomic<std::uint8_t> draining; // a drainer looks at the cache [TC3]
   Entry runs[kSlots];
   std::uint32_t count;
   std::size_t bytes;
@@ -110,8 +131,23 @@ bool asked(const RunCache& c) noexcept {
   return c.count != 0 && c.epoch != g_epoch.load_relaxed(); // [TC1]
 }
 
-// Moves every run of c (its lock held) to out, which has room for kSlots; their number.
-std::uint32_t empty_locked(RunCache& c, Entry* out) noexcept {
+// [TC3] The owner's side of the handshake: true when it may use its cache (T5), until leave().
+// An operation never nests in another of the same thread: runs leave for the shards only after
+// leave().
+bool enter(RunCache& c) noexcept {
+  c.busy.store_relaxed(1);
+  pal::light_fence();                              // [AF1]
+  if (c.draining.load_acquire() == 0) return true; // [TC4]
+  c.busy.store_release(0);
+  return false;
+}
+
+void leave(RunCache& c) noexcept {
+  c.busy.store_release(0); // [TC4]
+}
+
+// Moves every run of c (held by the caller, T5) to out, which has room for kSlots; their number.
+std::uint32_t empty_held(RunCache& c, Entry* out) noexcept {
   const std::uint32_t n = c.count;
   for (std::uint32_t i = 0; i < n; ++i)
     out[i] = c.runs[i];
@@ -139,14 +175,28 @@ bool register_cache(RunCache& c) noexcept {
 
 char* take(std::uint32_t node, std::size_t bytes, std::uint32_t* home) noexcept {
   RunCache& c = tl_runs;
-  if (!c.registered) return nullptr; // it never kept a run (T4)
-  c.lock.lock();
+  if (!c.registered || !enter(c)) return nullptr; // it never kept a run (T4), or is drained
   if (asked(c)) {
     Entry out[kSlots];
-    const std::uint32_t n = empty_locked(c, out);
-    c.lock.unlock();
+    const std::uint32_t n = empty_held(c, out);
+    leave(c);
     give_to_shards(out, n);
     return nullptr;
+  }
+  // The newest run first, when it fits exactly: a malloc/free loop of one size finds its run
+  // there, without the scan below (its conditions and the shift of remove() were 15 of a large
+  // pair's instructions).
+  if (c.count != 0) {
+    const Entry& last = c.runs[c.count - 1];
+    if (last.bytes == bytes && large_cache::node_of_shard(last.home) == node) {
+      char* p = last.base;
+      *home = last.home;
+      --c.count;
+      c.bytes -= bytes;
+      publish(c);
+      leave(c);
+      return p;
+    }
   }
   // The newest exact fit (its pages were touched last), else the smallest run at most a quarter
   // longer. A longer run is left whole for a request of its own size, and the request goes to
@@ -167,7 +217,7 @@ char* take(std::uint32_t node, std::size_t bytes, std::uint32_t* home) noexcept 
     if (best == kSlots || e.bytes < c.runs[best].bytes) best = i;
   }
   if (best == kSlots) {
-    c.lock.unlock();
+    leave(c);
     return nullptr;
   }
   Entry& e = c.runs[best];
@@ -181,29 +231,32 @@ char* take(std::uint32_t node, std::size_t bytes, std::uint32_t* home) noexcept 
     c.bytes -= bytes;
   }
   publish(c);
-  c.lock.unlock();
+  leave(c);
   return p;
 }
 
 bool extend(std::uint32_t home, char* end, std::size_t extra) noexcept {
   RunCache& c = tl_runs;
-  if (!c.registered) return false;
-  core::SpinGuard guard(c.lock);
+  if (!c.registered || !enter(c)) return false;
+  bool taken = false;
   for (std::uint32_t i = 0; i < c.count; ++i) {
     Entry& e = c.runs[i];
     if (e.base != end || e.home != home) continue;
-    if (e.bytes < extra) return false;
-    if (e.bytes == extra) {
-      remove(c, i);
-    } else {
-      e.base += extra;
-      e.bytes -= extra;
-      c.bytes -= extra;
+    if (e.bytes >= extra) {
+      if (e.bytes == extra) {
+        remove(c, i);
+      } else {
+        e.base += extra;
+        e.bytes -= extra;
+        c.bytes -= extra;
+      }
+      publish(c);
+      taken = true;
     }
-    publish(c);
-    return true;
+    break;
   }
-  return false;
+  leave(c);
+  return taken;
 }
 
 bool put(std::uint32_t home, char* base, std::size_t bytes) noexcept {
@@ -214,13 +267,13 @@ bool put(std::uint32_t home, char* base, std::size_t bytes) noexcept {
   // thread that allocates nothing small gets one here, so that its runs are not lost when it
   // exits.
   if (!c.registered && (thread_cache() == nullptr || !register_cache(c))) return false;
+  if (!enter(c)) return false; // a drainer looks at it: the shards take the run
   Entry out[kSlots + 1];
   std::uint32_t n = 0;
-  c.lock.lock();
   if (c.count == 0) {
     c.epoch = g_epoch.load_relaxed(); // [TC1]
   } else if (asked(c)) {
-    n = empty_locked(c, out); // then none is evicted below: at most kSlots + 1 leave
+    n = empty_held(c, out); // then none is evicted below: at most kSlots + 1 leave
   }
   // T2: joined with this home's runs on either side (iterating down, a removal shifts only runs
   // already looked at).
@@ -247,7 +300,7 @@ bool put(std::uint32_t home, char* base, std::size_t bytes) noexcept {
     c.bytes += bytes;
   }
   publish(c);
-  c.lock.unlock();
+  leave(c);
   give_to_shards(out, n);
   // The shards decay at frees, and a program whose large frees all stay here would never free
   // into them: the coarse clock keeps the check off the time-stamp counter.
@@ -257,11 +310,10 @@ bool put(std::uint32_t home, char* base, std::size_t bytes) noexcept {
 
 std::uint32_t flush() noexcept {
   RunCache& c = tl_runs;
-  if (!c.registered) return 0;
+  if (!c.registered || !enter(c)) return 0; // a drainer gives them, or asks again
   Entry out[kSlots];
-  c.lock.lock();
-  const std::uint32_t n = empty_locked(c, out);
-  c.lock.unlock();
+  const std::uint32_t n = empty_held(c, out);
+  leave(c);
   give_to_shards(out, n);
   return n;
 }
@@ -271,15 +323,21 @@ void drain_all() noexcept {
     request_flush();
     return;
   }
-  bool missed = false;
+  // [TC3] Every flag first, then one heavy fence for all the caches: a system call per drain,
+  // not per cache.
+  for (RunCache* c = g_registry; c != nullptr; c = c->next)
+    c->draining.store_relaxed(1);
+  const bool fenced = pal::heavy_fence(); // [AF2]
+  bool missed = !fenced;
   for (RunCache* c = g_registry; c != nullptr; c = c->next) {
-    if (!c->lock.try_lock()) { // its owner is inside an operation: it is asked instead
+    if (!fenced || c->busy.load_acquire() != 0) { // [TC4] inside an operation: asked instead
+      c->draining.store_release(0);
       missed = true;
       continue;
     }
     Entry out[kSlots];
-    const std::uint32_t n = empty_locked(*c, out);
-    c->lock.unlock();
+    const std::uint32_t n = empty_held(*c, out);
+    c->draining.store_release(0); // [TC4]
     give_to_shards(out, n);
   }
   g_registry_lock.unlock();
@@ -289,18 +347,25 @@ void drain_all() noexcept {
 void thread_exit() noexcept {
   RunCache& c = tl_runs;
   if (!c.registered) return;
-  flush();
-  core::SpinGuard guard(g_registry_lock); // T4: gone from the list before its TLS is
-  if (c.prev != nullptr)
-    c.prev->next = c.next;
-  else
-    g_registry = c.next;
-  if (c.next != nullptr) c.next->prev = c.prev;
-  c.registered = false;
+  {
+    // T4: gone from the list before its TLS is. Taken with lock(): a drain in progress lowers
+    // every flag it raised before it lets go, and none can reach the cache afterwards, so the
+    // runs are this thread's alone below (no handshake, which a drain could make miss them).
+    core::SpinGuard guard(g_registry_lock);
+    if (c.prev != nullptr)
+      c.prev->next = c.next;
+    else
+      g_registry = c.next;
+    if (c.next != nullptr) c.next->prev = c.prev;
+    c.registered = false;
+  }
+  Entry out[kSlots];
+  const std::uint32_t n = empty_held(c, out);
+  give_to_shards(out, n);
 }
 
 void fork_prepare() noexcept {
-  g_registry_lock.lock(); // no drain holds any cache's lock across the fork
+  g_registry_lock.lock(); // no drain has a cache's flag raised across the fork
 }
 void fork_parent() noexcept {
   g_registry_lock.unlock();
@@ -310,7 +375,8 @@ void fork_child() noexcept {
   // most large.thread_cache_bytes each, stay mapped and are never reused; their owners were
   // possibly inside an operation, so their runs cannot be trusted).
   RunCache& c = tl_runs;
-  c.lock.reset_in_child();
+  c.busy.store_relaxed(0); // the forking thread was outside an operation; no drainer went along
+  c.draining.store_relaxed(0);
   c.prev = nullptr;
   c.next = nullptr;
   g_registry = c.registered ? &c : nullptr;

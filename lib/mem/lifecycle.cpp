@@ -12,6 +12,7 @@
 #include "mem/purge_thread.h"
 #include "numa/placement.h"
 #include "numa/topology.h"
+#include "pal/asymmetric_fence.h"
 #include "pal/pal.h"
 
 namespace hoardlab::mem {
@@ -103,7 +104,8 @@ Heap* map_heaps(unsigned* count) noexcept {
 }
 
 void do_init() noexcept {
-  init_link_keys(); // before the first block is linked
+  init_link_keys();              // before the first block is linked
+  pal::init_asymmetric_fences(); // before any thread can reach a handshake that uses them
   config::load();
   const config::Options& o = config::options();
 
