@@ -173,30 +173,18 @@ bool register_cache(RunCache& c) noexcept {
 
 } // namespace
 
-char* take(std::uint32_t node, std::size_t bytes, std::uint32_t* home) noexcept {
-  RunCache& c = tl_runs;
-  if (!c.registered || !enter(c)) return nullptr; // it never kept a run (T4), or is drained
+namespace {
+
+// take() past the newest run (entered, T5): the runs go to the shards when asked, else the scan
+// below; leaves the cache. Out of line, as put_beside.
+[[gnu::noinline]] char* take_scan(RunCache& c, std::uint32_t node, std::size_t bytes,
+                                  std::uint32_t* home) noexcept {
   if (asked(c)) {
     Entry out[kSlots];
     const std::uint32_t n = empty_held(c, out);
     leave(c);
     give_to_shards(out, n);
     return nullptr;
-  }
-  // The newest run first, when it fits exactly: a malloc/free loop of one size finds its run
-  // there, without the scan below (its conditions and the shift of remove() were 15 of a large
-  // pair's instructions).
-  if (c.count != 0) {
-    const Entry& last = c.runs[c.count - 1];
-    if (last.bytes == bytes && large_cache::node_of_shard(last.home) == node) {
-      char* p = last.base;
-      *home = last.home;
-      --c.count;
-      c.bytes -= bytes;
-      publish(c);
-      leave(c);
-      return p;
-    }
   }
   // The newest exact fit (its pages were touched last), else the smallest run at most a quarter
   // longer. A longer run is left whole for a request of its own size, and the request goes to
@@ -235,6 +223,29 @@ char* take(std::uint32_t node, std::size_t bytes, std::uint32_t* home) noexcept 
   return p;
 }
 
+} // namespace
+
+char* take(std::uint32_t node, std::size_t bytes, std::uint32_t* home) noexcept {
+  RunCache& c = tl_runs;
+  if (!c.registered || !enter(c)) return nullptr; // it never kept a run (T4), or is drained
+  // The newest run first, when it fits exactly and nobody asked for the runs: a malloc/free loop
+  // of one size finds its run there, without the scan (its conditions and the shift of remove()
+  // were 15 of a large pair's instructions, and its stack frame, out of line now, 11 more).
+  if (c.count != 0 && !asked(c)) {
+    const Entry& last = c.runs[c.count - 1];
+    if (last.bytes == bytes && large_cache::node_of_shard(last.home) == node) {
+      char* p = last.base;
+      *home = last.home;
+      --c.count;
+      c.bytes -= bytes;
+      publish(c);
+      leave(c);
+      return p;
+    }
+  }
+  return take_scan(c, node, bytes, home);
+}
+
 bool extend(std::uint32_t home, char* end, std::size_t extra) noexcept {
   RunCache& c = tl_runs;
   if (!c.registered || !enter(c)) return false;
@@ -259,22 +270,17 @@ bool extend(std::uint32_t home, char* end, std::size_t extra) noexcept {
   return taken;
 }
 
-bool put(std::uint32_t home, char* base, std::size_t bytes) noexcept {
-  const std::size_t bound = g_bound.load_relaxed(); // [TC2]
-  if (bytes > longest_run(bound) || (tl_flags & kExiting) != 0) return false;
-  RunCache& c = tl_runs;
-  // The exit hook (which leaves the registry) runs only for threads with a thread cache: a
-  // thread that allocates nothing small gets one here, so that its runs are not lost when it
-  // exits.
-  if (!c.registered && (thread_cache() == nullptr || !register_cache(c))) return false;
-  if (!enter(c)) return false; // a drainer looks at it: the shards take the run
+namespace {
+
+// put() into a cache that holds runs (entered, T5): joined with its neighbours, the oldest runs
+// evicted past the bound, the cache left, and whatever left it given to the shards. Out of line:
+// a malloc/free loop's put finds the cache empty and needs none of it, nor its stack frame (27
+// of a large pair's instructions).
+[[gnu::noinline]] void put_beside(RunCache& c, std::uint32_t home, char* base, std::size_t bytes,
+                                  std::size_t bound) noexcept {
   Entry out[kSlots + 1];
   std::uint32_t n = 0;
-  if (c.count == 0) {
-    c.epoch = g_epoch.load_relaxed(); // [TC1]
-  } else if (asked(c)) {
-    n = empty_held(c, out); // then none is evicted below: at most kSlots + 1 leave
-  }
+  if (asked(c)) n = empty_held(c, out); // then none is evicted below: at most kSlots + 1 leave
   // T2: joined with this home's runs on either side (iterating down, a removal shifts only runs
   // already looked at).
   for (std::uint32_t i = c.count; i-- > 0;) {
@@ -302,6 +308,30 @@ bool put(std::uint32_t home, char* base, std::size_t bytes) noexcept {
   publish(c);
   leave(c);
   give_to_shards(out, n);
+}
+
+} // namespace
+
+bool put(std::uint32_t home, char* base, std::size_t bytes) noexcept {
+  const std::size_t bound = g_bound.load_relaxed(); // [TC2]
+  if (bytes > longest_run(bound) || (tl_flags & kExiting) != 0) return false;
+  RunCache& c = tl_runs;
+  // The exit hook (which leaves the registry) runs only for threads with a thread cache: a
+  // thread that allocates nothing small gets one here, so that its runs are not lost when it
+  // exits.
+  if (!c.registered && (thread_cache() == nullptr || !register_cache(c))) return false;
+  if (!enter(c)) return false; // a drainer looks at it: the shards take the run
+  if (c.count == 0) {
+    // Nothing to join or evict (T1: a run no longer than longest_run(bound) is within bound).
+    c.epoch = g_epoch.load_relaxed(); // [TC1]
+    c.runs[0] = {base, bytes, home};
+    c.count = 1;
+    c.bytes = bytes;
+    publish(c);
+    leave(c);
+  } else {
+    put_beside(c, home, base, bytes, bound);
+  }
   // The shards decay at frees, and a program whose large frees all stay here would never free
   // into them: the coarse clock keeps the check off the time-stamp counter.
   large_cache::sweep_if_due(pal::coarse_now_ms());
