@@ -120,6 +120,18 @@ void remove(RunCache& c, std::uint32_t i) noexcept {
   --c.count;
 }
 
+// Takes the first n bytes (at most its length) of runs[i]: the whole run, or its front.
+void take_front(RunCache& c, std::uint32_t i, std::size_t n) noexcept {
+  Entry& e = c.runs[i];
+  if (e.bytes == n) {
+    remove(c, i);
+    return;
+  }
+  e.base += n;
+  e.bytes -= n;
+  c.bytes -= n;
+}
+
 // Hands runs taken out of the cache to their shards (after the cache is consistent again).
 void give_to_shards(const Entry* out, std::uint32_t n) noexcept {
   for (std::uint32_t i = 0; i < n; ++i)
@@ -208,16 +220,9 @@ namespace {
     leave(c);
     return nullptr;
   }
-  Entry& e = c.runs[best];
-  char* p = e.base;
-  *home = e.home;
-  if (e.bytes == bytes) {
-    remove(c, best);
-  } else {
-    e.base += bytes;
-    e.bytes -= bytes;
-    c.bytes -= bytes;
-  }
+  char* p = c.runs[best].base;
+  *home = c.runs[best].home;
+  take_front(c, best, bytes);
   publish(c);
   leave(c);
   return p;
@@ -251,16 +256,10 @@ bool extend(std::uint32_t home, char* end, std::size_t extra) noexcept {
   if (!c.registered || !enter(c)) return false;
   bool taken = false;
   for (std::uint32_t i = 0; i < c.count; ++i) {
-    Entry& e = c.runs[i];
+    const Entry& e = c.runs[i];
     if (e.base != end || e.home != home) continue;
     if (e.bytes >= extra) {
-      if (e.bytes == extra) {
-        remove(c, i);
-      } else {
-        e.base += extra;
-        e.bytes -= extra;
-        c.bytes -= extra;
-      }
+      take_front(c, i, extra);
       publish(c);
       taken = true;
     }
