@@ -68,28 +68,31 @@ bool kept_twice() {
 // mallocs and frees one size in a loop, each a take from its run cache and a put back, while
 // another thread drains every cache (a decay sweep's or a trim's drain_all). Forbidden: the run
 // both kept by the owner and given to the shards, seen as two mallocs of its size at once
-// returning one address. The owner runs 64 pairs a round, so that the drain (a system call,
-// then the look at each cache) meets it inside a take or a put in some rounds: with the
-// drainer's test of the owner's flag removed (a mutant), this fails (handshakes.md).
+// returning one address. The owner runs 64 pairs a round and the other side 8 drains, so that
+// a drain (a system call, then the look at each cache) meets the owner inside a take or a put in
+// some rounds: with the owner's test of the drainer's flag removed (a mutant), this fails
+// (handshakes.md).
 TEST(LargeRunCache, AnOwnersTakesAndPutsAndADrainNeverBothHoldTheRun) {
   hl_free(hl_malloc(kRunObject)); // the run, kept by this thread
   bool failed = false;
   litmus::Budget limit = litmus::budget();
   if (limit.rounds > 50000) limit.rounds = 50000;
-  litmus::Outcome out =
-      litmus::run([] {},
-                  [&] {
-                    for (int i = 0; i < 64; ++i) {
-                      void* p = hl_malloc(kRunObject);
-                      if (p == nullptr) {
-                        failed = true;
-                        return;
-                      }
-                      static_cast<char*>(p)[0] = 1;
-                      hl_free(p);
-                    }
-                  },
-                  [] { mem::large_thread_cache::drain_all(); }, [] { return kept_twice(); }, limit);
+  auto owner = [&] {
+    for (int i = 0; i < 64; ++i) {
+      void* p = hl_malloc(kRunObject);
+      if (p == nullptr) {
+        failed = true;
+        return;
+      }
+      static_cast<char*>(p)[0] = 1;
+      hl_free(p);
+    }
+  };
+  auto drainer = [] {
+    for (int i = 0; i < 8; ++i)
+      mem::large_thread_cache::drain_all();
+  };
+  litmus::Outcome out = litmus::run([] {}, owner, drainer, kept_twice, limit);
   EXPECT_FALSE(failed) << "a malloc failed";
   EXPECT_EQ(out.violations, 0) << "runs held twice, of " << out.rounds << " rounds";
   EXPECT_GT(out.rounds, 0);
