@@ -174,9 +174,14 @@ inline bool small_block_is_live(const Superblock* sb, const void* p, MisuseOp op
 // Init: draws the link keys (hardened, or links encoded), before the first block is linked.
 void init_link_keys() noexcept;
 
+// ensure_init() past its test of the state: runs the init, or waits for another thread's.
+bool ensure_init_slow() noexcept;
 // Starts the allocator if needed; false when the caller re-entered during init (it must then
-// use the bootstrap arena).
-bool ensure_init() noexcept;
+// use the bootstrap arena). Inline: every slow step of malloc tests it (a call was 5 of a large
+// malloc/free pair's instructions).
+inline bool ensure_init() noexcept {
+  return g.state.load_acquire() == kStateReady || ensure_init_slow(); // [LI3]
+}
 // Says once per process, on stderr whatever the verbosity, that `bytes` of address space for
 // `what` were refused and what RLIMIT_AS leaves: a request failing with ENOMEM under a limit is
 // otherwise silent. Does nothing without a limit (the request was refused for its size alone).
@@ -286,8 +291,20 @@ std::size_t boot_size(const void* p) noexcept;
 // ---- thread caches (thread_cache.cpp) ----
 // The calling thread's cache, made on first use; nullptr when the thread is exiting.
 ThreadCache* thread_cache() noexcept;
-void count_alloc(ThreadCache* tc) noexcept;
-void count_free(ThreadCache* tc) noexcept;
+// A slow-path malloc or free, in the thread's own counters (no RMW), or the orphans' when the
+// thread has no cache (exiting). Inline: once per slow step.
+inline void count_alloc(ThreadCache* tc) noexcept {
+  if (tc != nullptr)
+    tc->slow_allocations.add_single_writer(1);
+  else
+    g.orphan_allocations.fetch_add_relaxed(1);
+}
+inline void count_free(ThreadCache* tc) noexcept {
+  if (tc != nullptr)
+    tc->slow_frees.add_single_writer(1);
+  else
+    g.orphan_frees.fetch_add_relaxed(1);
+}
 void count_remote(ThreadCache* tc, std::size_t n) noexcept;
 void count_batches(ThreadCache* tc, std::size_t n) noexcept;
 void publish_cached(ThreadCache* tc, std::size_t cls) noexcept;

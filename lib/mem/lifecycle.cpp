@@ -287,7 +287,7 @@ void report_address_space_refusal(const char* what, std::size_t bytes) noexcept 
 ///             that made it, since a fork child never has its parent's id. (A descendant given
 ///             the id of a parent that has since exited would wait forever: pid reuse within
 ///             one fork lineage, during an init, is not guarded against.)
-bool ensure_init() noexcept {
+bool ensure_init_slow() noexcept {
   int s = g.state.load_acquire(); // [LI3]
   if (s == kStateReady) return true;
   if ((tl_flags & kInInit) != 0) return false;

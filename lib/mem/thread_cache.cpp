@@ -75,18 +75,6 @@ ThreadCache* thread_cache() noexcept {
   return tc;
 }
 
-void count_alloc(ThreadCache* tc) noexcept {
-  if (tc != nullptr)
-    tc->slow_allocations.add_single_writer(1);
-  else
-    g.orphan_allocations.fetch_add_relaxed(1);
-}
-void count_free(ThreadCache* tc) noexcept {
-  if (tc != nullptr)
-    tc->slow_frees.add_single_writer(1);
-  else
-    g.orphan_frees.fetch_add_relaxed(1);
-}
 void count_remote(ThreadCache* tc, std::size_t n) noexcept {
   if (n == 0) return;
   if (tc != nullptr)
