@@ -183,9 +183,43 @@ bool register_cache(RunCache& c) noexcept {
   return true;
 }
 
-} // namespace
-
-namespace {
+// put() into a cache that holds runs (entered, T5): joined with its neighbours, the oldest runs
+// evicted past the bound, the cache left, and whatever left it given to the shards. Out of line:
+// a malloc/free loop's put finds the cache empty and needs none of it, nor its stack frame (27
+// of a large pair's instructions).
+[[gnu::noinline]] void put_beside(RunCache& c, std::uint32_t home, char* base, std::size_t bytes,
+                                  std::size_t bound) noexcept {
+  Entry out[kSlots + 1];
+  std::uint32_t n = 0;
+  if (asked(c)) n = empty_held(c, out); // then none is evicted below: at most kSlots + 1 leave
+  // T2: joined with this home's runs on either side (iterating down, a removal shifts only runs
+  // already looked at).
+  for (std::uint32_t i = c.count; i-- > 0;) {
+    const Entry& e = c.runs[i];
+    if (e.home != home) continue;
+    if (e.base + e.bytes == base) {
+      base = e.base;
+      bytes += e.bytes;
+      remove(c, i);
+    } else if (base + bytes == e.base) {
+      bytes += e.bytes;
+      remove(c, i);
+    }
+  }
+  if (bytes > longest_run(bound)) { // joined, it outgrew the cache: the shard takes it
+    out[n++] = {base, bytes, home};
+  } else {
+    while (c.count != 0 && (c.count == kSlots || c.bytes + bytes > bound)) {
+      out[n++] = c.runs[0]; // the oldest goes
+      remove(c, 0);
+    }
+    c.runs[c.count++] = {base, bytes, home};
+    c.bytes += bytes;
+  }
+  publish(c);
+  leave(c);
+  give_to_shards(out, n);
+}
 
 // take() past the newest run (entered, T5): the runs go to the shards when asked, else the scan
 // below; leaves the cache. Out of line, as put_beside.
@@ -268,48 +302,6 @@ bool extend(std::uint32_t home, char* end, std::size_t extra) noexcept {
   leave(c);
   return taken;
 }
-
-namespace {
-
-// put() into a cache that holds runs (entered, T5): joined with its neighbours, the oldest runs
-// evicted past the bound, the cache left, and whatever left it given to the shards. Out of line:
-// a malloc/free loop's put finds the cache empty and needs none of it, nor its stack frame (27
-// of a large pair's instructions).
-[[gnu::noinline]] void put_beside(RunCache& c, std::uint32_t home, char* base, std::size_t bytes,
-                                  std::size_t bound) noexcept {
-  Entry out[kSlots + 1];
-  std::uint32_t n = 0;
-  if (asked(c)) n = empty_held(c, out); // then none is evicted below: at most kSlots + 1 leave
-  // T2: joined with this home's runs on either side (iterating down, a removal shifts only runs
-  // already looked at).
-  for (std::uint32_t i = c.count; i-- > 0;) {
-    const Entry& e = c.runs[i];
-    if (e.home != home) continue;
-    if (e.base + e.bytes == base) {
-      base = e.base;
-      bytes += e.bytes;
-      remove(c, i);
-    } else if (base + bytes == e.base) {
-      bytes += e.bytes;
-      remove(c, i);
-    }
-  }
-  if (bytes > longest_run(bound)) { // joined, it outgrew the cache: the shard takes it
-    out[n++] = {base, bytes, home};
-  } else {
-    while (c.count != 0 && (c.count == kSlots || c.bytes + bytes > bound)) {
-      out[n++] = c.runs[0]; // the oldest goes
-      remove(c, 0);
-    }
-    c.runs[c.count++] = {base, bytes, home};
-    c.bytes += bytes;
-  }
-  publish(c);
-  leave(c);
-  give_to_shards(out, n);
-}
-
-} // namespace
 
 bool put(std::uint32_t home, char* base, std::size_t bytes) noexcept {
   const std::size_t bound = g_bound.load_relaxed(); // [TC2]
