@@ -10,4 +10,4 @@ set grid
 set arrow from 16, graph 0 to 16, graph 1 nohead dt 2
 set label "large.threshold" at 16, graph 0.97 offset 0.5,0
 plot "large-size-sweep.dat" using 1:2 with linespoints lw 3 lc rgb "#000080" title columnheader(2), \
-     for [i=3:10] "large-size-sweep.dat" using 1:i with linespoints title columnheader(i)
+     for [i=3:11] "large-size-sweep.dat" using 1:i with linespoints title columnheader(i)
