@@ -92,8 +92,10 @@ ThreadCache* counting_cache() noexcept {
 // to the heap (a try-acquire and a release) that finding a zero block takes.
 constexpr std::size_t kZeroedFromHeapMin = 1024;
 
+} // namespace
+
 // Kept out of line: inlined, it would give the fast path a stack frame.
-__attribute__((noinline)) void* allocate_slow(std::size_t size) noexcept {
+__attribute__((noinline)) void* allocate_after_miss(std::size_t size) noexcept {
   if (!ensure_init()) return boot_allocate(size, 16);
   purge_thread::maybe_start(); // no allocator lock is held here (purge_thread.h)
   if (size > g.threshold - canary_bytes()) {
@@ -103,6 +105,8 @@ __attribute__((noinline)) void* allocate_slow(std::size_t size) noexcept {
   if (void* p = allocate_class_slow(g.classes.class_of(size + canary_bytes()))) return armed(p);
   return allocate_small_as_run(size, 0, false);
 }
+
+namespace {
 
 // Kept out of line: inlined, it would give the fast path a stack frame.
 __attribute__((noinline)) void free_small_slow(Superblock* sb, void* p) noexcept {
@@ -193,7 +197,7 @@ Owner owner_of(const void* p) noexcept {
 
 void* allocate(std::size_t size) noexcept {
   if (void* p = allocate_hit(size)) return p;
-  return allocate_slow(size);
+  return allocate_after_miss(size);
 }
 
 void* allocate_zeroed(std::size_t size) noexcept {

@@ -16,6 +16,9 @@ Owner owner_of(const void* p) noexcept;
 
 // nullptr on failure (the caller sets errno). size 0 is served as the smallest class.
 void* allocate(std::size_t size) noexcept;
+// allocate() for a caller whose own inlined allocate_hit(size) just missed: the same result,
+// without trying the thread's bin a second time (8 of a large malloc/free pair's instructions).
+void* allocate_after_miss(std::size_t size) noexcept;
 // Zeroed memory; skips the memset when the block is known to be fresh from the OS.
 // The caller has already checked count*size for overflow.
 void* allocate_zeroed(std::size_t size) noexcept;

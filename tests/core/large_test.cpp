@@ -372,6 +372,31 @@ TEST(LargeObjects, RunsUnusedForTheDelayAreGivenBackAtALaterFree) {
   ASSERT_EQ(hl_option_set("large.decay_ms", "1000"), 0);
 }
 
+// A thread in a malloc/free loop of one size reads the clock at one free in 16 only
+// (large_thread_cache.cpp, put): the shards' idle runs still go back within 16 of its frees past
+// the delay. A loop that never read it would keep them for as long as it runs.
+TEST(LargeObjects, ALoopOfOneSizeStillGivesIdleRunsBackWithinSixteenFrees) {
+  ASSERT_EQ(hl_option_set("large.decay_ms", "50"), 0);
+  hl_collect();
+  std::vector<void*> ps;
+  for (int i = 0; i < 16; ++i)
+    ps.push_back(hl_malloc(2 * kMiB));
+  for (void* p : ps)
+    hl_free(p);
+  for (int i = 0; i < 64; ++i) // the loop: its runs come from the thread's newest one
+    hl_free(hl_malloc(100 * kKiB));
+  const hl_stats held = stats();
+  EXPECT_GE(held.large_cached_bytes, 16 * 2 * kMiB) << "the freed runs were not kept at all";
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  for (int i = 0; i < 16; ++i)
+    hl_free(hl_malloc(100 * kKiB));
+  const hl_stats after = stats();
+  EXPECT_LT(after.large_cached_bytes, 1 * kMiB) << "idle runs still cached after 16 frees";
+  EXPECT_LE(after.os_bytes_mapped + 30 * kMiB, held.os_bytes_mapped)
+      << "the idle runs were not unmapped";
+  ASSERT_EQ(hl_option_set("large.decay_ms", "1000"), 0);
+}
+
 // A window of 16 live objects of 1-8 MiB (up to 128 MiB live), one replaced per step: the freed
 // runs are reused, so the pages stay resident and are not faulted in afresh on each step. With
 // the cache bounded at 32 MiB, each step unmapped runs and faulted fresh ones (the issue's

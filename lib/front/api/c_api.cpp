@@ -26,7 +26,7 @@ void* fail_enomem() noexcept {
 // Out of line, so that the inlined cache hits in front of them need no stack frame.
 [[gnu::noinline]] void* malloc_miss(std::size_t size) noexcept {
   if (size > kMaxRequest) return fail_enomem();
-  void* p = hoardlab::mem::allocate(size);
+  void* p = hoardlab::mem::allocate_after_miss(size); // hl_malloc's hit missed
   return p != nullptr ? p : fail_enomem();
 }
 

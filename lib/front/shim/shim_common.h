@@ -28,7 +28,7 @@ inline constexpr std::size_t kMaxObjectSize = PTRDIFF_MAX;
 [[gnu::noinline]] inline void* allocate_miss(std::size_t size) noexcept {
   if (size > kMaxObjectSize) [[unlikely]]
     return fail_enomem();
-  void* p = mem::allocate(size);
+  void* p = mem::allocate_after_miss(size); // allocate_or_fail's hit missed
   if (p == nullptr) [[unlikely]]
     return fail_enomem();
   return p;
