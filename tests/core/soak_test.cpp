@@ -230,12 +230,14 @@ TEST(Soak, CarvedAndResidentMemoryStopGrowingUnderConstantLiveMemory) {
     ts.emplace_back([&workers, t] { workers[t].run(t); });
   }
 
-  // The carved figure is taken at the warm-up and again at half the run: on a loaded machine the
-  // heaps can reach their steady state late (a release run under CI's load carved 27.5 MiB by the
-  // warm-up at 12 s, 31.4 MiB by 36 s and nothing after, where quiet runs carved 29.2-30.1 MiB by
-  // 12 s and ended at 31.1-31.4), so the second half of the run is held to the slack, and the
-  // whole run after the warm-up to twice it.
-  const double settled = std::max(warmup, seconds / 2);
+  // The carved figure is taken at the warm-up and again at three quarters of the run: on a loaded
+  // machine the heaps can reach their steady state late. Quiet runs carved 29.2-30.1 MiB by the
+  // warm-up at 12 s and ended at 31.1-31.4; under load, a release run carved 27.5 MiB by 12 s and
+  // 31.4 MiB by 36 s, another (purge thread on, beside the fuzz target) 27.8 MiB until 36 s and
+  // 31.4 MiB by 42 s, and nothing after in either. The same plateau, reached later, is not
+  // growth; so the last quarter of the run is held to the slack, and the whole run after the
+  // warm-up to twice it (a leak of more than about 0.14 MiB/s fails the one or the other).
+  const double settled = std::max(warmup, seconds * 3 / 4);
   std::vector<Sample> samples;
   const auto t0 = Clock::now();
   std::uint64_t carved_warm = 0;
@@ -314,14 +316,17 @@ TEST(Soak, CarvedAndResidentMemoryStopGrowingUnderConstantLiveMemory) {
   EXPECT_EQ(errors.load(), 0) << "a stamp was overwritten, or an allocation failed";
   EXPECT_GT(sent, 0) << "no block went to another thread";
   EXPECT_LE(carved_end, carved_settled + slack)
-      << "carved memory still grows in the second half of the run";
+      << "carved memory still grows in the last quarter of the run";
   EXPECT_LE(carved_end, carved_warm + 2 * slack) << "carved memory still grows after the warm-up";
 #ifndef HOARDLAB_TEST_UNDER_SANITIZER // shadow memory grows with what is touched
-  // Resident memory follows what is carved: after the warm-up it may rise by the carved slack,
-  // and by the superblocks a pool held purged at the warm-up peak and holds unpurged later; a pool
-  // purges only beyond purge.retain_superblocks, so those are at most that many per node.
+  // Resident memory follows what is carved: after the warm-up it may rise by what was carved
+  // since (at least the slack; the checks above bound it), and by the superblocks a pool held
+  // purged at the warm-up peak and holds unpurged later; a pool purges only beyond
+  // purge.retain_superblocks, so those are at most that many per node.
   const std::uint64_t retain = mem::g.tune.retain_superblocks.load_relaxed() * mem::g.nodes;
-  EXPECT_LE(rss_after, rss_warm + slack + retain * S) << "resident memory still grows";
+  const std::uint64_t carved_since = carved_end > carved_warm ? carved_end - carved_warm : 0;
+  EXPECT_LE(rss_after, rss_warm + std::max(slack, carved_since) + retain * S)
+      << "resident memory grows beyond what was carved";
 #endif
   EXPECT_EQ(st.remote_frees_sent, st.remote_frees_drained) << "a remote free was never drained";
   EXPECT_EQ(st.bytes_in_use, 0u) << "blocks are still counted in use after every thread freed all";
