@@ -353,7 +353,9 @@ TEST(LargeObjects, RunsKeptByAnActiveThreadDecayToo) {
 // Freed runs go back to the OS once unused for large.decay_ms, without the purge thread: the
 // next large free after the delay sweeps them. The old cache kept them until its byte bound
 // was reached, however long they stayed unused.
-TEST(LargeObjects, RunsUnusedForTheDelayAreGivenBackAtALaterFree) {
+// With large.decay_ms at 50, frees 16 runs of 2 MiB, which the shards keep (a thread keeps runs
+// up to a quarter of its bound only).
+void free_sixteen_runs_to_the_shards() {
   ASSERT_EQ(hl_option_set("large.decay_ms", "50"), 0);
   hl_collect();
   std::vector<void*> ps;
@@ -361,6 +363,10 @@ TEST(LargeObjects, RunsUnusedForTheDelayAreGivenBackAtALaterFree) {
     ps.push_back(hl_malloc(2 * kMiB));
   for (void* p : ps)
     hl_free(p);
+}
+
+TEST(LargeObjects, RunsUnusedForTheDelayAreGivenBackAtALaterFree) {
+  ASSERT_NO_FATAL_FAILURE(free_sixteen_runs_to_the_shards());
   const hl_stats held = stats();
   EXPECT_GE(held.large_cached_bytes, 16 * 2 * kMiB) << "the freed runs were not kept at all";
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -376,13 +382,7 @@ TEST(LargeObjects, RunsUnusedForTheDelayAreGivenBackAtALaterFree) {
 // (large_thread_cache.cpp, put): the shards' idle runs still go back within 16 of its frees past
 // the delay. A loop that never read it would keep them for as long as it runs.
 TEST(LargeObjects, ALoopOfOneSizeStillGivesIdleRunsBackWithinSixteenFrees) {
-  ASSERT_EQ(hl_option_set("large.decay_ms", "50"), 0);
-  hl_collect();
-  std::vector<void*> ps;
-  for (int i = 0; i < 16; ++i)
-    ps.push_back(hl_malloc(2 * kMiB));
-  for (void* p : ps)
-    hl_free(p);
+  ASSERT_NO_FATAL_FAILURE(free_sixteen_runs_to_the_shards());
   for (int i = 0; i < 64; ++i) // the loop: its runs come from the thread's newest one
     hl_free(hl_malloc(100 * kKiB));
   const hl_stats held = stats();
