@@ -43,7 +43,7 @@ if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
   list(APPEND HOARDLAB_LIB_FLAGS -Wglobal-constructors -Wexit-time-destructors)
 endif()
 
-# Link-time optimisation for the drop-in library (lib/CMakeLists.txt says why): with GCC in an
+# Link-time optimisation for the shared libraries (lib/CMakeLists.txt says why): with GCC in an
 # optimised build only. The sanitizer presets use clang, whose LTO needs a linker plugin this
 # build does not ask for, and a debug build is for stepping through, not for speed.
 set(HOARDLAB_LTO_ACTIVE OFF)
@@ -54,7 +54,7 @@ if(HOARDLAB_LTO AND HOARDLAB_SANITIZER STREQUAL "none" AND CMAKE_CXX_COMPILER_ID
   if(hoardlab_ipo_ok)
     set(HOARDLAB_LTO_ACTIVE ON)
   else()
-    message(WARNING "HOARDLAB_LTO: the compiler cannot link with LTO here, so the drop-in library is linked without it: ${hoardlab_ipo_why}")
+    message(WARNING "HOARDLAB_LTO: the compiler cannot link with LTO here, so the shared libraries are linked without it: ${hoardlab_ipo_why}")
   endif()
 endif()
 

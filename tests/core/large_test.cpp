@@ -350,9 +350,6 @@ TEST(LargeObjects, RunsKeptByAnActiveThreadDecayToo) {
   ASSERT_EQ(hl_option_set("large.decay_ms", "1000"), 0);
 }
 
-// Freed runs go back to the OS once unused for large.decay_ms, without the purge thread: the
-// next large free after the delay sweeps them. The old cache kept them until its byte bound
-// was reached, however long they stayed unused.
 // With large.decay_ms at 50, frees 16 runs of 2 MiB, which the shards keep (a thread keeps runs
 // up to a quarter of its bound only).
 void free_sixteen_runs_to_the_shards() {
@@ -365,6 +362,9 @@ void free_sixteen_runs_to_the_shards() {
     hl_free(p);
 }
 
+// Freed runs go back to the OS once unused for large.decay_ms, without the purge thread: the
+// next large free after the delay sweeps them. The old cache kept them until its byte bound
+// was reached, however long they stayed unused.
 TEST(LargeObjects, RunsUnusedForTheDelayAreGivenBackAtALaterFree) {
   ASSERT_NO_FATAL_FAILURE(free_sixteen_runs_to_the_shards());
   const hl_stats held = stats();
