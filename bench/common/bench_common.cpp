@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cinttypes>
@@ -419,7 +420,8 @@ void print_result(const Flags& flags, const Common& common, const Result& result
   std::snprintf(buf, sizeof buf,
                 "},\"elapsed_s\":%.6f,\"ops\":%" PRIu64 ",\"ops_per_s\":%.1f,"
                 "\"peak_rss_kib\":%" PRIu64 ",\"malloc_lib\":",
-                result.elapsed_s, result.ops, ops_per_s, peak_rss_kib());
+                result.elapsed_s, result.ops, ops_per_s,
+                std::max(peak_rss_kib(), result.other_peak_rss_kib));
   line += buf;
   line += json_string(malloc_library());
   std::snprintf(buf, sizeof buf, ",\"seed\":%" PRIu64 ",\"check\":\"ok\"", common.seed);

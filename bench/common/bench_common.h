@@ -203,11 +203,15 @@ std::string live_peak_json(uint64_t bytes);
 struct Result {
   double elapsed_s = 0.0;
   uint64_t ops = 0;
+  /// The largest peak RSS (KiB) of processes the workload started and measured itself, or 0.
+  /// The line's peak_rss_kib is the larger of it and this process's own (short-lived: the
+  /// children, which are the programs it measures, while the launcher holds ~3 MiB).
+  uint64_t other_peak_rss_kib = 0;
   /// Extra top-level fields, already JSON: `"live_peak_bytes":123` (no leading comma).
   std::string extra_json;
 };
 
-/// Prints the one HLBENCH line on stdout:
+/// Prints the one HLBENCH line on stdout (peak_rss_kib: Result::other_peak_rss_kib's note):
 /// HLBENCH {"workload":..,"threads":..,"params":{..},"elapsed_s":..,"ops":..,"ops_per_s":..,
 ///          "peak_rss_kib":..,"malloc_lib":"..","seed":..,"check":"ok"[,extra]}
 void print_result(const Flags& flags, const Common& common, const Result& result);

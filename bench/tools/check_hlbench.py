@@ -2,12 +2,14 @@
 """Runs one workload and checks its HLBENCH line; the ctest driver of bench/.
 
 usage: check_hlbench.py [--preload LIB] [--expect-lib glibc|PATH] [--expect-exit N]
-                        [--expect-stderr TEXT] [--expect-stdout TEXT] -- PROGRAM [ARGS...]
+                        [--expect-stderr TEXT] [--expect-stdout TEXT]
+                        [--expect-at-least FIELD=N ...] -- PROGRAM [ARGS...]
 
 Checks: the exit status (0 unless --expect-exit), and for a run that should succeed: exactly
 one stdout line, `HLBENCH {json}`, whose fields are present and sane, whose check is "ok", and
 whose malloc_lib names the preloaded library (or glibc's libc when nothing is preloaded), so a
-preload that silently failed cannot pass.
+preload that silently failed cannot pass. --expect-at-least adds a lower bound on a numeric field
+of the line (repeatable).
 """
 import argparse
 import json
@@ -36,6 +38,8 @@ def main():
     ap.add_argument("--expect-stderr", default="")
     ap.add_argument("--expect-stdout", default="",
                     help="only check that stdout contains this text (e.g. for --help)")
+    ap.add_argument("--expect-at-least", action="append", default=[], metavar="FIELD=N",
+                    help="the HLBENCH field FIELD is a number of at least N")
     ap.add_argument("--timeout", type=float, default=60.0)
     ap.add_argument("command", nargs=argparse.REMAINDER)
     args = ap.parse_args()
@@ -85,6 +89,17 @@ def main():
         fail("peak_rss_kib must be positive", proc)
     if program in ("blowup", "fragment") and result.get("live_peak_bytes", 0) <= 0:
         fail("live_peak_bytes must be reported and positive", proc)
+    for bound in args.expect_at_least:
+        field, _, least = bound.partition("=")
+        try:
+            least = float(least)
+        except ValueError:
+            ap.error(f"--expect-at-least '{bound}' is not FIELD=NUMBER")
+        value = result.get(field)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            fail(f"field '{field}' is missing or not a number: {value!r}", proc)
+        if value < least:
+            fail(f"field '{field}' is {value}, expected at least {least:g}", proc)
 
     lib = result["malloc_lib"]
     if args.expect_lib == "glibc":
