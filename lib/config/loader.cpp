@@ -332,8 +332,13 @@ const char* describe(Source source) noexcept {
   return "?";
 }
 
-void apply_file_text(const char* text, std::size_t size, const char* source_name, Options& options,
-                     Provenance (&provenance)[kOptionCount], Messages& messages) noexcept {
+// Cold, as the loader's other entry points: they run once, at init (or at hl_option_set), so
+// GCC compiles them for size and keeps them apart from the allocation paths: with the statistics
+// report, the topology reader and the checks, the shared libraries' code is 32 KiB smaller
+// (paper_notes/peers-research.md, "Fifth pass").
+[[gnu::cold]] void apply_file_text(const char* text, std::size_t size, const char* source_name,
+                                   Options& options, Provenance (&provenance)[kOptionCount],
+                                   Messages& messages) noexcept {
   // What this file set: the first value of a key wins, as a TOML reader would refuse the rest.
   std::uint32_t set_on_line[kOptionCount] = {};
   // The sections already opened, by the index of their first option.
@@ -572,8 +577,10 @@ bool is_peer_variable(const char* name, std::size_t name_size) noexcept {
 
 } // namespace
 
-void apply_environment(const char* const* environment, Options& options,
-                       Provenance (&provenance)[kOptionCount], Messages& messages) noexcept {
+// Cold: once, at init (apply_file_text says why).
+[[gnu::cold]] void apply_environment(const char* const* environment, Options& options,
+                                     Provenance (&provenance)[kOptionCount],
+                                     Messages& messages) noexcept {
   if (environment == nullptr) return;
   constexpr char kEnvPrefix[] = "HOARDLAB_";
   constexpr std::size_t kEnvPrefixSize = sizeof(kEnvPrefix) - 1;
@@ -630,8 +637,10 @@ void apply_environment(const char* const* environment, Options& options,
   }
 }
 
-void apply_options_text(const char* text, Options& options, Provenance (&provenance)[kOptionCount],
-                        Messages& messages) noexcept {
+// Cold: once, at init (apply_file_text says why).
+[[gnu::cold]] void apply_options_text(const char* text, Options& options,
+                                      Provenance (&provenance)[kOptionCount],
+                                      Messages& messages) noexcept {
   constexpr std::size_t kNameSize = sizeof(kOptionsName) - 1;
   bool seen[kOptionCount] = {};
   for (const char* p = text;;) {

@@ -247,7 +247,9 @@ const char* describe(ValueError error) noexcept {
   return "invalid";
 }
 
-ValueError parse_value(std::size_t index, const char* text, std::size_t size, Value& out) noexcept {
+// Cold: at init and at hl_option_set (config/loader.cpp's apply_file_text says why).
+[[gnu::cold]] ValueError parse_value(std::size_t index, const char* text, std::size_t size,
+                                     Value& out) noexcept {
   const OptionInfo& info = kOptions[index];
   if (size == 0 && info.type != Type::Text) return ValueError::kEmpty;
   Value parsed;
@@ -284,7 +286,8 @@ ValueError parse_value(std::size_t index, const char* text, std::size_t size, Va
   return error;
 }
 
-void describe_allowed(std::size_t index, TextSink& sink) noexcept {
+// Cold: only for messages (config/loader.cpp's apply_file_text says why).
+[[gnu::cold]] void describe_allowed(std::size_t index, TextSink& sink) noexcept {
   const OptionInfo& info = kOptions[index];
   switch (info.type) {
   case Type::Size:

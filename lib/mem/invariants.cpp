@@ -67,7 +67,8 @@ int check_heap(Heap* h, bool emptiness) noexcept {
   return bad;
 }
 
-int check_invariants() noexcept {
+// Cold: tests and debugging only (config/loader.cpp's apply_file_text says why).
+[[gnu::cold]] int check_invariants() noexcept {
   if (g.state.load_acquire() != kStateReady) return 0;
   int bad = 0;
   for (unsigned i = 0; i < g.heap_count; ++i) {

@@ -241,7 +241,8 @@ void do_init() noexcept {
 
 } // namespace
 
-void report_address_space_refusal(const char* what, std::size_t bytes) noexcept {
+// Cold: a refused mapping (config/loader.cpp's apply_file_text says why).
+[[gnu::cold]] void report_address_space_refusal(const char* what, std::size_t bytes) noexcept {
   static constinit core::Atomic<bool> reported{false};
   const std::size_t limit = pal::address_space_limit();
   if (limit == SIZE_MAX || reported.exchange_relaxed(true)) return;

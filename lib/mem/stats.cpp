@@ -37,7 +37,8 @@ void count_pooled_in_use(std::int64_t delta) noexcept {
 //   so this bounds the largest handed out + large from above, hence the largest in use too; it
 //   exceeds the latter by what caches and remote lists held at that moment and by parts whose peaks
 //   fell apart in time.
-void stats_total(TotalStats* out) noexcept {
+// Cold: on request (lib/config/loader.cpp's apply_file_text says why).
+[[gnu::cold]] void stats_total(TotalStats* out) noexcept {
   *out = TotalStats{};
   if (g.state.load_acquire() != kStateReady) return;
   if (ThreadCache* mine = tl_cache; mine != &kSentinel) publish_all_cached(mine);

@@ -156,7 +156,8 @@ bool blank(const char* s) noexcept {
   return true;
 }
 
-void build_boot(Topology& t) noexcept {
+// Cold: once per process, as read_sysfs (lib/config/loader.cpp's apply_file_text says why).
+[[gnu::cold]] void build_boot(Topology& t) noexcept {
   // [BT4] an hwloc view published before the allocator's first use wins: it is the same
   // machine, seen more fully (or the XML file, which cannot be read here).
   if (published_state_.load_acquire() == kReady) {
@@ -247,7 +248,8 @@ void finish_topology(Topology& t) noexcept {
   }
 }
 
-bool read_sysfs(Topology& t) noexcept {
+// Cold: once per process (lib/config/loader.cpp's apply_file_text says why).
+[[gnu::cold]] bool read_sysfs(Topology& t) noexcept {
   // Possible CPUs size the PU table: sched_getcpu() never returns a number outside it.
   int pus = 1;
   long n = read_sys("/sys/devices/system/cpu/possible");

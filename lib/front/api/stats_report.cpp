@@ -78,7 +78,8 @@ void put_source(TextSink& out, const config::Provenance& from) {
     out.put(' ').put(from.file != nullptr ? from.file : "file").put(':').put_u64(from.line);
 }
 
-void write_text_report(TextSink& out) {
+// Cold: on request, at most once per call (config/loader.cpp's apply_file_text says why).
+[[gnu::cold]] void write_text_report(TextSink& out) {
   const OptionsSnapshot& now = take_snapshot();
   out.put("hoardlab statistics (pid ").put_i64(getpid()).put(")\n");
   out.put("options that differ from the defaults:\n");
@@ -380,7 +381,8 @@ void report_file_failure(const char* path, const char* why) {
   pal::write_stderr(msg.data(), msg.size());
 }
 
-void write_statistics_file(const char* pattern) {
+// Cold: at exit, when asked for (config/loader.cpp's apply_file_text says why).
+[[gnu::cold]] void write_statistics_file(const char* pattern) {
   char path[config::TextValue::kCapacity + 512];
   TextSink expanded(path, sizeof(path));
   if (!expand_path(pattern, expanded)) {
