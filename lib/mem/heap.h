@@ -93,7 +93,7 @@ struct Heap {
   // groups in use, class by class in rows of G + 1 (row_lists): the whole array is 51 KiB, and
   // built by the constructor it made every heap cost that much resident memory at init, entered
   // or not (paper_notes/peers-research.md, "Footprint"). Rows of kMaxGroups + 1 lists spread a
-  // program's 36 classes over three pages where rows of G + 1 = 5 fill one; and last in the
+  // program's 36 classes over four pages where rows of G + 1 = 5 take one or two; and last in the
   // record, so that its head and its tail lines (pending, queue, counters) share a page or two
   // instead of lying 51 KiB apart ("Fifth pass").
   struct LazyGroups {
