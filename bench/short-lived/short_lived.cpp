@@ -20,6 +20,7 @@
 // that memory's high-water mark into ru_maxrss, so no child would read below the launcher.
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -74,10 +75,13 @@ int child_main(char** argv) {
   for (const Block& b : kept)
     pattern_verify(kName, b.p, b.size, b.tag);
   do_not_optimize(kept.data());
-  // Its peak RSS, for the launcher; run by hand (no pipe there), the write fails harmlessly.
+  // Its peak RSS, for the launcher, on the pipe it was given. A child run by hand has no pipe
+  // there (and may have a file open on that descriptor): it writes nothing. Exit 4: the write
+  // failed.
+  struct stat st {};
+  if (fstat(kReportFd, &st) != 0 || !S_ISFIFO(st.st_mode)) return 0;
   const std::string peak = std::to_string(peak_rss_kib()) + "\n";
-  if (write(kReportFd, peak.data(), peak.size()) < 0) return 0;
-  return 0;
+  return write(kReportFd, peak.data(), peak.size()) == static_cast<ssize_t>(peak.size()) ? 0 : 4;
 }
 
 /// Reads the peak RSS a child wrote on the pipe `fd` (the child has exited, so the pipe holds
