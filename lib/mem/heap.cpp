@@ -18,15 +18,14 @@ namespace {
 void ensure_ready(Heap* h) noexcept {
   if (h->ready) return;
   h->empty.clear();
-  h->row_lists = g.groups + 1;
   for (std::size_t c = 0; c < g.classes.count(); ++c)
     for (unsigned gi = 0; gi <= g.groups; ++gi)
-      new (&h->row(c)[gi]) core::IntrusiveList();
+      new (&row_of(h, c)[gi]) core::IntrusiveList();
   h->ready = true;
 }
 
 core::IntrusiveList& list_of(Heap* h, Superblock* sb) noexcept {
-  return sb->group == kEmptyGroup ? h->empty : h->row(sb->cls)[sb->group];
+  return sb->group == kEmptyGroup ? h->empty : row_of(h, sb->cls)[sb->group];
 }
 
 } // namespace
@@ -252,7 +251,7 @@ Superblock* get_superblock(Heap* h, std::size_t cls) noexcept {
 
 Superblock* fullest_with_free(Heap* h, std::size_t cls) noexcept {
   for (int gi = static_cast<int>(g.groups) - 1; gi >= 0; --gi) {
-    core::ListNode* n = h->row(cls)[gi].front();
+    core::ListNode* n = row_of(h, cls)[gi].front();
     if (n != nullptr) return Superblock::of_link(n);
   }
   return nullptr;
@@ -276,7 +275,7 @@ Superblock* emptiest(Heap* h) noexcept {
       std::size_t c = word * 64 + static_cast<std::size_t>(__builtin_ctzll(bits));
       bits &= bits - 1;
       for (unsigned gi = 0; gi < g.groups; ++gi) {
-        core::ListNode* n = h->row(c)[gi].front();
+        core::ListNode* n = row_of(h, c)[gi].front();
         if (n == nullptr) continue;
         Superblock* sb = Superblock::of_link(n);
         std::size_t bytes = static_cast<std::size_t>(sb->used) * sb->block_size;
@@ -538,7 +537,7 @@ std::uint64_t heap_bound(const Heap* h, std::size_t k, double f) noexcept {
 void heap_collect(Heap* h) noexcept {
   for (std::size_t c = 0; c < g.classes.count(); ++c) {
     for (unsigned gi = 0; gi <= g.groups; ++gi) {
-      core::IntrusiveList& l = h->row(c)[gi];
+      core::IntrusiveList& l = row_of(h, c)[gi];
       core::ListNode* n = l.front();
       while (n != nullptr) {
         core::ListNode* next = l.next_of(n); // saved: a drain may move n to another list

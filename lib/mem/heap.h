@@ -24,7 +24,8 @@ inline constexpr std::size_t kMaxGroups = 16;
 ///             (notify) and messages of freed blocks onto queue (remote.policy=heap-queue); the
 ///             holder takes either whole by exchange, on every entry whatever the policy now is.
 /// Invariants: (H1) every superblock s with s.owner == this is in exactly one list:
-///             row(s.cls)[s.group] (s.group in [0, G], G = full) or empty (s.used == 0).
+///             row_of(this, s.cls)[s.group] (s.group in [0, G], G = full; internal.h) or
+///             empty (s.used == 0).
 ///             (H2) u == sum of s.used * s.block_size, a == S * |superblocks|, peak_u >= u.
 ///             (H3, Hoard's emptiness invariant with a per-class allowance, after each drain,
 ///                  flush, free and refill):
@@ -58,7 +59,6 @@ struct Heap {
   std::size_t superblocks = 0;
   std::size_t peak_u = 0; // max of u ever: raised wherever u grows (hand-outs, adoptions)
   std::uint32_t checks = 0;
-  std::uint32_t row_lists = 0; // lists per class in `groups`: G + 1, set by ensure_ready
   core::IntrusiveList empty;
   // Superblocks in a non-full group (groups 0..G-1), per class: a heap needs one superblock with
   // free blocks per class it serves, and H3 allows it that one (C). The masks let the release
@@ -90,7 +90,8 @@ struct Heap {
   core::Atomic<std::uint64_t> pub_partial_classes{0}; // C, for the bound the harness checks
 
   // Built on the heap's first entry (ensure_ready), and only the lists of the classes and
-  // groups in use, class by class in rows of G + 1 (row_lists): the whole array is 51 KiB, and
+  // groups in use, class by class in rows of G + 1 (row_of, internal.h): the whole array is
+  // 51 KiB, and
   // built by the constructor it made every heap cost that much resident memory at init, entered
   // or not (paper_notes/peers-research.md, "Footprint"). Rows of kMaxGroups + 1 lists spread a
   // program's 36 classes over four pages where rows of G + 1 = 5 take one or two; and last in the
@@ -102,12 +103,6 @@ struct Heap {
       core::IntrusiveList lists[core::SizeClasses::kMaxClasses * (kMaxGroups + 1)];
     };
   } groups;
-
-  // The lists of class cls, one per group 0..G (H1).
-  core::IntrusiveList* row(std::size_t cls) noexcept { return &groups.lists[cls * row_lists]; }
-  const core::IntrusiveList* row(std::size_t cls) const noexcept {
-    return &groups.lists[cls * row_lists];
-  }
 
   bool try_acquire() noexcept {
     return !busy.load_relaxed() && !busy.exchange_acquire(true); // [HP1]

@@ -346,6 +346,10 @@ void send_remote(ThreadCache* tc, void* chain) noexcept;
 
 // ---- heap internals shared with remote.cpp, pool.cpp and invariants.cpp (heap.cpp) ----
 inline constexpr std::uint16_t kEmptyGroup = 0xffff;
+// The lists of class cls in h, one per group 0..G (H1): rows of G + 1 (Heap::groups says why).
+inline core::IntrusiveList* row_of(Heap* h, std::size_t cls) noexcept {
+  return &h->groups.lists[cls * (g.groups + 1)];
+}
 std::uint16_t group_for(const Superblock* sb) noexcept;
 bool is_nonfull_group(std::uint16_t group) noexcept;
 // Moves sb to the list of the fullness group its `used` now puts it in.

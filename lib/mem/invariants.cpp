@@ -48,7 +48,7 @@ int check_heap(Heap* h, bool emptiness) noexcept {
     nonfull = 0;
     some_f_empty = false;
     for (unsigned gi = 0; gi <= g.groups; ++gi)
-      visit(h->row(c)[gi], static_cast<std::uint32_t>(c), static_cast<std::uint16_t>(gi));
+      visit(row_of(h, c)[gi], static_cast<std::uint32_t>(c), static_cast<std::uint16_t>(gi));
     const std::uint64_t bit = std::uint64_t{1} << (c % 64);
     if (nonfull != h->nonfull[c]) report("H4: a class's count of non-full superblocks is wrong");
     if (((h->nonfull_classes[c / 64] & bit) != 0) != (nonfull >= 1))

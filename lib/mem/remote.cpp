@@ -214,7 +214,7 @@ void remote_fork_child() noexcept {
     rebuild_claims(h->empty, h);
     for (std::size_t c = 0; c < g.classes.count(); ++c)
       for (unsigned gi = 0; gi <= g.groups; ++gi)
-        rebuild_claims(h->row(c)[gi], h);
+        rebuild_claims(row_of(h, c)[gi], h);
   }
   for (unsigned n = 0; n < g.nodes; ++n) {
     unclaim_pooled(g.pools[n].empty);
